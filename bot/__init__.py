@@ -1,0 +1,1 @@
+"""deskbot: pulls support tickets, classifies, routes and acknowledges them."""

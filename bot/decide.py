@@ -1,0 +1,121 @@
+"""The pure heart of deskbot: prediction + rules -> Decision, with every reason.
+
+No I/O, no clock, no globals: the caller passes `now` and what the log knows of the
+thread, so the same inputs always give the same decision and tests need no servers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.loops import auto_reply_reason
+from bot.models import Decision, Prediction, PriorTicket, Ticket
+from bot.rules import Rule, RuleSet
+from bot.sla import BusinessHours, add_business_hours
+
+
+def decide(
+    ticket: Ticket,
+    prediction: Prediction,
+    rules: RuleSet,
+    *,
+    now: datetime,
+    calendar: BusinessHours,
+    prior: PriorTicket | None = None,
+    own_addresses: frozenset[str] = frozenset(),
+) -> Decision:
+    """Apply the rules to one prediction: department, priority, route, SLA and acknowledgement."""
+    reasons = [f"model {prediction.model_version}: {prediction.department} ({prediction.confidence:.2f})"]
+    department = prediction.department
+    priority = prediction.priority or rules.default_priority
+    review = False
+    if prior is not None:
+        department = prior.department
+        reasons.append(f"follow-up to {rules.reference(prior.ticket_id)}: stays with {department}")
+    elif prediction.confidence < rules.triage.review_below:
+        review = True
+        reasons.append(f"low-confidence: {prediction.confidence:.2f} < {rules.triage.review_below:.2f}")
+    tags: list[str] = []
+    no_ack_rule = ""
+    for rule in rules.rules:
+        if not _matches(rule, ticket, department):
+            continue
+        department, priority = _apply(rule, rules, department, priority, reasons)
+        tags.extend(rule.add_tags)
+        review = review or rule.review
+        no_ack_rule = no_ack_rule or (rule.name if rule.no_ack else "")
+    route = rules.departments.get(department)
+    if route is None:
+        review = True
+        reasons.append(f"no-route: department {department!r} is not in the rules")
+    if review:
+        tags.append(rules.triage.review_tag)
+    tags.extend(route.tags if route else ())
+    hours = rules.sla_hours[priority] if priority in rules.sla_hours else rules.sla_hours[rules.default_priority]
+    received = ticket.received_at if ticket.received_at and ticket.received_at <= now else now
+    language = ticket.language if ticket.language in rules.acknowledgement.languages else rules.acknowledgement.default_language
+    skip = _ack_skip_reason(ticket, rules, prior, no_ack_rule, own_addresses)
+    return Decision(
+        department=department,
+        priority=priority,
+        tags=tuple(dict.fromkeys(tags)),
+        group=rules.triage.review_group if review else (route.group if route else None),
+        folder=rules.triage.review_folder if review else (route.folder if route else None),
+        needs_review=review,
+        sla_hours=hours,
+        sla_due=add_business_hours(received, hours, calendar),
+        language=language,
+        ack_template=None if skip else "ack",
+        ack_skip_reason=skip,
+        reasons=tuple(reasons),
+    )
+
+
+def _matches(rule: Rule, ticket: Ticket, department: str) -> bool:
+    """All given conditions hold; within one condition any listed value is enough."""
+    sender = ticket.sender.lower()
+    domain = sender.rsplit("@", 1)[-1]
+    haystack = f"{ticket.subject}\n{ticket.text}".lower()
+    checks = (
+        (rule.if_sender, lambda: sender in {s.lower() for s in rule.if_sender}),
+        (rule.if_sender_domain, lambda: any(domain == d.lower() or domain.endswith("." + d.lower()) for d in rule.if_sender_domain)),
+        (rule.if_keywords, lambda: any(k.lower() in haystack for k in rule.if_keywords)),
+        (rule.if_department, lambda: department in rule.if_department),
+        (rule.if_language, lambda: ticket.language in rule.if_language),
+    )
+    return all(check() for values, check in checks if values)
+
+
+def _apply(rule: Rule, rules: RuleSet, department: str, priority: str, reasons: list[str]) -> tuple[str, str]:
+    """Apply one firing rule's department and priority actions; note what changed."""
+    done: list[str] = []
+    if rule.set_department and rule.set_department != department:
+        department = rule.set_department
+        done.append(f"department -> {department}")
+    if rule.min_priority and rules.rank(rule.min_priority) > rules.rank(priority):
+        priority = rule.min_priority
+        done.append(f"priority -> {priority}")
+    if rule.add_tags:
+        done.append("tags +" + ",".join(rule.add_tags))
+    if rule.review:
+        done.append("human review")
+    if rule.no_ack:
+        done.append("no acknowledgement")
+    reasons.append(f"rule {rule.name}: " + ("; ".join(done) or "no change"))
+    return department, priority
+
+
+def _ack_skip_reason(
+    ticket: Ticket, rules: RuleSet, prior: PriorTicket | None, no_ack_rule: str, own_addresses: frozenset[str]
+) -> str | None:
+    """Why no acknowledgement goes out, or None when one should."""
+    if not rules.acknowledgement.enabled:
+        return "acknowledgements are disabled in the rules"
+    loop = auto_reply_reason(ticket, own_addresses=own_addresses)
+    if loop:
+        return loop
+    if prior is not None and prior.acknowledged:
+        return f"follow-up to {rules.reference(prior.ticket_id)}, whose acknowledgement covers it"
+    if no_ack_rule:
+        return f"rule {no_ack_rule}"
+    return None

@@ -1,0 +1,114 @@
+"""Throwaway mail servers on loopback: pymap for IMAP, aiosmtpd as an SMTP sink.
+
+The demo runs the production code path against these; the tests use them too (and
+Dovecot where it is installed).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from types import TracebackType
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+_PYMAP = "import sys; from pymap.main import main; sys.argv[0] = 'pymap'; sys.exit(main())"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
+    """Block until something accepts connections on host:port."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f} s") from None
+            time.sleep(0.05)
+
+
+class PymapServer:
+    """A pymap IMAP server (in-memory) in a child process, with one user."""
+
+    def __init__(self, *, username: str = "support", password: str = "secret") -> None:
+        self.host, self.port = "127.0.0.1", free_port()
+        self.username, self.password = username, password
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> PymapServer:
+        command = [sys.executable, "-c", _PYMAP, "--host", self.host, "--port", str(self.port), "dict",
+                   "--demo-user", self.username, "--demo-password", self.password]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_for_port(self.host, self.port)
+        except TimeoutError:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            if self._process.stderr:
+                self._process.stderr.close()
+            self._process = None
+
+
+class _Collector:
+    """aiosmtpd handler that keeps every message it receives; can be told to refuse."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.refuse_with: str | None = None  # e.g. "451 4.3.0 try later"
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+        if self.refuse_with:
+            return self.refuse_with
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        with self.lock:
+            self.messages.append(message)  # type: ignore[arg-type]
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 OK"
+
+
+class SmtpSink:
+    """An aiosmtpd SMTP server in a thread that stores what it is sent."""
+
+    def __init__(self) -> None:
+        self.handler = _Collector()
+        self.host, self.port = "127.0.0.1", free_port()
+        self._controller = Controller(self.handler, hostname=self.host, port=self.port)
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        """Messages received so far."""
+        with self.handler.lock:
+            return list(self.handler.messages)
+
+    def __enter__(self) -> SmtpSink:
+        self._controller.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._controller.stop()

@@ -1,0 +1,85 @@
+"""The normalised values that cross every seam: Ticket in, Prediction, Decision out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One inbound support request, whatever system it came from.
+
+    `key` identifies the ticket within its source for deduplication (an IMAP
+    Message-ID, a helpdesk ticket id); `ref` is where the source finds it again
+    (an IMAP UID, the helpdesk id).
+    """
+
+    source: str
+    key: str
+    ref: str
+    sender: str
+    sender_name: str
+    subject: str
+    body: str
+    text: str  # what the classifier reads: body without quotes and signatures
+    language: str
+    received_at: datetime | None = None
+    message_id: str = ""
+    references: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def header(self, name: str) -> str:
+        """The first value of header `name` (case-insensitive), or ''."""
+        lname = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lname), "")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One word (feature) and how much it pushed the prediction towards its label."""
+
+    term: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the classifier says of one text, with why."""
+
+    department: str
+    priority: str | None
+    confidence: float  # probability of `department`
+    priority_confidence: float | None
+    department_scores: dict[str, float]
+    priority_scores: dict[str, float]
+    top_terms: tuple[Term, ...]
+    language: str
+    model_version: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What deskbot will do with a ticket, and every reason for it."""
+
+    department: str
+    priority: str
+    tags: tuple[str, ...]
+    group: str | None
+    folder: str | None
+    needs_review: bool
+    sla_hours: float
+    sla_due: datetime | None
+    language: str  # of the acknowledgement
+    ack_template: str | None  # template family, e.g. "ack"; None: no acknowledgement
+    ack_skip_reason: str | None
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class PriorTicket:
+    """An earlier ticket of the same mail thread, as the decision log remembers it."""
+
+    ticket_id: int
+    department: str
+    acknowledged: bool  # an acknowledgement was sent, or is planned and not yet sent

@@ -1,0 +1,171 @@
+"""Routing rules: the admin-edited policy that `decide()` applies to each prediction.
+
+Rules are data, not code: every condition and action is a named key of a known kind,
+validated when the file is loaded, so a typo stops the daemon at start-up with the
+file, line and key instead of silently never matching.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from datetime import time
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as holidays_lib
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from bot.tomlfile import TomlFile
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BusinessHoursSpec(_Section):
+    """When the team works; SLA clocks only run inside these hours."""
+
+    timezone: str = "UTC"
+    days: list[Weekday] = Field(default=["mon", "tue", "wed", "thu", "fri"], min_length=1)
+    start: time = time(9, 0)
+    end: time = time(17, 0)
+    holidays: str = ""  # ISO country code for the `holidays` library, e.g. "DE"; empty: none
+    holiday_subdivision: str = ""  # e.g. "BE" for Berlin
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as \"Europe/Berlin\")") from None
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> BusinessHoursSpec:
+        if self.end <= self.start:
+            raise ValueError("end must be later than start")
+        if self.holidays:
+            try:
+                holidays_lib.country_holidays(self.holidays, subdiv=self.holiday_subdivision or None, years=2000)
+            except NotImplementedError as exc:
+                raise ValueError(f"unknown holiday calendar: {exc}") from None
+        return self
+
+
+class Route(_Section):
+    """Where a department's tickets go."""
+
+    group: str | None = None  # helpdesk group
+    names: dict[str, str] = {}  # language -> department name shown to customers
+    folder: str | None = None  # IMAP folder the mail is moved to; empty: stays
+    tags: list[str] = []
+
+
+class Triage(_Section):
+    """When a person decides instead of the model."""
+
+    review_below: float = Field(default=0.4, ge=0.0, le=1.0)
+    review_group: str = "triage"
+    review_folder: str | None = None
+    review_tag: str = "needs-review"
+
+
+class Acknowledgement(_Section):
+    """The automatic reply to the customer."""
+
+    enabled: bool = True
+    reference_prefix: str = Field(default="SUP", pattern=r"^[A-Z][A-Z0-9]{0,9}$")
+    languages: list[str] = ["en", "de"]  # templates exist for these
+    default_language: str = "en"
+
+
+class Rule(_Section):
+    """One named rule: all `if_*` conditions given must hold (each list matches any of its items)."""
+
+    name: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    description: str = ""
+    if_sender: list[str] = []
+    if_sender_domain: list[str] = []
+    if_keywords: list[str] = []
+    if_department: list[str] = []
+    if_language: list[str] = []
+    min_priority: str | None = None
+    set_department: str | None = None
+    add_tags: list[str] = []
+    review: bool = False
+    no_ack: bool = False
+
+    @model_validator(mode="after")
+    def _has_condition_and_action(self) -> Rule:
+        if not (self.if_sender or self.if_sender_domain or self.if_keywords or self.if_department or self.if_language):
+            raise ValueError("a rule needs at least one if_* condition")
+        if not (self.min_priority or self.set_department or self.add_tags or self.review or self.no_ack):
+            raise ValueError("a rule needs at least one action (min_priority, set_department, add_tags, review, no_ack)")
+        return self
+
+
+class RuleSet(_Section):
+    """The whole routing policy of one rules file."""
+
+    priorities: list[str] = Field(default=["low", "medium", "high", "urgent"], min_length=1)
+    default_priority: str = "medium"
+    sla_hours: dict[str, float]
+    business_hours: BusinessHoursSpec = BusinessHoursSpec()
+    triage: Triage = Triage()
+    acknowledgement: Acknowledgement = Acknowledgement()
+    departments: dict[str, Route] = Field(min_length=1)
+    rules: list[Rule] = []
+
+    def reference(self, ticket_id: int) -> str:
+        """The customer-facing reference of a ticket, e.g. SUP-000042."""
+        return f"{self.acknowledgement.reference_prefix}-{ticket_id:06d}"
+
+    def rank(self, priority: str) -> int:
+        """Position of `priority` from lowest (0) to highest; unknown ones count as default."""
+        if priority in self.priorities:
+            return self.priorities.index(priority)
+        return self.priorities.index(self.default_priority)
+
+
+def shipped_rules_path() -> Path:
+    """The rules file that ships with deskbot."""
+    return Path(str(importlib.resources.files("rules") / "default.toml"))
+
+
+def load_rules(path: Path | None = None) -> RuleSet:
+    """Read and validate a rules file; ConfigError names file, line and key."""
+    toml = TomlFile.read(path or shipped_rules_path())
+    ruleset = toml.validate(RuleSet)
+    _check_references(toml, ruleset)
+    return ruleset
+
+
+def _check_references(toml: TomlFile, rs: RuleSet) -> None:
+    """Cross-checks pydantic cannot express: names used must be names defined."""
+    known = ", ".join(rs.priorities)
+    if rs.default_priority not in rs.priorities:
+        raise toml.error(f"unknown priority {rs.default_priority!r}; known: {known}", ("default_priority",))
+    for priority in rs.priorities:
+        if priority not in rs.sla_hours:
+            raise toml.error(f"no SLA for priority {priority!r}; add `{priority} = <hours>`", ("sla_hours",))
+    for priority, hours in rs.sla_hours.items():
+        if priority not in rs.priorities:
+            raise toml.error(f"unknown priority {priority!r}; known: {known}", ("sla_hours", priority))
+        if hours <= 0:
+            raise toml.error("SLA hours must be greater than 0", ("sla_hours", priority))
+    if rs.acknowledgement.default_language not in rs.acknowledgement.languages:
+        raise toml.error("default_language must be one of languages", ("acknowledgement", "default_language"))
+    for index, rule in enumerate(rs.rules):
+        if rule.min_priority and rule.min_priority not in rs.priorities:
+            raise toml.error(f"unknown priority {rule.min_priority!r}; known: {known}", ("rules", index, "min_priority"))
+        if rule.set_department and rule.set_department not in rs.departments:
+            raise toml.error(
+                f"unknown department {rule.set_department!r}; define it under [departments]", ("rules", index, "set_department")
+            )
+        if [r.name for r in rs.rules].count(rule.name) > 1:
+            raise toml.error(f"rule name {rule.name!r} is used twice", ("rules", index, "name"))

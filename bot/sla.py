@@ -1,0 +1,69 @@
+"""Business-hours arithmetic: when a first answer is due, counting only working time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import holidays as holidays_lib
+
+from bot.rules import WEEKDAYS, BusinessHoursSpec
+
+_MAX_DAYS = 3 * 366  # a calendar with no working day left would loop forever
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    """Working days, daily opening times and public holidays of one team."""
+
+    zone: ZoneInfo
+    weekdays: frozenset[int]  # Monday is 0
+    start: time
+    end: time
+    holidays: holidays_lib.HolidayBase | None = None
+
+    @classmethod
+    def from_spec(cls, spec: BusinessHoursSpec) -> BusinessHours:
+        """Build from the rules file's [business_hours] table."""
+        calendar = None
+        if spec.holidays:
+            calendar = holidays_lib.country_holidays(spec.holidays, subdiv=spec.holiday_subdivision or None)
+        return cls(
+            zone=ZoneInfo(spec.timezone),
+            weekdays=frozenset(WEEKDAYS.index(d) for d in spec.days),
+            start=spec.start,
+            end=spec.end,
+            holidays=calendar,
+        )
+
+    def is_working_day(self, day: date) -> bool:
+        """A listed weekday that is not a public holiday."""
+        return day.weekday() in self.weekdays and not (self.holidays is not None and day in self.holidays)
+
+    def opening(self, day: date) -> datetime:
+        """When work starts on `day`."""
+        return datetime.combine(day, self.start, tzinfo=self.zone)
+
+    def closing(self, day: date) -> datetime:
+        """When work stops on `day`."""
+        return datetime.combine(day, self.end, tzinfo=self.zone)
+
+
+def add_business_hours(start: datetime, hours: float, calendar: BusinessHours) -> datetime:
+    """The moment `hours` of working time after `start` (an aware datetime), in the team's zone."""
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware")
+    current = start.astimezone(calendar.zone)
+    left = timedelta(hours=hours)
+    for _ in range(_MAX_DAYS):
+        day = current.date()
+        if calendar.is_working_day(day):
+            current = max(current, calendar.opening(day))
+            available = calendar.closing(day) - current
+            if available > timedelta(0):
+                if left <= available:
+                    return current + left
+                left -= available
+        current = calendar.opening(day + timedelta(days=1))
+    raise ValueError("the business calendar has no working time in the next three years")

@@ -1,0 +1,129 @@
+"""TOML files whose validation errors name the file, the line and the key.
+
+tomllib reports syntax errors with a line but forgets positions once parsed; pydantic
+reports a key path but no line. `TomlFile` keeps both, so an admin reading
+`rules/default.toml:14: rules[2].min_priority: ...` knows where to look.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pydantic
+
+from bot.errors import ConfigError
+
+_HEADER = re.compile(r"""^\s*(\[\[?)\s*([A-Za-z0-9_.\-"' ]+?)\s*\]\]?\s*(#.*)?$""")
+_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
+_LINE_IN_MESSAGE = re.compile(r"\(at line (\d+), column \d+\)")
+
+Model = TypeVar("Model", bound=pydantic.BaseModel)
+
+
+def _split_key(text: str) -> tuple[str, ...]:
+    parts = re.findall(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""", text)
+    return tuple(p.strip("\"'") for p in parts)
+
+
+@dataclass
+class TomlFile:
+    """A parsed TOML document plus the first line of every key path in it."""
+
+    path: str
+    data: dict[str, Any]
+    lines: dict[tuple[str | int, ...], int] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str, path: str) -> TomlFile:
+        """Parse `text`; a syntax error becomes a ConfigError with the line."""
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            match = _LINE_IN_MESSAGE.search(str(exc))
+            line = int(match.group(1)) if match else None
+            reason = _LINE_IN_MESSAGE.sub("", str(exc)).strip()
+            raise ConfigError(f"not valid TOML: {reason}", path=path, line=line) from None
+        return cls(path=path, data=data, lines=_index_lines(text))
+
+    @classmethod
+    def read(cls, path: Path) -> TomlFile:
+        """Read and parse the file at `path`."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read file: {exc}", path=str(path)) from None
+        return cls.parse(text, str(path))
+
+    def line_of(self, loc: tuple[str | int, ...]) -> int | None:
+        """The line of the longest known prefix of `loc`."""
+        for end in range(len(loc), 0, -1):
+            if loc[:end] in self.lines:
+                return self.lines[loc[:end]]
+        return None
+
+    def validate(self, model: type[Model]) -> Model:
+        """Validate against a pydantic model; the first error names line and key."""
+        try:
+            return model.model_validate(self.data)
+        except pydantic.ValidationError as exc:
+            error = exc.errors()[0]
+            loc = tuple(error["loc"])
+            raise ConfigError(_describe(error), path=self.path, line=self.line_of(loc), key=dotted(loc)) from None
+
+    def error(self, message: str, loc: tuple[str | int, ...]) -> ConfigError:
+        """A ConfigError for a check pydantic cannot do (cross-references)."""
+        return ConfigError(message, path=self.path, line=self.line_of(loc), key=dotted(loc))
+
+
+def dotted(loc: tuple[str | int, ...]) -> str:
+    """('mailbox', 0, 'port') -> 'mailbox[0].port'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _describe(error: dict[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key (check the spelling; see the reference in README.md)"
+    if error["type"] == "missing":
+        return "required key is missing"
+    return str(error["msg"])
+
+
+def _index_lines(text: str) -> dict[tuple[str | int, ...], int]:
+    """Map each table and key path to the line where it first appears."""
+    lines: dict[tuple[str | int, ...], int] = {}
+    table: tuple[str | int, ...] = ()
+    array_counts: dict[tuple[str, ...], int] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(raw)
+        if header:
+            names = _split_key(header.group(2))
+            if header.group(1) == "[[":
+                index = array_counts.get(names, -1) + 1
+                array_counts[names] = index
+                table = names + (index,)
+            else:
+                table = _with_indexes(names, array_counts)
+            lines.setdefault(table, number)
+            lines.setdefault(table[:-1] if isinstance(table[-1], int) else table, number)
+            continue
+        key = _KEY.match(raw)
+        if key:
+            lines.setdefault(table + _split_key(key.group(1)), number)
+    return lines
+
+
+def _with_indexes(names: tuple[str, ...], array_counts: dict[tuple[str, ...], int]) -> tuple[str | int, ...]:
+    """[mailbox.extra] under the latest [[mailbox]] means mailbox[n].extra."""
+    out: list[str | int] = []
+    for i, name in enumerate(names):
+        out.append(name)
+        if names[: i + 1] in array_counts and i + 1 < len(names):
+            out.append(array_counts[names[: i + 1]])
+    return tuple(out)

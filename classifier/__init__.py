@@ -1,0 +1,1 @@
+"""Ticket classifier: text preparation, features, model, explanations, evaluation."""

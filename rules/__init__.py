@@ -1,0 +1,1 @@
+"""The routing rules that ship with deskbot (data; located with importlib.resources)."""

@@ -1,0 +1,1 @@
+"""Jinja2 acknowledgement templates that ship with deskbot (data; located with importlib.resources)."""

@@ -1,0 +1,135 @@
+"""The ticket classifier: training, predictions with reasons, bad input."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ModelError
+from bot.models import Prediction
+from classifier.dataset import Dataset, read_dataset
+from classifier.model import TicketClassifier, train
+from classifier.text import normalise, tokenise
+
+FIXTURE = Path(__file__).parent / "fixtures" / "tickets-small.csv"
+
+
+@pytest.fixture(scope="module")
+def data() -> Dataset:
+    return read_dataset(FIXTURE)
+
+
+@pytest.fixture(scope="module")
+def model(data: Dataset) -> TicketClassifier:
+    return train(data.texts, data.departments, data.priorities)
+
+
+def test_trains_with_both_targets(data: Dataset) -> None:
+    model = train(data.texts, data.departments, data.priorities)
+    assert model.departments == ("account", "billing", "general", "orders", "sales", "technical")
+    assert model.priorities == ("high", "low", "medium")
+    assert model.version
+
+
+@pytest.mark.parametrize(("text", "department"), [
+    ("I was charged twice for my invoice, please refund the payment", "billing"),
+    ("The app crashes with an error after the latest update", "technical"),
+    ("I forgot my password and cannot log in to my account", "account"),
+    ("My order was shipped but the package never arrived", "orders"),
+    ("Please send a quote for 30 more licenses for our team", "sales"),
+    ("Meine Rechnung wurde doppelt abgebucht, bitte Zahlung erstatten", "billing"),
+    ("Die Software stürzt nach dem Update mit einem Fehler ab", "technical"),
+    ("Mein Paket mit der Bestellung ist nicht angekommen", "orders"),
+])
+def test_predicts_clear_texts(model: TicketClassifier, text: str, department: str) -> None:
+    prediction = model.predict(text)
+    assert isinstance(prediction, Prediction)
+    assert prediction.department == department
+    assert prediction.confidence == prediction.department_scores[department]
+    assert prediction.confidence == max(prediction.department_scores.values())
+    assert prediction.model_version == model.version
+
+
+def test_probabilities_are_distributions(model: TicketClassifier) -> None:
+    prediction = model.predict("Where is my order? The delivery is late.")
+    assert math.isclose(sum(prediction.department_scores.values()), 1.0, rel_tol=1e-6)
+    assert math.isclose(sum(prediction.priority_scores.values()), 1.0, rel_tol=1e-6)
+    assert set(prediction.priority_scores) == {"high", "medium", "low"}
+    assert prediction.priority in prediction.priority_scores
+    assert prediction.priority_confidence == prediction.priority_scores[prediction.priority]
+    assert prediction.language == "en"
+
+
+def test_top_terms_are_words_of_the_text_largest_first(model: TicketClassifier) -> None:
+    text = "Please refund the duplicate payment on my invoice, I was charged twice."
+    prediction = model.predict(text)
+    words = set(tokenise(normalise(text)))
+    terms = [t.term for t in prediction.top_terms]
+    assert terms and len(terms) <= 8
+    assert set(terms) <= words
+    weights = [t.weight for t in prediction.top_terms]
+    assert weights == sorted(weights, reverse=True) and all(w > 0 for w in weights)
+    assert {"refund", "payment", "invoice"} & set(terms[:3])
+
+
+def test_predict_many_matches_predict(model: TicketClassifier) -> None:
+    texts = ["Mein Konto ist gesperrt, Passwort vergessen", "Opening hours during the holidays?"]
+    many = model.predict_many(texts)
+    assert [p.department for p in many] == [model.predict(t).department for t in texts]
+    assert model.predict_many([]) == []
+
+
+def test_department_only_model(data: Dataset) -> None:
+    model = train(data.texts, data.departments)
+    prediction = model.predict("refund my payment please")
+    assert model.priorities == ()
+    assert prediction.priority is None and prediction.priority_confidence is None
+    assert prediction.priority_scores == {}
+
+
+@pytest.mark.parametrize("text", [
+    "",
+    "   \n\t ",
+    "\x00\x01\x02\xff\ufffd" * 1000,
+    "ыщвапр олдж фыва " * 20,
+    "12345 67890 --- !!! ???",
+    "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+])
+def test_garbage_gives_low_confidence(model: TicketClassifier, text: str) -> None:
+    prediction = model.predict(text)
+    assert prediction.confidence < 0.5
+    assert prediction.language == "und"
+    assert {t.term for t in prediction.top_terms} <= set(tokenise(normalise(text)))
+
+
+def test_huge_body_does_not_crash(model: TicketClassifier) -> None:
+    body = "Please refund my invoice payment. " * 160_000  # about 5 MB; its speed is measured in bench/
+    prediction = model.predict(body)
+    assert prediction.department == "billing"
+
+
+def test_binary_input_is_decoded_leniently(model: TicketClassifier) -> None:
+    prediction = model.predict(bytes(range(256)) * 100)  # type: ignore[arg-type]
+    assert prediction.confidence < 0.5
+
+
+@pytest.mark.parametrize("bad", [None, 42, ["text"]])
+def test_non_text_is_a_clear_value_error(model: TicketClassifier, bad: object) -> None:
+    with pytest.raises(ValueError, match="must be str"):
+        model.predict(bad)  # type: ignore[arg-type]
+
+
+def test_predict_many_refuses_a_single_string(model: TicketClassifier) -> None:
+    with pytest.raises(ValueError, match="sequence of texts"):
+        model.predict_many("one text")
+
+
+@pytest.mark.parametrize(("departments", "message"), [
+    (["billing"] * 3, "at least two distinct department"),
+    (["billing", "orders"], "3 texts but 2"),
+])
+def test_training_refuses_unusable_labels(departments: list[str], message: str) -> None:
+    with pytest.raises((ModelError, ValueError), match=message):
+        train(["a b c", "d e f", "g h i"], departments)

@@ -1,0 +1,147 @@
+"""Saving and loading models: round trip, and refusing anything we cannot trust."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import skops.io as sio
+
+from bot.errors import ModelError
+from classifier import sidecar
+from classifier.dataset import read_dataset
+from classifier.model import TicketClassifier, load, load_default, save, train
+
+FIXTURE = Path(__file__).parent / "fixtures" / "tickets-small.csv"
+
+
+class Trap:
+    """A type no model contains; loading it would run this module's code."""
+
+    built = 0
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        Trap.built += 1
+
+
+TEXTS = ["I was charged twice, refund please", "Das Paket ist nicht angekommen", ""]
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[TicketClassifier, Path]:
+    data = read_dataset(FIXTURE)
+    model = train(data.texts, data.departments, data.priorities)
+    return model, save(model, tmp_path_factory.mktemp("model") / "m")
+
+
+@pytest.fixture
+def copy(saved: tuple[TicketClassifier, Path], tmp_path: Path) -> Path:
+    return Path(shutil.copytree(saved[1], tmp_path / "copy"))
+
+
+def _rewrite_sidecar(directory: Path, **changes: object) -> None:
+    path = directory / sidecar.SIDECAR_FILE
+    content = json.loads(path.read_text(encoding="utf-8"))
+    content.update(changes)
+    path.write_text(json.dumps(content), encoding="utf-8")
+
+
+def test_round_trip_predicts_the_same(saved: tuple[TicketClassifier, Path]) -> None:
+    model, directory = saved
+    loaded = load(directory)
+    assert loaded.version == model.version
+    assert loaded.departments == model.departments and loaded.priorities == model.priorities
+    assert loaded.predict_many(TEXTS) == model.predict_many(TEXTS)
+
+
+def test_sidecar_records_provenance(saved: tuple[TicketClassifier, Path]) -> None:
+    content = json.loads((saved[1] / sidecar.SIDECAR_FILE).read_text(encoding="utf-8"))
+    assert content["format"] == sidecar.FORMAT_VERSION
+    assert set(sidecar.CHECKED_LIBRARIES) <= set(content["libraries"])
+    assert content["departments"] == list(saved[0].departments)
+    assert len(content["training_data_sha256"]) == 64 and content["created_at"]
+
+
+def test_refuses_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="deskbot train"):
+        load(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("name", [sidecar.MODEL_FILE, sidecar.SIDECAR_FILE])
+def test_refuses_missing_file(copy: Path, name: str) -> None:
+    (copy / name).unlink()
+    with pytest.raises(ModelError, match="missing.*retrain"):
+        load(copy)
+
+
+def test_refuses_truncated_model_file(copy: Path) -> None:
+    path = copy / sidecar.MODEL_FILE
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ModelError, match="truncated, corrupt or replaced"):
+        load(copy)
+
+
+def test_refuses_corrupt_sidecar(copy: Path) -> None:
+    (copy / sidecar.SIDECAR_FILE).write_text("{not json", encoding="utf-8")
+    with pytest.raises(ModelError, match="corrupt"):
+        load(copy)
+
+
+def test_refuses_other_library_version(copy: Path) -> None:
+    libraries = {**sidecar.library_versions(), "scikit-learn": "0.24.2"}
+    _rewrite_sidecar(copy, libraries=libraries)
+    with pytest.raises(ModelError, match=r"scikit-learn 0\.24\.2 \(installed: .*retrain"):
+        load(copy)
+
+
+def test_refuses_other_format_version(copy: Path) -> None:
+    _rewrite_sidecar(copy, format=99)
+    with pytest.raises(ModelError, match="format 99"):
+        load(copy)
+
+
+def test_refuses_file_that_is_not_a_model_even_with_matching_hash(copy: Path) -> None:
+    path = copy / sidecar.MODEL_FILE
+    path.write_bytes(b"PK\x03\x04 this is not a zip archive at all")
+    _rewrite_sidecar(copy, files={sidecar.MODEL_FILE: sidecar.file_sha256(path)})
+    with pytest.raises(ModelError, match="not a model file"):
+        load(copy)
+
+
+def test_refuses_untrusted_types_without_loading_them(copy: Path) -> None:
+    path = copy / sidecar.MODEL_FILE
+    sio.dump({"department": Trap()}, path)
+    _rewrite_sidecar(copy, files={sidecar.MODEL_FILE: sidecar.file_sha256(path)})
+    with pytest.raises(ModelError, match="does not trust.*Trap.*nothing was loaded"):
+        load(copy)
+    assert Trap.built == 0
+
+
+def test_refuses_a_valid_skops_file_of_something_else(copy: Path) -> None:
+    path = copy / sidecar.MODEL_FILE
+    sio.dump({"department": [1, 2, 3]}, path)
+    _rewrite_sidecar(copy, files={sidecar.MODEL_FILE: sidecar.file_sha256(path)})
+    with pytest.raises(ModelError, match="does not hold a deskbot model"):
+        load(copy)
+
+
+def test_default_model_is_built_once_then_cached(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(FIXTURE, corpus / "starter-en.csv")
+    cache = tmp_path / "cache"
+    first = load_default(cache, corpus_dir=corpus)
+    [entry] = list(cache.iterdir())
+    second = load_default(cache, corpus_dir=corpus)
+    assert second.version == first.version  # loaded, not retrained
+    (entry / sidecar.MODEL_FILE).write_bytes(b"garbage")
+    third = load_default(cache, corpus_dir=corpus)  # unusable cache: rebuilt
+    assert third.predict("refund my payment").department == "billing"
+    assert load(entry).version == third.version
+
+
+def test_default_model_needs_a_corpus(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="no corpus files"):
+        load_default(tmp_path / "cache", corpus_dir=tmp_path)
