@@ -10,13 +10,15 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Index, text
+from sqlalchemy import Index, event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from bot.models import Decision, Prediction, PriorTicket, Ticket
 
+SQLITE_SYNCHRONOUS = "FULL"  # NORMAL is ~1.4x faster here but may lose the last commits on power loss
 ACTIONS = ("write_back", "acknowledge", "mark_processed")
 FINISHED = ("done", "skipped", "failed")
 
@@ -101,8 +103,18 @@ def open_engine(url: str) -> Engine:
     # The scheduler runs one job per mailbox in threads; each call opens its own session.
     connect_args = {"check_same_thread": False, "timeout": 30} if url.startswith("sqlite") else {}
     engine = create_engine(url, connect_args=connect_args)
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_pragmas)
     SQLModel.metadata.create_all(engine)
     return engine
+
+
+def _sqlite_pragmas(connection: Any, record: object) -> None:
+    """WAL: one fsync per commit instead of several, readers never block the writer."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
+    cursor.close()
 
 
 class Store:
