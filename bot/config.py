@@ -22,7 +22,8 @@ Security = Literal["ssl", "starttls", "none"]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # strict: TOML has real types, so `port = true` or `port = "993"` is a mistake, not a value to coerce.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
 
 def is_loopback(host: str) -> bool:

@@ -28,6 +28,9 @@ def decide(
     reasons = [f"model {prediction.model_version}: {prediction.department} ({prediction.confidence:.2f})"]
     department = prediction.department
     priority = prediction.priority or rules.default_priority
+    if priority not in rules.priorities:
+        reasons.append(f"unknown-priority: model said {priority!r}, using {rules.default_priority}")
+        priority = rules.default_priority
     review = False
     if prior is not None:
         department = prior.department
@@ -51,7 +54,7 @@ def decide(
     if review:
         tags.append(rules.triage.review_tag)
     tags.extend(route.tags if route else ())
-    hours = rules.sla_hours[priority] if priority in rules.sla_hours else rules.sla_hours[rules.default_priority]
+    hours = rules.sla_hours[priority]
     received = ticket.received_at if ticket.received_at and ticket.received_at <= now else now
     language = ticket.language if ticket.language in rules.acknowledgement.languages else rules.acknowledgement.default_language
     skip = _ack_skip_reason(ticket, rules, prior, no_ack_rule, own_addresses)

@@ -14,8 +14,8 @@ from bot.models import Ticket
 _NO_REPLY_LOCALPART = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|noreply-.*)$", re.I)
 _AUTO_SUBJECT = re.compile(
     r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|out of (the )?office|abwesenheits?notiz|"
-    r"automatische antwort|undeliverable|undelivered mail|delivery status notification|"
-    r"mail delivery (failed|failure|subsystem)|returned mail)\b",
+    r"automatische antwort|undeliverable|undelivered mail( returned to sender)?|delivery status notification|"
+    r"mail delivery (failed|failure|subsystem)|returned mail)\s*(?=[:\-\u2013(\[]|$)",
     re.I,
 )
 

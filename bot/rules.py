@@ -167,5 +167,5 @@ def _check_references(toml: TomlFile, rs: RuleSet) -> None:
             raise toml.error(
                 f"unknown department {rule.set_department!r}; define it under [departments]", ("rules", index, "set_department")
             )
-        if [r.name for r in rs.rules].count(rule.name) > 1:
+        if rule.name in [r.name for r in rs.rules[:index]]:
             raise toml.error(f"rule name {rule.name!r} is used twice", ("rules", index, "name"))

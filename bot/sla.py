@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
@@ -60,10 +60,11 @@ def add_business_hours(start: datetime, hours: float, calendar: BusinessHours) -
         day = current.date()
         if calendar.is_working_day(day):
             current = max(current, calendar.opening(day))
-            available = calendar.closing(day) - current
+            # Elapsed time, not clock-face time: same-zone arithmetic ignores a DST shift.
+            available = calendar.closing(day).astimezone(timezone.utc) - current.astimezone(timezone.utc)
             if available > timedelta(0):
                 if left <= available:
-                    return current + left
+                    return (current.astimezone(timezone.utc) + left).astimezone(calendar.zone)
                 left -= available
         current = calendar.opening(day + timedelta(days=1))
     raise ValueError("the business calendar has no working time in the next three years")

@@ -96,34 +96,47 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def _index_lines(text: str) -> dict[tuple[str | int, ...], int]:
-    """Map each table and key path to the line where it first appears."""
+    """Map each table and key path (and every prefix of a dotted key) to the line where it first appears."""
     lines: dict[tuple[str | int, ...], int] = {}
     table: tuple[str | int, ...] = ()
-    array_counts: dict[tuple[str, ...], int] = {}
+    arrays: dict[tuple[str, ...], tuple[str | int, ...]] = {}  # [[x.y]] names -> path of its latest element
+    counts: dict[tuple[str | int, ...], int] = {}
+    in_string = ""
     for number, raw in enumerate(text.splitlines(), start=1):
+        if in_string:
+            in_string = "" if raw.count(in_string) % 2 else in_string
+            continue
         header = _HEADER.match(raw)
         if header:
             names = _split_key(header.group(2))
             if header.group(1) == "[[":
-                index = array_counts.get(names, -1) + 1
-                array_counts[names] = index
-                table = names + (index,)
+                base = _resolve(names[:-1], arrays, last_too=True) + (names[-1],)
+                counts[base] = counts.get(base, -1) + 1
+                table = arrays[names] = base + (counts[base],)
+                lines.setdefault(base, number)
             else:
-                table = _with_indexes(names, array_counts)
+                table = _resolve(names, arrays, last_too=False)
             lines.setdefault(table, number)
-            lines.setdefault(table[:-1] if isinstance(table[-1], int) else table, number)
             continue
         key = _KEY.match(raw)
         if key:
-            lines.setdefault(table + _split_key(key.group(1)), number)
+            parts = _split_key(key.group(1))
+            for end in range(1, len(parts) + 1):
+                lines.setdefault(table + parts[:end], number)
+        for quote in ('"""', "'''"):
+            if raw.count(quote) % 2:
+                in_string = quote  # a multi-line string opens here: its lines are not TOML
     return lines
 
 
-def _with_indexes(names: tuple[str, ...], array_counts: dict[tuple[str, ...], int]) -> tuple[str | int, ...]:
-    """[mailbox.extra] under the latest [[mailbox]] means mailbox[n].extra."""
+def _resolve(names: tuple[str, ...], arrays: dict[tuple[str, ...], tuple[str | int, ...]], *,
+             last_too: bool) -> tuple[str | int, ...]:
+    """[a.b] under the latest [[a]] means a[n].b; with last_too, [[a]] itself resolves to a[n]."""
     out: list[str | int] = []
     for i, name in enumerate(names):
-        out.append(name)
-        if names[: i + 1] in array_counts and i + 1 < len(names):
-            out.append(array_counts[names[: i + 1]])
+        prefix = names[: i + 1]
+        if prefix in arrays and (i + 1 < len(names) or last_too):
+            out = list(arrays[prefix])
+        else:
+            out.append(name)
     return tuple(out)

@@ -22,7 +22,7 @@ from bot.errors import BadInputError
 from bot.models import Ticket
 from classifier.text import detect_language
 
-_MSGID = re.compile(r"<[^<>\s]+>")
+_MSGID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
 _REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pl", "sv"]
 _reply_parser = EmailReplyParser(languages=_REPLY_LANGUAGES)
 
@@ -46,8 +46,8 @@ def parse_mail(data: bytes, *, source: str, ref: str, received_at: datetime | No
     if not body.strip() and not subject:
         raise BadInputError("neither a subject nor a readable text body")
     text = strip_quotes(body)
-    message_id = _first_msgid(_header(message, "Message-ID"))
-    refs = _MSGID.findall(_header(message, "References")) + _MSGID.findall(_header(message, "In-Reply-To"))
+    message_id = _first_msgid(_raw_header(message, "Message-ID"))
+    refs = _MSGID.findall(_raw_header(message, "References")) + _MSGID.findall(_raw_header(message, "In-Reply-To"))
     return Ticket(
         source=source,
         key=message_id or raw_key(data),
@@ -110,6 +110,12 @@ def _header(message: Message, name: str) -> str:
         return "" if value is None else str(value)
     except (ValueError, TypeError, IndexError, AttributeError) as exc:
         raise BadInputError(f"{name} header cannot be parsed: {exc}") from None
+
+
+def _raw_header(message: Message, name: str) -> str:
+    """A header's raw text: the stdlib's msg-id parser raises on forms like `<>`, a plain match does not."""
+    wanted = name.lower()
+    return next((str(value) for key, value in message.raw_items() if key.lower() == wanted), "")  # type: ignore[attr-defined]
 
 
 def _headers(message: Message) -> tuple[tuple[str, str], ...]:
