@@ -200,3 +200,46 @@ def _action(config: Config, ticket_id: int, kind: str) -> ActionLog:
     from bot.store import Store
 
     return next(a for a in Store.open(config.database_url()).actions(ticket_id) if a.kind == kind)
+
+
+def test_uidvalidity_change_handles_nothing_twice(mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path,
+                                                  model_cache: Path, clock: Clock):
+    mails = [data for _, data in sample_mails()[:4]]
+    client = mailbox.client()
+    client.create_folder("Support")
+    client.logout()
+    mailbox.append(*mails, folder="Support")
+    support = mailbox.config.model_copy(update={"folder": "Support"})
+    config = make_config([support], smtp_sink, tmp_path, model_cache)
+    triage = build_triage(config, clock=clock)
+    run_once(config, triage)
+    sent = len(smtp_sink.messages)
+    client = mailbox.client()  # the folder is rebuilt: the server hands out a new UIDVALIDITY
+    client.select_folder("INBOX")
+    client.delete_folder("Support")
+    client.create_folder("Support")
+    client.logout()
+    mailbox.append(*mails, folder="Support")
+
+    [report] = run_once(config, triage)
+
+    assert [o.status for o in report.outcomes] == ["already-processed"] * len(mails)
+    assert len(smtp_sink.messages) == sent
+    assert len(rows(config)) == len(mails)
+
+
+def test_oversized_mail_is_set_aside_unread(mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path,
+                                             model_cache: Path, clock: Clock):
+    [(_, big)] = sample_mails()[:1]
+    mailbox.append(big)
+    small_limit = mailbox.config.model_copy(update={"max_message_bytes": 200})
+    config = make_config([small_limit], smtp_sink, tmp_path, model_cache)
+
+    [report] = run_once(config, build_triage(config, clock=clock))
+
+    assert [o.status for o in report.outcomes] == ["skipped"]
+    [record] = rows(config)
+    assert "over max_message_bytes (200)" in record.error
+    [flags] = folder_state(mailbox)["INBOX"].values()
+    assert b"\\Flagged" in flags and b"\\Seen" not in flags
+    assert smtp_sink.messages == []
