@@ -12,6 +12,7 @@ import json
 import os
 import time
 from datetime import tzinfo
+from email.message import EmailMessage
 from pathlib import Path
 from typing import TextIO
 
@@ -20,6 +21,7 @@ import imapclient
 from bot.config import Config, DatabaseConfig, MailboxConfig, PathsConfig, SmtpConfig
 from bot.daemon import build_triage, run_once
 from bot.loopback import PymapServer, SmtpSink
+from bot.pipeline import Outcome
 from bot.store import TicketLog, as_utc
 from bot.table import clip, format_table
 
@@ -54,14 +56,9 @@ def run_demo(data_dir: Path, out: TextIO) -> int:
     """Run one demo cycle and print the results table; returns the exit code."""
     data_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    mails = sample_mails()
     with PymapServer() as imap, SmtpSink() as smtp:
-        client = imapclient.IMAPClient(imap.host, port=imap.port, ssl=False)
-        client.login(imap.username, imap.password)
-        for _, data in mails:
-            client.append("INBOX", data)
-        client.logout()
-        out.write(f"IMAP server (pymap) on {imap.host}:{imap.port}, {len(mails)} sample mails appended to INBOX\n")
+        count = _append_samples(imap)
+        out.write(f"IMAP server (pymap) on {imap.host}:{imap.port}, {count} sample mails appended to INBOX\n")
         out.write(f"SMTP sink (aiosmtpd) on {smtp.host}:{smtp.port}\n")
         out.write("Loading the classifier (built from the shipped corpus on first use)...\n")
         out.flush()
@@ -69,26 +66,48 @@ def run_demo(data_dir: Path, out: TextIO) -> int:
         triage = build_triage(config)
         reports = run_once(config, triage)
         sent = smtp.messages
-    outbox = data_dir / "outbox"
-    outbox.mkdir(exist_ok=True)
-    for message in sent:
-        name = str(message["Message-ID"]).strip("<>").replace("/", "_")
-        (outbox / f"{name}.eml").write_bytes(message.as_bytes())
-    rows = []
+    outbox = _save_outbox(sent, data_dir / "outbox")
+    records = []
     for report in reports:
         if report.error:
             out.write(f"mailbox {report.name}: {report.error}\n")
-        for outcome in report.outcomes:
-            row = triage.store.get(outcome.ticket_id) if outcome.ticket_id else None
-            rows.append(_row(row, outcome.status, outcome.detail, triage.calendar.zone))
-    out.write("\n" + format_table(
-        ("sender", "subject", "department", "priority", "conf", "top terms", f"SLA due ({triage.calendar.zone})",
-         "acknowledgement"),
-        rows) + "\n\n")
+        records += [(o, triage.store.get(o.ticket_id) if o.ticket_id else None) for o in report.outcomes]
+    _print_results(records, triage.calendar.zone, out)
     out.write(f"{len(sent)} acknowledgements sent; copies in {outbox}\n")
-    out.write(f"Decision log (SQLite): {data_dir / 'deskbot-demo.sqlite3'}  (see `deskbot log --db ...`)\n")
+    out.write(f"Decision log (SQLite): {data_dir / 'deskbot-demo.sqlite3'}  (see `deskbot log`)\n")
     out.write(f"Took {time.monotonic() - started:.1f} s. Run `deskbot demo` again: nothing is handled twice.\n")
     return 1 if any(r.error for r in reports) else 0
+
+
+def _append_samples(imap: PymapServer) -> int:
+    mails = sample_mails()
+    client = imapclient.IMAPClient(imap.host, port=imap.port, ssl=False)
+    client.login(imap.username, imap.password)
+    for _, data in mails:
+        client.append("INBOX", data)
+    client.logout()
+    return len(mails)
+
+
+def _save_outbox(sent: list[EmailMessage], outbox: Path) -> Path:
+    """Keep a copy of every acknowledgement so the user can read what customers would get."""
+    outbox.mkdir(parents=True, exist_ok=True)
+    for message in sent:
+        name = str(message["Message-ID"]).strip("<>").replace("/", "_")
+        (outbox / f"{name}.eml").write_bytes(message.as_bytes())
+    return outbox
+
+
+def _print_results(records: list[tuple[Outcome, TicketLog | None]], zone: tzinfo, out: TextIO) -> None:
+    headers = ("sender", "subject", "department", "priority", "conf", "top terms", f"SLA due ({zone})",
+               "acknowledgement")
+    out.write("\n" + format_table(headers, [_row(row, o.status, o.detail, zone) for o, row in records]) + "\n\n")
+    filed: dict[str, int] = {}
+    for outcome, row in records:
+        if row is not None and row.folder and outcome.status == "done":
+            filed[row.folder] = filed.get(row.folder, 0) + 1
+    if filed:
+        out.write("Moved on the IMAP server to: " + ", ".join(f"{f} ({n})" for f, n in sorted(filed.items())) + "\n")
 
 
 def _row(row: TicketLog | None, status: str, detail: str, zone: tzinfo) -> list[str]:
