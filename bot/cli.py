@@ -23,8 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `deskbot` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet = logging.INFO if getattr(args, "daemon_logging", False) else logging.WARNING
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING,
+        level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else quiet,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="run one cycle over every mailbox and exit")
     run.add_argument("--dry-run", action="store_true", help="decide and record, but change nothing on any "
                      "server and send nothing")
-    run.set_defaults(handler=_run)
+    run.set_defaults(handler=_run, daemon_logging=True)  # a daemon logs one line per decision by default
 
     check = sub.add_parser("check", help="validate a config file and its rules file, then exit")
     check.add_argument("--config", type=Path, help="deskbot.toml (default: only the rules file)")

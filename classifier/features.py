@@ -1,20 +1,17 @@
-"""Turn ticket texts into one sparse matrix: stemmed word n-grams plus character n-grams of each word."""
+"""Turn ticket texts into one sparse matrix: stemmed word n-grams plus char n-grams of the whole text,
+the subject line and the opening words (where the sender says who they write to and how urgent it is)."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
-from classifier.text import PLACEHOLDERS, detect_language, normalise, stem_tokens, tokenise
-
-LANGUAGE_PREFIX = "lang="
+from classifier.termblock import TermBlock
+from classifier.text import detect_language, normalise, stem_tokens, tokenise
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,105 +21,71 @@ class Analysis:
     language: str
     words: tuple[str, ...]  # normalised surface words, in order
     stems: tuple[str, ...]  # one per word
-    word_ngrams: tuple[int, int] = (1, 2)
-    char_ngrams: tuple[int, int] = (2, 5)
-    language_feature: bool = True
+    subject_words: int  # how many of `words` come from the first line (the subject)
 
 
-def analyse(text: str, *, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] = (2, 5),
-            language_feature: bool = True) -> Analysis:
-    """Normalise, detect the language, tokenise and stem one text."""
-    clean = normalise(text)
-    language = detect_language(clean)
-    words = tuple(tokenise(clean))
-    return Analysis(language, words, tuple(stem_tokens(list(words), language)),
-                    word_ngrams, char_ngrams, language_feature)
-
-
-def word_terms(doc: Analysis) -> list[str]:
-    """Stemmed word n-grams of a ticket, plus its language as one extra term."""
-    low, high = doc.word_ngrams
-    stems = doc.stems
-    terms = list(stems) if low <= 1 else []
-    for n in range(max(low, 2), high + 1):
-        terms.extend(" ".join(stems[i:i + n]) for i in range(len(stems) - n + 1))
-    if doc.language_feature:
-        terms.append(LANGUAGE_PREFIX + doc.language)
-    return terms
-
-
-@functools.lru_cache(maxsize=500_000)
-def char_terms_of_word(word: str, low: int, high: int) -> tuple[str, ...]:
-    """Character n-grams of one space-padded word (like char_wb); German compounds share them."""
-    if word in PLACEHOLDERS:
-        return ()
-    padded = f" {word} "
-    return tuple(padded[i:i + n] for n in range(low, high + 1) for i in range(len(padded) - n + 1))
-
-
-def char_terms(doc: Analysis) -> list[str]:
-    """Character n-grams of every word of a ticket, cached per distinct word."""
-    low, high = doc.char_ngrams
-    terms: list[str] = []
-    for word in doc.words:
-        terms.extend(char_terms_of_word(word, low, high))
-    return terms
+def analyse(text: str) -> Analysis:
+    """Normalise, detect the language, tokenise and stem one text ("subject\\nbody")."""
+    first, _, rest = text.partition("\n")
+    first, rest = normalise(first), normalise(rest)
+    subject = tokenise(first)
+    words = tuple(subject + tokenise(rest))
+    language = detect_language(f"{first} {rest}")
+    return Analysis(language, words, tuple(stem_tokens(list(words), language)), len(subject))
 
 
 class TicketFeatures(TransformerMixin, BaseEstimator):
-    """TF-IDF of stemmed word n-grams and of per-word character n-grams, side by side."""
+    """TF-IDF blocks side by side: stemmed word n-grams, char n-grams of all, subject and opening words."""
 
     def __init__(self, *, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] = (2, 5),
-                 min_df: int = 2, max_word_features: int | None = None,
-                 max_char_features: int | None = None, char_weight: float = 1.0,
-                 language_feature: bool = True, sublinear_tf: bool = True) -> None:
+                 min_df: int = 2, subject_weight: float = 0.5, opening_weight: float = 0.5,
+                 opening_words: int = 30, language_feature: bool = True) -> None:
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.min_df = min_df
-        self.max_word_features = max_word_features
-        self.max_char_features = max_char_features
-        self.char_weight = char_weight
+        self.subject_weight = subject_weight
+        self.opening_weight = opening_weight
+        self.opening_words = opening_words
         self.language_feature = language_feature
-        self.sublinear_tf = sublinear_tf
 
-    def analyse_many(self, texts: Sequence[str]) -> list[Analysis]:
-        """Text preparation with this transformer's n-gram settings."""
-        return [analyse(text, word_ngrams=tuple(self.word_ngrams), char_ngrams=tuple(self.char_ngrams),
-                        language_feature=self.language_feature) for text in texts]
+    def _blocks(self) -> list[TermBlock]:
+        """The unfitted blocks; a zero weight leaves a block out."""
+        chars = {"ngrams": tuple(self.char_ngrams), "min_df": self.min_df}
+        blocks = [TermBlock(kind="words", ngrams=tuple(self.word_ngrams), min_df=self.min_df,
+                            language_feature=self.language_feature),
+                  TermBlock(kind="chars", **chars),
+                  TermBlock(kind="subject", weight=self.subject_weight, **chars),
+                  TermBlock(kind="opening", weight=self.opening_weight, opening_words=self.opening_words, **chars)]
+        return [block for block in blocks if block.weight]
 
-    def _vectoriser(self, analyzer: object, max_features: int | None, n_docs: int) -> TfidfVectorizer:
-        """One TF-IDF block; min_df falls back to 1 on tiny corpora so they still get a vocabulary."""
-        min_df = self.min_df if n_docs >= 10 * self.min_df else 1
-        return TfidfVectorizer(analyzer=analyzer, min_df=min_df, max_features=max_features,
-                               sublinear_tf=self.sublinear_tf, dtype=np.float32)
+    @staticmethod
+    def analyse_many(texts: Iterable[str]) -> list[Analysis]:
+        """Text preparation of many texts."""
+        return [analyse(text) for text in texts]
 
     def fit(self, X: Sequence[str], y: object = None) -> TicketFeatures:
-        """Learn both vocabularies and their IDF weights."""
-        self.fit_analysed(self.analyse_many(X))
-        return self
+        """Learn every block's vocabulary and IDF weights from raw texts."""
+        return self.fit_analysed(self.analyse_many(X))
 
-    def fit_analysed(self, docs: list[Analysis]) -> TicketFeatures:
+    def fit_analysed(self, docs: Sequence[Analysis]) -> TicketFeatures:
         """fit() on tickets already analysed (saves a second pass of text preparation)."""
-        self.words_ = self._vectoriser(word_terms, self.max_word_features, len(docs)).fit(docs)
-        self.chars_ = self._vectoriser(char_terms, self.max_char_features, len(docs)).fit(docs)
-        self.n_word_features_ = len(self.words_.vocabulary_)
+        self.blocks_ = [block.fit(docs) for block in self._blocks()]
+        self.offsets_ = [0]
+        for block in self.blocks_:
+            self.offsets_.append(self.offsets_[-1] + len(block.vocabulary_))
         return self
 
     def transform(self, X: Sequence[str]) -> sp.csr_matrix:
         """Feature matrix of raw texts."""
         return self.transform_analysed(self.analyse_many(X))
 
-    def transform_analysed(self, docs: list[Analysis]) -> sp.csr_matrix:
-        """Feature matrix of analysed tickets: word block, then weighted char block."""
-        check_is_fitted(self, "words_")
-        words = self.words_.transform(docs)
-        chars = self.chars_.transform(docs)
-        if self.char_weight != 1.0:
-            chars = chars * np.float32(self.char_weight)
-        return sp.hstack([words, chars], format="csr", dtype=np.float32)
+    def transform_analysed(self, docs: Sequence[Analysis]) -> sp.csr_matrix:
+        """Feature matrix of analysed tickets, blocks side by side."""
+        check_is_fitted(self, "blocks_")
+        return sp.hstack([block.transform(docs) for block in self.blocks_], format="csr")
 
-    def feature_index(self) -> tuple[dict[str, int], dict[str, int]]:
-        """Column of each word term and of each char term (char columns already offset)."""
-        check_is_fitted(self, "words_")
-        offset = self.n_word_features_
-        return self.words_.vocabulary_, {t: i + offset for t, i in self.chars_.vocabulary_.items()}
+    def participations(self, doc: Analysis) -> list[tuple[str, int]]:
+        """(word, column) for every feature occurrence of a ticket, over all blocks."""
+        check_is_fitted(self, "blocks_")
+        return [(word, column + offset) for block, offset in zip(self.blocks_, self.offsets_)
+                for word, column in block.participations(doc)]

@@ -33,7 +33,7 @@ RECIPE = "tfidf-word12-char25+logreg-balanced/1"
 
 def build_features() -> TicketFeatures:
     """The feature step shared by both targets (fitted once: half the time and size)."""
-    return TicketFeatures(word_ngrams=(1, 2), char_ngrams=(2, 5), min_df=2)
+    return TicketFeatures()
 
 
 def build_estimator(target: str) -> LogisticRegression:
@@ -63,7 +63,6 @@ class TicketClassifier:
         self.priorities: tuple[str, ...] = tuple(str(c) for c in priority[-1].classes_) if priority else ()
         self._features: TicketFeatures = department[0]
         self._weights = contrast_weights(linear_weights(department[-1]))
-        self._word_index, self._char_index = self._features.feature_index()
 
     def predict(self, text: str) -> Prediction:
         """Department, priority and reasons for one ticket text."""
@@ -86,7 +85,7 @@ class TicketClassifier:
                     priority: np.ndarray | None) -> Prediction:
         """One Prediction from one row of probabilities."""
         best = int(np.argmax(department))
-        terms = top_terms(doc, row, self._weights[best], self._word_index, self._char_index)
+        terms = top_terms(doc, row, self._weights[best], self._features)
         priority_best = int(np.argmax(priority)) if priority is not None else None
         return Prediction(
             department=self.departments[best],

@@ -20,8 +20,7 @@ RETRAIN = "retrain it with `deskbot train DATA --out {directory}`"
 # Types outside skops' defaults that our models are made of. Anything else in a file is refused.
 TRUSTED_TYPES = frozenset({
     "classifier.features.TicketFeatures",
-    "classifier.features.word_terms",
-    "classifier.features.char_terms",
+    "classifier.termblock.TermBlock",
 })
 
 
