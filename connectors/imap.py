@@ -46,6 +46,8 @@ def _translated(action: str) -> Iterator[None]:
         yield
     except LoginError as exc:
         raise PermanentError(f"{action}: login refused: {exc}") from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise PermanentError(f"{action}: the server's TLS certificate is not trusted: {exc}") from exc
     except IMAPClientAbortError as exc:
         raise TransientError(f"{action}: connection lost: {exc}") from exc
     except (socket.timeout, TimeoutError, ConnectionError, ssl.SSLError, OSError) as exc:
@@ -115,8 +117,9 @@ class ImapSource:
                 if self.config.first_run == "unseen" and cursor is None:
                     criteria.append("UNSEEN")
                 uids = self.client.search(criteria)
+        uids = sorted(uids)
         for start in range(0, len(uids), _BATCH):
-            yield from self._fetch(sorted(uids)[start : start + _BATCH])
+            yield from self._fetch(uids[start : start + _BATCH])
 
     def _fetch(self, uids: list[int]) -> Iterator[RawItem]:
         with _translated("fetch sizes"):
