@@ -34,7 +34,8 @@ def _columns(value: str) -> list[str]:
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     """The options shared by train and evaluate that say where the text and labels are."""
-    parser.add_argument("data", type=Path, metavar="DATA", help="labelled tickets: CSV or JSON lines")
+    parser.add_argument("data", type=Path, nargs="+", metavar="DATA",
+                        help="labelled tickets: CSV or JSON lines (several files are read as one)")
     parser.add_argument("--text-columns", type=_columns, default=["subject", "body"], metavar="A,B",
                         help="columns joined into the ticket text (default: subject,body)")
     parser.add_argument("--department-column", default="department", metavar="NAME",
@@ -68,10 +69,10 @@ def add_commands(subparsers: Any) -> None:
 
 def _read(args: argparse.Namespace) -> Any:
     """The dataset named on the command line."""
-    from classifier.dataset import read_dataset
+    from classifier.dataset import combine, read_dataset
 
-    return read_dataset(args.data, text_columns=args.text_columns, department_column=args.department_column,
-                        priority_column=args.priority_column)
+    return combine([read_dataset(path, text_columns=args.text_columns, department_column=args.department_column,
+                                 priority_column=args.priority_column) for path in args.data])
 
 
 def _split(data: Any, fraction: float) -> tuple[Any, Any]:
@@ -111,12 +112,13 @@ def run_train(args: argparse.Namespace) -> int:
         reports = evaluate(model, held)
         model.metadata["metrics"] = {"holdout": {k: r.to_json() for k, r in reports.items()},
                                      "holdout_tickets": len(held.texts)}
-    model.metadata["training_source"] = str(args.data)
+    model.metadata["training_source"] = [str(path) for path in args.data]
     save(model, args.out)
     print(f"trained on {len(data.texts)} tickets in {seconds:.1f} s: departments {', '.join(model.departments)}"
           + (f"; priorities {', '.join(model.priorities)}" if model.priorities else "; no priority model"))
     if held is not None:
-        summary = ", ".join(f"{k} macro F1 {v['macro_f1']:.3f}" for k, v in model.metadata["metrics"]["holdout"].items())
+        scores = model.metadata["metrics"]["holdout"]
+        summary = ", ".join(f"{target} macro F1 {report['macro_f1']:.3f}" for target, report in scores.items())
         print(f"holdout ({len(held.texts)} tickets): {summary}")
     print(f"saved to {args.out}")
     return 0

@@ -37,6 +37,18 @@ class Dataset:
         return hash_examples(self.texts, self.departments, self.priorities)
 
 
+def combine(parts: Sequence[Dataset]) -> Dataset:
+    """Several files read as one; all must have a priority column, or none is used."""
+    if len(parts) == 1:
+        return parts[0]
+    with_priority = all(p.priorities is not None for p in parts)
+    if not with_priority and any(p.priorities is not None for p in parts):
+        log.info("not every file has a priority column: training the department model only")
+    return Dataset([t for p in parts for t in p.texts], [d for p in parts for d in p.departments],
+                   [x for p in parts for x in p.priorities or []] if with_priority else None,
+                   ", ".join(p.source for p in parts))
+
+
 def hash_examples(texts: Sequence[str], departments: Sequence[str], priorities: Sequence[str] | None) -> str:
     """Order-sensitive sha256 of texts and labels."""
     digest = hashlib.sha256()

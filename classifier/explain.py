@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-
 import numpy as np
-import scipy.sparse as sp
-
 from bot.models import Term
-from classifier.features import Analysis, TicketFeatures
+from classifier.features import Encoded
+from classifier.termblock import WordTable
 from classifier.text import PLACEHOLDERS
 
 TOP_TERMS = 8
@@ -32,19 +29,49 @@ def contrast_weights(coef: np.ndarray) -> np.ndarray:
     return (coef - coef.mean(axis=0, keepdims=True)).astype(np.float32)
 
 
-def top_terms(doc: Analysis, row: sp.csr_matrix, weights: np.ndarray, features: TicketFeatures, *,
-              limit: int = TOP_TERMS) -> tuple[Term, ...]:
-    """Words whose features raised the class score most, largest first.
+def block_weights(weights: np.ndarray, offsets: list[int]) -> list[np.ndarray]:
+    """Per feature block, its (features x classes) weights, contiguous: sliced once, not per call."""
+    return [np.ascontiguousarray(weights[:, start:stop].T) for start, stop in zip(offsets, offsets[1:])]
 
-    Each feature's contribution (value x weight) is shared among the words it came from, in
-    proportion to how often each produced it, so the word scores add up exactly to the score
-    of all word-derived features (only the language term belongs to no word).
+
+def pair_scores(encoded: Encoded, classes: np.ndarray, weights: list[np.ndarray]) -> np.ndarray:
+    """Each (ticket, distinct word) pair's share of the ticket's score for its class.
+
+    Word n-gram features are split equally among the words of each occurrence; char n-gram
+    features are sums over words by construction. So a ticket's word scores add up exactly to the
+    score of all its word-derived features; only the language term belongs to no word.
     """
-    contribution = dict(zip(row.indices.tolist(), (row.data * weights[row.indices]).tolist()))
-    pairs = features.participations(doc)
-    share = Counter(column for _, column in pairs)
-    scores: dict[str, float] = defaultdict(float)
-    for word, column in pairs:
-        scores[word] += contribution.get(column, 0.0) / share[column]
-    ranked = sorted(((s, w) for w, s in scores.items() if s > 0 and w not in PLACEHOLDERS), reverse=True)
-    return tuple(Term(word, round(score, 6)) for score, word in ranked[:limit])
+    table = encoded.table
+    scores = np.zeros(len(table.pair_doc))
+    for block, own in zip(encoded.blocks, weights):
+        if not len(block.pairs):
+            continue
+        docs = table.pair_doc[block.pairs]
+        if block.words is None:
+            columns = block.matrix.indices[block.entry]
+            contribution = block.matrix.data[block.entry] * own[columns, classes[docs]] * block.share
+        else:
+            per_word = np.asarray(block.words @ own)  # each distinct word's score for every class
+            contribution = block.share * per_word[block.entry, classes[docs]]
+        scores += np.bincount(block.pairs, weights=contribution, minlength=len(scores))
+    return scores
+
+
+def top_terms(table: WordTable, scores: np.ndarray, n_docs: int, *,
+              limit: int = TOP_TERMS) -> list[tuple[Term, ...]]:
+    """Per ticket, the words that raised its class score most, largest first (placeholders left out)."""
+    placeholder = np.fromiter((w in PLACEHOLDERS for w in table.words), dtype=bool, count=len(table.words))
+    placeholder = placeholder[table.pair_word]
+    candidates = np.flatnonzero((scores > 0) & ~placeholder)
+    order = candidates[np.lexsort((-scores[candidates], table.pair_doc[candidates]))]
+    docs = table.pair_doc[order]
+    rank = np.arange(len(order)) - np.searchsorted(docs, docs, side="left")
+    chosen: list[list[Term]] = [[] for _ in range(n_docs)]
+    for pair in order[rank < limit].tolist():
+        chosen[table.pair_doc[pair]].append(Term(table.words[table.pair_word[pair]], round(float(scores[pair]), 6)))
+    return [tuple(terms) for terms in chosen]
+
+
+def explain_many(encoded: Encoded, classes: np.ndarray, weights: list[np.ndarray]) -> list[tuple[Term, ...]]:
+    """Top terms of each ticket of a batch towards the class chosen for it (weights: block_weights())."""
+    return top_terms(encoded.table, pair_scores(encoded, classes, weights), len(classes))

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
+import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from classifier.termblock import TermBlock
+from classifier.termblock import Block, TermBlock, WordTable, word_table
 from classifier.text import detect_language, normalise, stem_tokens, tokenise
 
 
@@ -34,15 +36,25 @@ def analyse(text: str) -> Analysis:
     return Analysis(language, words, tuple(stem_tokens(list(words), language)), len(subject))
 
 
+class Encoded(NamedTuple):
+    """A batch's feature matrix plus, per block, what it was built from."""
+
+    table: WordTable
+    blocks: list[Block]
+    matrix: sp.csr_matrix
+    coverage: np.ndarray  # per ticket: share of its char n-grams the vocabulary knows (1: no char block)
+
+
 class TicketFeatures(TransformerMixin, BaseEstimator):
     """TF-IDF blocks side by side: stemmed word n-grams, char n-grams of all, subject and opening words."""
 
     def __init__(self, *, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] = (2, 5),
-                 min_df: int = 2, subject_weight: float = 0.5, opening_weight: float = 0.5,
+                 min_df: int = 2, char_weight: float = 1.0, subject_weight: float = 0.5, opening_weight: float = 0.5,
                  opening_words: int = 30, language_feature: bool = True) -> None:
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.min_df = min_df
+        self.char_weight = char_weight
         self.subject_weight = subject_weight
         self.opening_weight = opening_weight
         self.opening_words = opening_words
@@ -53,7 +65,7 @@ class TicketFeatures(TransformerMixin, BaseEstimator):
         chars = {"ngrams": tuple(self.char_ngrams), "min_df": self.min_df}
         blocks = [TermBlock(kind="words", ngrams=tuple(self.word_ngrams), min_df=self.min_df,
                             language_feature=self.language_feature),
-                  TermBlock(kind="chars", **chars),
+                  TermBlock(kind="chars", weight=self.char_weight, **chars),
                   TermBlock(kind="subject", weight=self.subject_weight, **chars),
                   TermBlock(kind="opening", weight=self.opening_weight, opening_words=self.opening_words, **chars)]
         return [block for block in blocks if block.weight]
@@ -81,11 +93,16 @@ class TicketFeatures(TransformerMixin, BaseEstimator):
 
     def transform_analysed(self, docs: Sequence[Analysis]) -> sp.csr_matrix:
         """Feature matrix of analysed tickets, blocks side by side."""
-        check_is_fitted(self, "blocks_")
-        return sp.hstack([block.transform(docs) for block in self.blocks_], format="csr")
+        return self.encode(docs).matrix
 
-    def participations(self, doc: Analysis) -> list[tuple[str, int]]:
-        """(word, column) for every feature occurrence of a ticket, over all blocks."""
+    def encode(self, docs: Sequence[Analysis]) -> Encoded:
+        """Features of a batch, keeping what explanations need (which word each feature came from)."""
         check_is_fitted(self, "blocks_")
-        return [(word, column + offset) for block, offset in zip(self.blocks_, self.offsets_)
-                for word, column in block.participations(doc)]
+        table = word_table(docs)
+        built = [block.build(docs, table) for block in self.blocks_]
+        matrix = sp.hstack([b.matrix for b in built], format="csr")
+        coverage = np.ones(len(docs))
+        for block, b in zip(self.blocks_, built):
+            if block.kind == "chars" and b.known is not None and b.grams is not None:
+                coverage = np.divide(b.known, b.grams, out=np.zeros(len(docs)), where=b.grams > 0)
+        return Encoded(table, built, matrix, coverage)

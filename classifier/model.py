@@ -8,96 +8,71 @@ import importlib.resources
 import logging
 import os
 import shutil
+import zipfile
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import skops.io as sio
-from sklearn.linear_model import LogisticRegression
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
 from tqdm import tqdm
 
 from bot.errors import ModelError
-from bot.models import Prediction
 from classifier import sidecar
-from classifier.dataset import Dataset, hash_examples, read_rows
-from classifier.explain import contrast_weights, linear_weights, top_terms
-from classifier.features import Analysis, TicketFeatures
+from classifier.dataset import Dataset, combine, hash_examples, read_rows
+from classifier.features import TicketFeatures
+from classifier.predictor import TicketClassifier, as_text
 
 log = logging.getLogger(__name__)
 
-# Bumped whenever the defaults below change, so cached default models are rebuilt.
-RECIPE = "tfidf-word12-char25+logreg-balanced/1"
+__all__ = ["DEFAULT_RECIPE", "Recipe", "TicketClassifier", "load", "load_default", "save", "train"]
 
 
-def build_features() -> TicketFeatures:
-    """The feature step shared by both targets (fitted once: half the time and size)."""
-    return TicketFeatures()
+@dataclass(frozen=True)
+class Recipe:
+    """Hyper-parameters of a model; the defaults were chosen on v3 by 5-fold CV (bench/classifier.py)."""
+
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (2, 5)
+    min_df: int = 2
+    char_weight: float = 1.0
+    subject_weight: float = 0.5
+    opening_weight: float = 0.5
+    c: float = 0.5
+    calibration: str = "temperature"  # one softmax temperature keeps top terms exact; "sigmoid": per class
+    calibration_folds: int = 3  # temperature scaling never changes the argmax; 3 folds suffice for T
+
+    def features(self) -> TicketFeatures:
+        """The feature step shared by both targets (fitted once: half the time and size)."""
+        return TicketFeatures(word_ngrams=self.word_ngrams, char_ngrams=self.char_ngrams, min_df=self.min_df,
+                              char_weight=self.char_weight, subject_weight=self.subject_weight,
+                              opening_weight=self.opening_weight)
+
+    def estimator(self, labels: Sequence[str]) -> CalibratedClassifierCV:
+        """A linear SVM per target, balanced because macro-F1 values small queues, then calibrated."""
+        smallest = min(Counter(labels).values())
+        svm = LinearSVC(C=self.c, class_weight="balanced")
+        return CalibratedClassifierCV(svm, method=self.calibration, ensemble=False,
+                                      cv=StratifiedKFold(min(self.calibration_folds, smallest), shuffle=True,
+                                                         random_state=0))
 
 
-def build_estimator(target: str) -> LogisticRegression:
-    """The linear classifier of one target; balanced weights because macro-F1 values small queues."""
-    return LogisticRegression(C=10.0, class_weight="balanced", max_iter=2000)
+DEFAULT_RECIPE = Recipe()
 
 
-def _as_text(text: object) -> str:
-    """Accept str (and bytes, decoded leniently); refuse anything else with a clear ValueError."""
-    if isinstance(text, str):
-        return text
-    if isinstance(text, bytes | bytearray):
-        return bytes(text).decode("utf-8", errors="replace")
-    raise ValueError(f"a ticket text must be str, not {type(text).__name__}")
-
-
-class TicketClassifier:
-    """Predicts department and priority of ticket texts, with calibrated scores and the words why."""
-
-    def __init__(self, department: Pipeline, priority: Pipeline | None, *, version: str,
-                 metadata: dict[str, Any] | None = None) -> None:
-        self.version = version
-        self.metadata = dict(metadata or {})
-        self.department_pipeline = department
-        self.priority_pipeline = priority
-        self.departments: tuple[str, ...] = tuple(str(c) for c in department[-1].classes_)
-        self.priorities: tuple[str, ...] = tuple(str(c) for c in priority[-1].classes_) if priority else ()
-        self._features: TicketFeatures = department[0]
-        self._weights = contrast_weights(linear_weights(department[-1]))
-
-    def predict(self, text: str) -> Prediction:
-        """Department, priority and reasons for one ticket text."""
-        return self.predict_many([text])[0]
-
-    def predict_many(self, texts: Sequence[str]) -> list[Prediction]:
-        """predict() for many texts at once: one matrix, one call per target."""
-        if isinstance(texts, str | bytes):
-            raise ValueError("predict_many() takes a sequence of texts; use predict() for one")
-        docs = self._features.analyse_many([_as_text(t) for t in texts])
-        if not docs:
-            return []
-        matrix = self._features.transform_analysed(docs)
-        department = self.department_pipeline[-1].predict_proba(matrix)
-        priority = self.priority_pipeline[-1].predict_proba(matrix) if self.priority_pipeline else None
-        return [self._prediction(docs[i], matrix[i], department[i], None if priority is None else priority[i])
-                for i in range(len(docs))]
-
-    def _prediction(self, doc: Analysis, row: Any, department: np.ndarray,
-                    priority: np.ndarray | None) -> Prediction:
-        """One Prediction from one row of probabilities."""
-        best = int(np.argmax(department))
-        terms = top_terms(doc, row, self._weights[best], self._features)
-        priority_best = int(np.argmax(priority)) if priority is not None else None
-        return Prediction(
-            department=self.departments[best],
-            priority=self.priorities[priority_best] if priority_best is not None else None,
-            confidence=float(department[best]),
-            priority_confidence=float(priority[priority_best]) if priority_best is not None else None,
-            department_scores={d: float(p) for d, p in zip(self.departments, department)},
-            priority_scores={p: float(s) for p, s in zip(self.priorities, priority)} if priority is not None else {},
-            top_terms=terms,
-            language=doc.language,
-            model_version=self.version,
-        )
+def _compact(estimator: CalibratedClassifierCV) -> CalibratedClassifierCV:
+    """Store linear weights as float32: half the file, and the features are float32 anyway."""
+    for calibrated in estimator.calibrated_classifiers_:
+        svm = calibrated.estimator
+        svm.coef_ = svm.coef_.astype(np.float32)
+        svm.intercept_ = svm.intercept_.astype(np.float32)
+    return estimator
 
 
 def _check_labels(texts: Sequence[str], labels: Sequence[str] | None, name: str) -> None:
@@ -106,36 +81,41 @@ def _check_labels(texts: Sequence[str], labels: Sequence[str] | None, name: str)
         return
     if len(labels) != len(texts):
         raise ValueError(f"{len(texts)} texts but {len(labels)} {name} labels")
-    if len(set(labels)) < 2:
-        raise ModelError(f"training needs at least two distinct {name} values, found {sorted(set(labels))}")
+    counts = Counter(labels)
+    if len(counts) < 2:
+        raise ModelError(f"training needs at least two distinct {name} values, found {sorted(counts)}")
+    single = sorted(label for label, n in counts.items() if n < 2)
+    if single:
+        raise ModelError(f"{name} {', '.join(map(repr, single))} has a single ticket: a class needs at least "
+                         "two examples to be learned and calibrated; add examples or remove it")
 
 
 def train(texts: Sequence[str], departments: Sequence[str], priorities: Sequence[str] | None = None, *,
-          progress: bool = False) -> TicketClassifier:
-    """Fit the shared features once, then one linear classifier per target."""
-    texts = [_as_text(t) for t in texts]
+          progress: bool = False, recipe: Recipe = DEFAULT_RECIPE) -> TicketClassifier:
+    """Fit the shared features once, then one calibrated linear classifier per target."""
+    texts = [as_text(t) for t in texts]
     if not texts:
         raise ModelError("no training texts")
     _check_labels(texts, departments, "department")
     _check_labels(texts, priorities, "priority")
-    features = build_features()
+    features = recipe.features()
     docs = features.analyse_many(tqdm(texts, desc="preparing text", unit="ticket", disable=not progress))
     steps = tqdm(total=3 if priorities is not None else 2, desc="fitting", disable=not progress)
     matrix = features.fit_analysed(docs).transform_analysed(docs)
     steps.update()
-    department = Pipeline([("features", features), ("classifier", build_estimator("department"))])
-    department[-1].fit(matrix, list(departments))
+    department = Pipeline([("features", features), ("classifier", recipe.estimator(departments))])
+    _compact(department[-1].fit(matrix, list(departments)))
     steps.update()
     priority = None
     if priorities is not None:
-        priority = Pipeline([("features", features), ("classifier", build_estimator("priority"))])
-        priority[-1].fit(matrix, list(priorities))
+        priority = Pipeline([("features", features), ("classifier", recipe.estimator(priorities))])
+        _compact(priority[-1].fit(matrix, list(priorities)))
         steps.update()
     steps.close()
     created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     data_hash = hash_examples(texts, departments, priorities)
     metadata = {"created_at": created.isoformat(), "training_data_sha256": data_hash,
-                "training_tickets": len(texts), "recipe": RECIPE, "metrics": {}}
+                "training_tickets": len(texts), "recipe": asdict(recipe), "metrics": {}}
     return TicketClassifier(department, priority, version=f"{created:%Y%m%dT%H%M%SZ}-{data_hash[:8]}",
                             metadata=metadata)
 
@@ -145,7 +125,8 @@ def save(model: TicketClassifier, directory: Path | str) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / sidecar.MODEL_FILE
-    sio.dump({"department": model.department_pipeline, "priority": model.priority_pipeline}, path)
+    sio.dump({"department": model.department_pipeline, "priority": model.priority_pipeline}, path,
+             compression=zipfile.ZIP_DEFLATED)
     content = {**model.metadata, "format": sidecar.FORMAT_VERSION, "version": model.version,
                "libraries": sidecar.library_versions(), "departments": list(model.departments),
                "priorities": list(model.priorities),
@@ -205,7 +186,7 @@ def _corpus_files(corpus_dir: Any) -> list[Any]:
 
 def _cache_key(files: list[Any]) -> str:
     """Changes with the corpus, the recipe, the model format and every checked library version."""
-    digest = hashlib.sha256(f"{RECIPE}|{sidecar.FORMAT_VERSION}|{sorted(sidecar.library_versions().items())}"
+    digest = hashlib.sha256(f"{DEFAULT_RECIPE}|{sidecar.FORMAT_VERSION}|{sorted(sidecar.library_versions().items())}"
                             .encode())
     for file in files:
         digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
@@ -214,18 +195,11 @@ def _cache_key(files: list[Any]) -> str:
 
 def _read_corpus(files: list[Any]) -> Dataset:
     """All corpus files as one dataset (subject, body, department, priority columns)."""
-    texts: list[str] = []
-    departments: list[str] = []
-    priorities: list[str] = []
+    parts = []
     for file in files:
         with file.open("r", encoding="utf-8-sig", newline="") as stream:
-            part = read_rows(stream, file.name)
-        texts += part.texts
-        departments += part.departments
-        priorities += part.priorities or []
-        if part.priorities is None:
-            raise ModelError(f"corpus file {file.name} has no priority column")
-    return Dataset(texts, departments, priorities, "corpus")
+            parts.append(read_rows(stream, file.name))
+    return combine(parts)
 
 
 def load_default(cache_dir: Path | str, *, corpus_dir: Any = None) -> TicketClassifier:

@@ -21,6 +21,10 @@ RETRAIN = "retrain it with `deskbot train DATA --out {directory}`"
 TRUSTED_TYPES = frozenset({
     "classifier.features.TicketFeatures",
     "classifier.termblock.TermBlock",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._TemperatureScaling",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.model_selection._split.StratifiedKFold",
 })
 
 

@@ -1,11 +1,16 @@
-"""One TF-IDF block over the terms of one part of a ticket, fast because word-level terms are cached."""
+"""One TF-IDF block over the terms of one part of a ticket, built for a whole batch with numpy/scipy.
+
+Python touches each word once; char n-grams come from a per-word cache and are summed by a sparse
+product (tickets x words) @ (words x n-grams), so a batch costs little more than its word count.
+"""
 
 from __future__ import annotations
 
 import functools
+import itertools
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,6 +20,8 @@ from sklearn.utils.validation import check_is_fitted
 from classifier.text import PLACEHOLDERS
 
 KINDS = ("words", "chars", "subject", "opening")
+LANGUAGE_PREFIX = "lang="
+SEPARATOR = "\n"  # never inside a term: normalise() turns every whitespace run into one space
 CACHE_LIMIT = 300_000  # distinct words kept per block; cleared when full (mail has a long tail)
 
 
@@ -27,6 +34,30 @@ class Doc(Protocol):
     subject_words: int
 
 
+class WordTable(NamedTuple):
+    """The words of a batch: distinct words, the (ticket, word) pairs, and each position's pair."""
+
+    words: list[str]  # distinct words of the batch
+    pair_doc: np.ndarray  # ticket of each (ticket, distinct word) pair
+    pair_word: np.ndarray  # index into `words` of each pair
+    pair_count: np.ndarray  # how often the pair's word occurs in its ticket
+    positions: list[list[int]]  # per ticket, the pair of each word position
+
+
+class Block(NamedTuple):
+    """One block's matrix for a batch, and what an exact explanation of it needs."""
+
+    matrix: sp.csr_matrix
+    # words block: per n-gram occurrence, its matrix entry, word pair and share (1/n, over its count)
+    # char blocks: per word pair, its row of `words` (the block's words x n-grams), pair and share
+    entry: np.ndarray
+    pairs: np.ndarray
+    share: np.ndarray
+    words: sp.csr_matrix | None = None
+    known: np.ndarray | None = None  # per ticket: char n-gram occurrences the vocabulary knows
+    grams: np.ndarray | None = None  # per ticket: all char n-gram occurrences
+
+
 @functools.lru_cache(maxsize=500_000)
 def char_grams(word: str, low: int, high: int) -> tuple[str, ...]:
     """Character n-grams of one space-padded word (like char_wb): German compounds share them."""
@@ -36,15 +67,49 @@ def char_grams(word: str, low: int, high: int) -> tuple[str, ...]:
     return tuple(padded[i:i + n] for n in range(low, high + 1) for i in range(len(padded) - n + 1))
 
 
+def word_table(docs: Sequence[Doc]) -> WordTable:
+    """Number the distinct words of a batch and the (ticket, word) pairs."""
+    index: dict[str, int] = {}
+    pair_doc: list[int] = []
+    pair_word: list[int] = []
+    pair_count: list[int] = []
+    positions: list[list[int]] = []
+    for number, doc in enumerate(docs):
+        counts = Counter(doc.words)  # in order of first occurrence
+        pairs = {word: len(pair_doc) + i for i, word in enumerate(counts)}
+        pair_doc += [number] * len(pairs)
+        pair_word += [index.setdefault(word, len(index)) for word in pairs]
+        pair_count += counts.values()
+        positions.append([pairs[word] for word in doc.words])
+    return WordTable(list(index), np.array(pair_doc, dtype=np.int64), np.array(pair_word, dtype=np.int64),
+                     np.array(pair_count, dtype=np.float64), positions)
+
+
+def _ngram_keys(stems: Sequence[str], n: int) -> list[str]:
+    """The n-gram terms of a stem sequence (the stems themselves for n = 1)."""
+    return list(stems) if n == 1 else [" ".join(stems[i:i + n]) for i in range(len(stems) - n + 1)]
+
+
+def _normalise_rows(matrix: sp.csr_matrix, weight: float) -> np.ndarray:
+    """Scale each row to L2 norm `weight` in place; returns the original norms (1 for empty rows)."""
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    norms = np.sqrt(np.bincount(rows, weights=matrix.data.astype(np.float64) ** 2, minlength=matrix.shape[0]))
+    norms[norms == 0] = 1
+    matrix.data *= (weight / norms).astype(np.float32)[rows]
+    return norms
+
+
 class TermBlock(BaseEstimator):
     """TF-IDF of one kind of term: stemmed word n-grams, or char n-grams of all/subject/opening words.
 
+    Char blocks damp repeats per word (1 + log count of the word) rather than per n-gram, which
+    keeps every feature a sum over words: cheap to compute and exactly attributable to words.
     `kind` is a name, not a function, so a saved model holds no code reference.
     """
 
     def __init__(self, *, kind: str = "words", ngrams: tuple[int, int] = (1, 2), min_df: int = 2,
                  max_features: int | None = None, weight: float = 1.0, opening_words: int = 30,
-                 language_feature: bool = True, sublinear_tf: bool = True) -> None:
+                 language_feature: bool = True) -> None:
         self.kind = kind
         self.ngrams = ngrams
         self.min_df = min_df
@@ -52,33 +117,23 @@ class TermBlock(BaseEstimator):
         self.weight = weight
         self.opening_words = opening_words
         self.language_feature = language_feature
-        self.sublinear_tf = sublinear_tf
 
-    def unit_words(self, doc: Doc) -> Sequence[str]:
-        """The words whose char n-grams this block counts."""
+    def word_range(self, doc: Doc) -> tuple[int, int]:
+        """Which of the ticket's words this block reads: [start, stop)."""
         if self.kind == "subject":
-            return doc.words[:doc.subject_words]
+            return 0, doc.subject_words
         if self.kind == "opening":
-            return doc.words[doc.subject_words:doc.subject_words + self.opening_words]
-        return doc.words
-
-    def word_terms(self, doc: Doc) -> list[str]:
-        """Stemmed word n-grams of the whole ticket, plus its language as one extra term."""
-        low, high = self.ngrams
-        stems = doc.stems
-        terms = list(stems) if low <= 1 else []
-        for n in range(max(low, 2), high + 1):
-            terms.extend(" ".join(stems[i:i + n]) for i in range(len(stems) - n + 1))
-        if self.language_feature:
-            terms.append("lang=" + doc.language)
-        return terms
+            return doc.subject_words, doc.subject_words + self.opening_words
+        return 0, len(doc.words)
 
     def terms(self, doc: Doc) -> list[str]:
-        """Every term occurrence of this block in one ticket."""
-        if self.kind == "words":
-            return self.word_terms(doc)
+        """Every term occurrence of this block in one ticket (as strings, for fitting)."""
         low, high = self.ngrams
-        return [gram for word in self.unit_words(doc) for gram in char_grams(word, low, high)]
+        if self.kind == "words":
+            extra = [LANGUAGE_PREFIX + doc.language] if self.language_feature else []
+            return [key for n in range(low, high + 1) for key in _ngram_keys(doc.stems, n)] + extra
+        start, stop = self.word_range(doc)
+        return [gram for word in doc.words[start:stop] for gram in char_grams(word, low, high)]
 
     def fit(self, docs: Sequence[Doc], y: object = None) -> TermBlock:
         """Choose the vocabulary (min_df, then the most frequent) and learn smoothed IDF weights."""
@@ -90,68 +145,127 @@ class TermBlock(BaseEstimator):
         min_df = self.min_df if len(docs) >= 10 * self.min_df else 1  # tiny corpora keep every term
         kept = sorted((t for t, n in df.items() if n >= min_df), key=lambda t: (-df[t], t))
         kept = sorted(kept[:self.max_features] if self.max_features else kept)
-        self.vocabulary_ = {term: i for i, term in enumerate(kept)}
+        # One string, not a dict: skops writes a dict of 50,000 ints as 80 MB of JSON.
+        self.terms_ = SEPARATOR.join(kept)
+        self.__dict__.pop("_vocabulary", None)
+        self.__dict__.pop("_cache", None)
         counts = np.array([df[t] for t in kept], dtype=np.float64)
         self.idf_ = (np.log((1 + len(docs)) / (1 + counts)) + 1).astype(np.float32)
         return self
 
+    @property
+    def vocabulary_(self) -> dict[str, int]:
+        """Column of each term, rebuilt from terms_ on first use after fit or load."""
+        vocabulary = self.__dict__.get("_vocabulary")
+        if vocabulary is None:
+            terms = self.terms_.split(SEPARATOR) if self.terms_ else []
+            vocabulary = self.__dict__["_vocabulary"] = {term: i for i, term in enumerate(terms)}
+        return vocabulary
+
     def __getstate__(self) -> dict[str, Any]:
-        """Leave the per-word cache out of saved models."""
+        """Leave the derived vocabulary and the per-word cache out of saved models."""
         state = super().__getstate__()
         state.pop("_cache", None)
+        state.pop("_vocabulary", None)
         return state
 
-    def _word_columns(self, word: str) -> np.ndarray:
-        """Columns of one word's char n-grams, cached: most words recur, so this is a dict hit."""
-        cache: dict[str, np.ndarray] | None = self.__dict__.get("_cache")
-        if cache is None or len(cache) > CACHE_LIMIT:
-            cache = self.__dict__["_cache"] = {}
-        columns = cache.get(word)
-        if columns is None:
-            vocabulary = self.vocabulary_
-            low, high = self.ngrams
-            found = [vocabulary[g] for g in char_grams(word, low, high) if g in vocabulary]
-            columns = cache[word] = np.array(found, dtype=np.int32)
-        return columns
-
-    def doc_columns(self, doc: Doc) -> np.ndarray:
-        """Column of every in-vocabulary term occurrence of one ticket."""
-        if self.kind == "words":
-            vocabulary = self.vocabulary_
-            return np.array([vocabulary[t] for t in self.word_terms(doc) if t in vocabulary], dtype=np.int32)
-        parts = [self._word_columns(word) for word in self.unit_words(doc)]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+    def build(self, docs: Sequence[Doc], table: WordTable) -> Block:
+        """This block's matrix for a batch, with what explanations need."""
+        check_is_fitted(self, "terms_")
+        return self._build_words(docs, table) if self.kind == "words" else self._build_chars(docs, table)
 
     def transform(self, docs: Sequence[Doc]) -> sp.csr_matrix:
-        """Sublinear TF x IDF, L2-normalised per ticket, times the block weight."""
-        check_is_fitted(self, "vocabulary_")
-        columns = [self.doc_columns(doc) for doc in docs]
-        lengths = np.fromiter((len(c) for c in columns), dtype=np.int64, count=len(columns))
-        indptr = np.concatenate([[0], np.cumsum(lengths)])
-        flat = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int32)
-        matrix = sp.csr_matrix((np.ones(len(flat), dtype=np.float32), flat, indptr),
-                               shape=(len(docs), len(self.vocabulary_)))
-        matrix.sum_duplicates()  # counts per term
-        if self.sublinear_tf:
-            np.log(matrix.data, out=matrix.data)
-            matrix.data += 1
-        matrix.data *= self.idf_[matrix.indices]
-        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-        norms[norms == 0] = 1
-        scale = np.repeat((self.weight / norms).astype(np.float32), np.diff(matrix.indptr))
-        matrix.data *= scale
-        return matrix
+        """The block's feature matrix of analysed tickets."""
+        return self.build(docs, word_table(docs)).matrix
 
-    def participations(self, doc: Doc) -> list[tuple[str, int]]:
-        """(word, column) for every term occurrence: which words each feature of a ticket came from."""
-        if self.kind != "words":
-            return [(word, int(c)) for word in self.unit_words(doc) for c in self._word_columns(word)]
-        vocabulary = self.vocabulary_
-        low, high = self.ngrams
-        pairs: list[tuple[str, int]] = []
-        for n in range(low, high + 1):
-            for i in range(len(doc.stems) - n + 1):
-                column = vocabulary.get(" ".join(doc.stems[i:i + n]))
-                if column is not None:
-                    pairs.extend((doc.words[j], column) for j in range(i, i + n))
-        return pairs
+    def _word_grams(self, words: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+        """(distinct words x n-grams) counts x IDF; per word, its known and all n-gram occurrences."""
+        cache: dict[str, tuple[np.ndarray, int]] | None = self.__dict__.get("_cache")
+        if cache is None or len(cache) > CACHE_LIMIT:
+            cache = self.__dict__["_cache"] = {}
+        vocabulary, (low, high) = self.vocabulary_, self.ngrams
+        entries = []
+        for word in words:
+            entry = cache.get(word)
+            if entry is None:  # a repeated n-gram stays twice in the row; sparse products add it up
+                grams = char_grams(word, low, high)
+                entry = cache[word] = (np.array([vocabulary[g] for g in grams if g in vocabulary], np.int32),
+                                       len(grams))
+            entries.append(entry)
+        lengths = np.fromiter((len(e[0]) for e in entries), dtype=np.int64, count=len(entries))
+        columns = np.concatenate([e[0] for e in entries]) if entries else np.zeros(0, np.int32)
+        matrix = sp.csr_matrix((self.idf_[columns], columns, np.concatenate([[0], np.cumsum(lengths)])),
+                               shape=(len(words), len(self.idf_)))
+        return matrix, lengths.astype(np.float64), np.fromiter((e[1] for e in entries), np.float64, len(entries))
+
+    def _build_chars(self, docs: Sequence[Doc], table: WordTable) -> Block:
+        """Char n-grams: (tickets x words, 1 + log count) @ (words x n-grams, count x IDF), normalised."""
+        if self.kind == "chars":  # every word: the table has it all
+            pairs, repeats = np.arange(len(table.pair_doc)), table.pair_count
+            words_of, words_used = table.pair_word, table.words
+        else:
+            counts: Counter[int] = Counter()
+            for doc, positions in zip(docs, table.positions):
+                start, stop = self.word_range(doc)
+                counts.update(positions[start:stop])
+            pairs = np.fromiter(counts, dtype=np.int64, count=len(counts))
+            repeats = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            used, words_of = np.unique(table.pair_word[pairs], return_inverse=True)  # this block's words only
+            words_used = [table.words[w] for w in used.tolist()]
+        words, known, grams = self._word_grams(words_used)
+        docs_of = table.pair_doc[pairs]
+        damped = 1 + np.log(repeats)
+        tickets = sp.csr_matrix((damped.astype(np.float32), (docs_of, words_of)), shape=(len(docs), len(words_used)))
+        matrix = (tickets @ words).tocsr()
+        norms = _normalise_rows(matrix, self.weight)
+        return Block(matrix, words_of, pairs, damped * self.weight / norms[docs_of], words,
+                     np.bincount(docs_of, weights=repeats * known[words_of], minlength=len(docs)),
+                     np.bincount(docs_of, weights=repeats * grams[words_of], minlength=len(docs)))
+
+    def _ngram_columns(self, docs: Sequence[Doc]) -> list[tuple[np.ndarray, np.ndarray, int]]:
+        """Per n: (first position in the batch, column) of every known stemmed n-gram, and n."""
+        get = self.vocabulary_.get
+        stems = [stem for doc in docs for stem in doc.stems]
+        lengths = np.array([len(doc.stems) for doc in docs], dtype=np.int64)
+        within = np.arange(len(stems)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        room = np.repeat(lengths, lengths) - within  # words from here to the end of the ticket
+        found = []
+        for n in range(self.ngrams[0], self.ngrams[1] + 1):
+            if n == 1:
+                keys = stems
+            elif n == 2:  # an f-string is a third faster than join, and bigrams are the default
+                keys = [f"{a} {b}" for a, b in zip(stems, stems[1:])]
+            else:
+                keys = [" ".join(stems[i:i + n]) for i in range(len(stems) - n + 1)]
+            columns = np.fromiter(map(get, keys, itertools.repeat(-1)), dtype=np.int64, count=len(keys))
+            starts = np.flatnonzero((columns >= 0) & (room[:len(keys)] >= n))  # none across two tickets
+            found.append((starts, columns[starts], n))
+        return found
+
+    def _build_words(self, docs: Sequence[Doc], table: WordTable) -> Block:
+        """Stemmed word n-grams: sublinear TF x IDF per ticket, normalised, plus the language term."""
+        vocabulary, width = self.vocabulary_, len(self.idf_)
+        pair_of = np.fromiter(itertools.chain.from_iterable(table.positions), dtype=np.int64)
+        found = self._ngram_columns(docs)
+        keys = [np.zeros(0, np.int64)] + [table.pair_doc[pair_of[s]] * width + c for s, c, _ in found]
+        occurrences = [(s, n) for s, _, n in found]
+        if self.language_feature:
+            language = np.array([vocabulary.get(LANGUAGE_PREFIX + d.language, -1) for d in docs], dtype=np.int64)
+            keys.append(np.flatnonzero(language >= 0) * width + language[language >= 0])
+        unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+        count = np.bincount(inverse).astype(np.float32)
+        rows, columns = unique // width, unique % width
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(docs)))])
+        matrix = sp.csr_matrix(((1 + np.log(count)) * self.idf_[columns], columns, indptr), shape=(len(docs), width))
+        _normalise_rows(matrix, self.weight)
+        entry, pairs, share, done = [], [], [], 0
+        for starts, n in occurrences:  # each n-gram occurrence shared by its n words
+            mine = inverse[done:done + len(starts)]
+            done += len(starts)
+            for j in range(n):
+                entry.append(mine)
+                pairs.append(pair_of[starts + j])
+                share.append(1.0 / (n * count[mine]))
+        if not entry:
+            return Block(matrix, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+        return Block(matrix, np.concatenate(entry), np.concatenate(pairs), np.concatenate(share).astype(np.float64))

@@ -16,6 +16,8 @@ from classifier.text import (
     ("mail me: jane.doe+x@example.co.uk", "mail me: emailtok"),
     ("order 12345 costs 19,99", "order numtok costs numtok"),
     ("null\x00byte\x07bell", "null byte bell"),
+    ("Dear team,\\n\\nmy printer", "dear team, my printer"),  # newlines escaped by an export
+    ("C:\\new\nfolder", "c:\\new folder"),  # a real newline: backslashes are text
     ("", ""),
 ])
 def test_normalise(raw: str, expected: str) -> None:

@@ -1,0 +1,91 @@
+"""A trained ticket classifier: predictions with calibrated scores and the words that caused them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+
+from bot.models import Prediction, Term
+from classifier.explain import block_weights, contrast_weights, explain_many, linear_weights
+from classifier.features import Analysis, TicketFeatures
+from classifier.text import PLACEHOLDERS
+
+FULL_COVERAGE = 0.5  # below this share of known char n-grams, scores are shrunk (see trust())
+
+
+def as_text(text: object) -> str:
+    """Accept str (and bytes, decoded leniently); refuse anything else with a clear ValueError."""
+    if isinstance(text, str):
+        return text
+    if isinstance(text, bytes | bytearray):
+        return bytes(text).decode("utf-8", errors="replace")
+    raise ValueError(f"a ticket text must be str, not {type(text).__name__}")
+
+
+class TicketClassifier:
+    """Predicts department and priority of ticket texts, with calibrated scores and the words why."""
+
+    def __init__(self, department: Pipeline, priority: Pipeline | None, *, version: str,
+                 metadata: dict[str, Any] | None = None) -> None:
+        self.version = version
+        self.metadata = dict(metadata or {})
+        self.department_pipeline = department
+        self.priority_pipeline = priority
+        self.departments: tuple[str, ...] = tuple(str(c) for c in department[-1].classes_)
+        self.priorities: tuple[str, ...] = tuple(str(c) for c in priority[-1].classes_) if priority else ()
+        self._features: TicketFeatures = department[0]
+        self._weights = block_weights(contrast_weights(linear_weights(department[-1])), self._features.offsets_)
+
+    def predict(self, text: str) -> Prediction:
+        """Department, priority and reasons for one ticket text."""
+        return self.predict_many([text])[0]
+
+    def predict_many(self, texts: Sequence[str]) -> list[Prediction]:
+        """predict() for many texts at once: one matrix, one call per target."""
+        if isinstance(texts, str | bytes):
+            raise ValueError("predict_many() takes a sequence of texts; use predict() for one")
+        docs = self._features.analyse_many([as_text(t) for t in texts])
+        if not docs:
+            return []
+        encoded = self._features.encode(docs)
+        matrix = encoded.matrix
+        department = self.department_pipeline[-1].predict_proba(matrix)
+        priority = self.priority_pipeline[-1].predict_proba(matrix) if self.priority_pipeline else None
+        trust = self.trust(docs, encoded.coverage)
+        department = trust * department + (1 - trust) / department.shape[1]
+        if priority is not None:
+            priority = trust * priority + (1 - trust) / priority.shape[1]
+        best = np.argmax(department, axis=1)  # all equal: the first department
+        terms = explain_many(encoded, best, self._weights)
+        return [self._prediction(docs[i], best[i], terms[i], department[i],
+                                 None if priority is None else priority[i]) for i in range(len(docs))]
+
+    def trust(self, docs: Sequence[Analysis], coverage: np.ndarray) -> np.ndarray:
+        """How far to believe the calibrated scores, per ticket (column vector in [0, 1]).
+
+        Calibration was learnt on tickets like the training data; on garbage or an unseen language
+        the intercepts alone would look confident. Scores are shrunk towards uniform when few of
+        the ticket's character n-grams are known, and fully when it has no words at all.
+        """
+        trust = np.clip(coverage / FULL_COVERAGE, 0.0, 1.0)
+        trust[[all(w in PLACEHOLDERS for w in doc.words) for doc in docs]] = 0.0  # numbers are no topic
+        return trust[:, np.newaxis]
+
+    def _prediction(self, doc: Analysis, best: int, terms: tuple[Term, ...], department: np.ndarray,
+                    priority: np.ndarray | None) -> Prediction:
+        """One Prediction from one row of probabilities."""
+        priority_best = int(np.argmax(priority)) if priority is not None else None
+        return Prediction(
+            department=self.departments[best],
+            priority=self.priorities[priority_best] if priority_best is not None else None,
+            confidence=float(department[best]),
+            priority_confidence=float(priority[priority_best]) if priority_best is not None else None,
+            department_scores={d: float(p) for d, p in zip(self.departments, department)},
+            priority_scores={p: float(s) for p, s in zip(self.priorities, priority)} if priority is not None else {},
+            top_terms=terms,
+            language=doc.language,
+            model_version=self.version,
+        )
