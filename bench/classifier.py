@@ -44,9 +44,11 @@ def deskbot_system(name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
     recipe = variants[name]
 
     def fit(texts: list[str], queues: list[str], priorities: list[str]) -> Any:
+        """Both targets, one shared feature step."""
         return train(texts, queues, priorities, recipe=recipe)
 
     def predict(model: Any, texts: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Everything predict_many() does, top terms included."""
         predictions = model.predict_many(texts)
         return [p.department for p in predictions], [str(p.priority) for p in predictions]
 
@@ -60,13 +62,16 @@ def published_system() -> tuple[Callable[..., Any], Callable[..., Any]]:
     from sklearn.pipeline import make_pipeline
 
     def pipeline() -> Any:
+        """One target's TF-IDF + forest, as published."""
         return make_pipeline(TfidfVectorizer(max_features=10000, ngram_range=(1, 2)),
                              RandomForestClassifier(random_state=42, n_jobs=2))
 
     def fit(texts: list[str], queues: list[str], priorities: list[str]) -> Any:
+        """Two independent pipelines, as published."""
         return pipeline().fit(texts, queues), pipeline().fit(texts, priorities)
 
     def predict(model: Any, texts: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Labels of both targets."""
         return list(model[0].predict(texts)), list(model[1].predict(texts))
 
     return fit, predict

@@ -90,6 +90,7 @@ def _split(data: Any, fraction: float) -> tuple[Any, Any]:
         raise DatasetError(f"{data.source}: cannot hold out {fraction:.0%} per department ({exc})") from exc
 
     def subset(rows: list[int], name: str) -> Dataset:
+        """The rows `rows` of data."""
         priorities = [data.priorities[i] for i in rows] if data.priorities is not None else None
         return Dataset([data.texts[i] for i in rows], [data.departments[i] for i in rows], priorities, name)
 

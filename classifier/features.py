@@ -32,7 +32,7 @@ def analyse(text: str) -> Analysis:
     first, rest = normalise(first), normalise(rest)
     subject = tokenise(first)
     words = tuple(subject + tokenise(rest))
-    language = detect_language(f"{first} {rest}")
+    language = detect_language(f"{first} {rest}", words)
     return Analysis(language, words, tuple(stem_tokens(list(words), language)), len(subject))
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import functools
-import logging
 import re
 import unicodedata
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 
 from nltk.stem.snowball import SnowballStemmer
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-log = logging.getLogger(__name__)
 
 MAX_CHARS = 20_000  # a 5 MB body says nothing more than its first pages, and must stay fast
 LANGUAGES = ("en", "de", "es", "fr", "pt", "it", "nl")
@@ -25,6 +23,31 @@ _SNOWBALL_NAMES = {
     "en": "english", "de": "german", "es": "spanish", "fr": "french",
     "pt": "portuguese", "it": "italian", "nl": "dutch",
 }
+# Frequent function words. A ticket of ordinary length names its language with several of them,
+# which settles about 95% of tickets (v3, v5) in a quarter of py3langid's time; py3langid decides the rest.
+_FUNCTION_WORDS = {
+    "en": "the and to of is for my you with this that it are have not can please we our your from at was will i",
+    "de": "der die das und ist nicht ich sie wir mit für auf den dem des ein eine einen zu von bei mein meine ihr "
+          "ihre bitte haben wird auch sehr",
+    "es": "el los las del y en un una por para con es mi su se al lo como pero muy gracias estoy usted",
+    "fr": "le les des du et est un une pour qui dans pas je vous nous avec sur mon ma mes votre merci ce cette",
+    "pt": "o os as do da dos das e em um uma para com não é meu minha seu sua por obrigado estou você",
+    "it": "il gli di della che è un una per con non sono ho grazie questo questa nel alla",
+    "nl": "het een van ik je niet dat op te met voor zijn mijn uw wij bij graag dank",
+}
+
+
+def _index_function_words() -> dict[str, tuple[str, ...]]:
+    """Each function word with the languages that use it ("un" is French, Spanish and Italian)."""
+    index: dict[str, tuple[str, ...]] = {}
+    for language, words in _FUNCTION_WORDS.items():
+        for word in words.split():
+            index[word] = (*index.get(word, ()), language)
+    return index
+
+
+_LANGUAGES_OF = _index_function_words()
+VOTE_WORDS = 200  # enough words to vote on; the rest of a long mail changes nothing
 _URL = re.compile(r"(?:https?://|ftp://|www\.)\S+", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _NUMBER = re.compile(r"\d[\d.,:/-]*")
@@ -64,8 +87,31 @@ def _identifier() -> LanguageIdentifier:
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
-def detect_language(text: str) -> str:
-    """ISO 639-1 code of `text` among LANGUAGES, or 'und' when too short, garbage, foreign or unsure."""
+def _vote(words: Sequence[str]) -> str | None:
+    """The language whose function words clearly dominate (4+ hits, twice the runner-up), else None."""
+    hits: Counter[str] = Counter()
+    for word in words[:VOTE_WORDS]:
+        languages = _LANGUAGES_OF.get(word)
+        if languages:
+            hits.update(languages)
+    ranked = hits.most_common(2)
+    if not ranked:
+        return None
+    best, top = ranked[0]
+    second = ranked[1][1] if len(ranked) > 1 else 0
+    return best if top >= 4 and top >= 2 * second else None
+
+
+def detect_language(text: str, words: Sequence[str] | None = None) -> str:
+    """ISO 639-1 code of `text` among LANGUAGES, or 'und' when too short, garbage, foreign or unsure.
+
+    `words` are the text's tokens when the caller already has them (saves tokenising twice).
+    """
+    if words is None:
+        words = tokenise(normalise(text[:MAX_CHARS]))
+    voted = _vote(words)
+    if voted:
+        return voted
     sample = text[:LANGUAGE_SAMPLE]
     if sum(map(str.isalpha, sample)) < MIN_LETTERS:
         return UNDETERMINED
