@@ -108,11 +108,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     reports = run_once(config, triage)
     for report in reports:
-        counts: dict[str, int] = {}
-        for outcome in report.outcomes:
-            counts[outcome.status] = counts.get(outcome.status, 0) + 1
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing new"
-        print(f"{report.name}: {'ERROR ' + report.error if report.error else summary}")
+        print(f"{report.name}: {report.summary()}")
     return 1 if any(r.error for r in reports) else 0
 
 
@@ -163,9 +159,9 @@ def _log(args: argparse.Namespace) -> int:
     elif args.db:
         url = args.db if "://" in args.db else f"sqlite:///{Path(args.db).resolve()}"
     else:
-        from bot.demo import default_data_dir
+        from bot.demo import default_data_dir, demo_database
 
-        url = f"sqlite:///{default_data_dir() / 'deskbot-demo.sqlite3'}"
+        url = f"sqlite:///{demo_database(default_data_dir())}"
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
         raise DeskbotError(f"no decision log at {url[len('sqlite:///'):]} (run `deskbot demo` or `deskbot run` first)")
     rows = Store.open(url).recent(args.limit)

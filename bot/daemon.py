@@ -70,6 +70,15 @@ class MailboxReport:
     outcomes: list[Outcome] = field(default_factory=list)
     error: str = ""
 
+    def summary(self) -> str:
+        """One line: the error, or how many items ended in each status ("3 done, 1 skipped")."""
+        if self.error:
+            return f"ERROR {self.error}"
+        counts: dict[str, int] = {}
+        for outcome in self.outcomes:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing new"
+
 
 def run_mailbox(mailbox: MailboxConfig, triage: Triage) -> MailboxReport:
     """One cycle on one mailbox; its failure is reported, never raised to the other mailboxes."""
@@ -83,10 +92,7 @@ def run_mailbox(mailbox: MailboxConfig, triage: Triage) -> MailboxReport:
     except Exception as exc:  # noqa: BLE001 - a bug in one mailbox's cycle must not stop the daemon
         report.error = f"{type(exc).__name__}: {exc}"
         log.exception("mailbox %s: unexpected error", mailbox.name)
-    counts: dict[str, int] = {}
-    for outcome in report.outcomes:
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
-    log.info("mailbox %s: %s", mailbox.name, ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing new")
+    log.info("mailbox %s: %s", mailbox.name, report.summary())
     return report
 
 

@@ -33,6 +33,11 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "deskbot" / "demo"
 
 
+def demo_database(data_dir: Path) -> Path:
+    """The demo's decision log inside its data folder."""
+    return data_dir / "deskbot-demo.sqlite3"
+
+
 def sample_mails() -> list[tuple[str, bytes]]:
     """The bundled demo mails, in arrival order."""
     folder = importlib.resources.files("bot") / "demo" / "mail"
@@ -43,7 +48,7 @@ def sample_mails() -> list[tuple[str, bytes]]:
 def demo_config(imap: PymapServer, smtp: SmtpSink, data_dir: Path) -> Config:
     """The embedded default configuration, pointing at the loopback servers."""
     return Config(
-        database=DatabaseConfig(url=f"sqlite:///{data_dir / 'deskbot-demo.sqlite3'}"),
+        database=DatabaseConfig(url=f"sqlite:///{demo_database(data_dir)}"),
         smtp=SmtpConfig(host=smtp.host, port=smtp.port, security="none", **{"from": DEMO_FROM}),
         mailbox=[MailboxConfig(name="demo", host=imap.host, port=imap.port, security="none",
                                username=imap.username, password=imap.password, poll_seconds=60)],
@@ -74,7 +79,7 @@ def run_demo(data_dir: Path, out: TextIO) -> int:
         records += [(o, triage.store.get(o.ticket_id) if o.ticket_id else None) for o in report.outcomes]
     _print_results(records, triage.calendar.zone, out)
     out.write(f"{len(sent)} acknowledgements sent; copies in {outbox}\n")
-    out.write(f"Decision log (SQLite): {data_dir / 'deskbot-demo.sqlite3'}  (see `deskbot log`)\n")
+    out.write(f"Decision log (SQLite): {demo_database(data_dir)}  (see `deskbot log`)\n")
     out.write(f"Took {time.monotonic() - started:.1f} s. Run `deskbot demo` again: nothing is handled twice.\n")
     return 1 if any(r.error for r in reports) else 0
 
