@@ -39,6 +39,9 @@ def deskbot_system(name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
     variants = {"deskbot": DEFAULT_RECIPE,
                 "deskbot-sigmoid": replace(DEFAULT_RECIPE, calibration="sigmoid"),
                 "deskbot-nohead": replace(DEFAULT_RECIPE, subject_weight=0.0, opening_weight=0.0),
+                # no sharing across languages: neither prefixes nor concepts (the model before issue 3's end)
+                "deskbot-monolingual": replace(DEFAULT_RECIPE, prefix_weight=0.0, concept_weight=0.0,
+                                               department_c=0.5),
                 "deskbot-words": replace(DEFAULT_RECIPE, char_weight=0.0, subject_weight=0.0,
                                          opening_weight=0.0)}
     recipe = variants[name]
@@ -159,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".." / "shared" / "data")
     parser.add_argument("--datasets", default="v3,v5")
     parser.add_argument("--systems", default="deskbot,published",
-                        help="deskbot, deskbot-sigmoid, deskbot-nohead, deskbot-words, published")
+                        help="deskbot, deskbot-sigmoid, deskbot-nohead, deskbot-monolingual, deskbot-words, "
+                             "published")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--one", nargs=2, metavar=("DATASET", "SYSTEM"), help=argparse.SUPPRESS)

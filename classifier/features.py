@@ -1,5 +1,6 @@
-"""Turn ticket texts into one sparse matrix: stemmed word n-grams plus char n-grams of the whole text,
-the subject line and the opening words (where the sender says who they write to and how urgent it is)."""
+"""Turn ticket texts into one sparse matrix: stemmed word n-grams, word prefixes and concepts shared across
+languages, and char n-grams of the whole text, the subject line and the opening words (where the sender says who
+they write to and how urgent it is)."""
 
 from __future__ import annotations
 
@@ -46,11 +47,13 @@ class Encoded(NamedTuple):
 
 
 class TicketFeatures(TransformerMixin, BaseEstimator):
-    """TF-IDF blocks side by side: stemmed word n-grams, char n-grams of all, subject and opening words."""
+    """TF-IDF blocks side by side: stemmed word n-grams, word prefixes, concepts, char n-grams of all,
+    subject and opening words."""
 
     def __init__(self, *, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] = (2, 5),
                  min_df: int = 2, char_weight: float = 1.0, subject_weight: float = 0.5, opening_weight: float = 0.5,
-                 opening_words: int = 30, language_feature: bool = True) -> None:
+                 opening_words: int = 30, language_feature: bool = True, prefix_weight: float = 0.5,
+                 prefix_letters: int = 4, concept_weight: float = 0.3) -> None:
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.min_df = min_df
@@ -59,12 +62,19 @@ class TicketFeatures(TransformerMixin, BaseEstimator):
         self.opening_weight = opening_weight
         self.opening_words = opening_words
         self.language_feature = language_feature
+        self.prefix_weight = prefix_weight
+        self.prefix_letters = prefix_letters
+        self.concept_weight = concept_weight
 
     def _blocks(self) -> list[TermBlock]:
         """The unfitted blocks; a zero weight leaves a block out."""
         chars = {"ngrams": tuple(self.char_ngrams), "min_df": self.min_df}
         blocks = [TermBlock(kind="words", ngrams=tuple(self.word_ngrams), min_df=self.min_df,
                             language_feature=self.language_feature),
+                  TermBlock(kind="prefixes", ngrams=(1, 1), min_df=self.min_df, weight=self.prefix_weight,
+                            language_feature=False, prefix_letters=self.prefix_letters),
+                  TermBlock(kind="concepts", ngrams=(1, 1), min_df=self.min_df, weight=self.concept_weight,
+                            language_feature=False),
                   TermBlock(kind="chars", weight=self.char_weight, **chars),
                   TermBlock(kind="subject", weight=self.subject_weight, **chars),
                   TermBlock(kind="opening", weight=self.opening_weight, opening_words=self.opening_words, **chars)]

@@ -44,7 +44,11 @@ class Recipe:
     char_weight: float = 1.0
     subject_weight: float = 0.5
     opening_weight: float = 0.5
-    c: float = 0.5
+    prefix_weight: float = 0.5
+    prefix_letters: int = 4
+    concept_weight: float = 0.3
+    department_c: float = 0.8  # the queue gains from weaker regularisation, priority does not (v3 CV)
+    priority_c: float = 0.5
     calibration: str = "temperature"  # one softmax temperature keeps top terms exact; "sigmoid": per class
     calibration_folds: int = 3  # temperature scaling never changes the argmax; 3 folds suffice for T
 
@@ -52,12 +56,13 @@ class Recipe:
         """The feature step shared by both targets (fitted once: half the time and size)."""
         return TicketFeatures(word_ngrams=self.word_ngrams, char_ngrams=self.char_ngrams, min_df=self.min_df,
                               char_weight=self.char_weight, subject_weight=self.subject_weight,
-                              opening_weight=self.opening_weight)
+                              opening_weight=self.opening_weight, prefix_weight=self.prefix_weight,
+                              prefix_letters=self.prefix_letters, concept_weight=self.concept_weight)
 
-    def estimator(self, labels: Sequence[str]) -> CalibratedClassifierCV:
+    def estimator(self, labels: Sequence[str], c: float) -> CalibratedClassifierCV:
         """A linear SVM per target, balanced because macro-F1 values small queues, then calibrated."""
         smallest = min(Counter(labels).values())
-        svm = LinearSVC(C=self.c, class_weight="balanced")
+        svm = LinearSVC(C=c, class_weight="balanced")
         return CalibratedClassifierCV(svm, method=self.calibration, ensemble=False,
                                       cv=StratifiedKFold(min(self.calibration_folds, smallest), shuffle=True,
                                                          random_state=0))
@@ -103,12 +108,12 @@ def train(texts: Sequence[str], departments: Sequence[str], priorities: Sequence
     steps = tqdm(total=3 if priorities is not None else 2, desc="fitting", disable=not progress)
     matrix = features.fit_analysed(docs).transform_analysed(docs)
     steps.update()
-    department = Pipeline([("features", features), ("classifier", recipe.estimator(departments))])
+    department = Pipeline([("features", features), ("classifier", recipe.estimator(departments, recipe.department_c))])
     _compact(department[-1].fit(matrix, list(departments)))
     steps.update()
     priority = None
     if priorities is not None:
-        priority = Pipeline([("features", features), ("classifier", recipe.estimator(priorities))])
+        priority = Pipeline([("features", features), ("classifier", recipe.estimator(priorities, recipe.priority_c))])
         _compact(priority[-1].fit(matrix, list(priorities)))
         steps.update()
     steps.close()

@@ -68,10 +68,11 @@ class TicketClassifier:
 
         Calibration was learnt on tickets like the training data; on garbage or an unseen language
         the intercepts alone would look confident. Scores are shrunk towards uniform when few of
-        the ticket's character n-grams are known, and fully when it has no words at all.
+        the ticket's character n-grams are known, and fully when it has no words at all: numbers and
+        single letters (decoded binary is full of 'ÿ', which folds to a known 'y') are no topic.
         """
         trust = np.clip(coverage / FULL_COVERAGE, 0.0, 1.0)
-        trust[[all(w in PLACEHOLDERS for w in doc.words) for doc in docs]] = 0.0  # numbers are no topic
+        trust[[all(w in PLACEHOLDERS or len(w) < 2 for w in doc.words) for doc in docs]] = 0.0
         return trust[:, np.newaxis]
 
     def _prediction(self, doc: Analysis, best: int, terms: tuple[Term, ...], department: np.ndarray,

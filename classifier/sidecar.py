@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.errors import ModelError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: char n-grams of folded words (no diacritics), prefix block
 MODEL_FILE = "model.skops"
 SIDECAR_FILE = "model.json"
 # Features depend on these too: a new stemmer or language model silently changes the input.
