@@ -6,7 +6,7 @@ import numpy as np
 from bot.models import Term
 from classifier.features import Encoded
 from classifier.termblock import WordTable
-from classifier.text import PLACEHOLDERS
+from classifier.text import FUNCTION_WORDS, PLACEHOLDERS
 
 TOP_TERMS = 8
 
@@ -59,8 +59,13 @@ def pair_scores(encoded: Encoded, classes: np.ndarray, weights: list[np.ndarray]
 
 def top_terms(table: WordTable, scores: np.ndarray, n_docs: int, *,
               limit: int = TOP_TERMS) -> list[tuple[Term, ...]]:
-    """Per ticket, the words that raised its class score most, largest first (placeholders left out)."""
-    placeholder = np.fromiter((w in PLACEHOLDERS for w in table.words), dtype=bool, count=len(table.words))
+    """Per ticket, the words that raised its class score most, largest first.
+
+    Placeholders and function words ("my", "ihr") are left out: their scores are real, but they tell
+    an agent nothing about why the ticket went where it did.
+    """
+    hidden = PLACEHOLDERS | FUNCTION_WORDS
+    placeholder = np.fromiter((w in hidden for w in table.words), dtype=bool, count=len(table.words))
     placeholder = placeholder[table.pair_word]
     candidates = np.flatnonzero((scores > 0) & ~placeholder)
     order = candidates[np.lexsort((-scores[candidates], table.pair_doc[candidates]))]

@@ -47,6 +47,7 @@ def _index_function_words() -> dict[str, tuple[str, ...]]:
 
 
 _LANGUAGES_OF = _index_function_words()
+FUNCTION_WORDS = frozenset(_LANGUAGES_OF)  # real contributions, but no reason an agent can act on
 VOTE_WORDS = 200  # enough words to vote on; the rest of a long mail changes nothing
 _URL = re.compile(r"(?:https?://|ftp://|www\.)\S+", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")

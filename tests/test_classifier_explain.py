@@ -11,6 +11,7 @@ from classifier.dataset import read_dataset
 from classifier.explain import block_weights, contrast_weights, linear_weights, pair_scores
 from classifier.model import TicketClassifier, train
 from classifier.termblock import LANGUAGE_PREFIX
+from classifier.text import FUNCTION_WORDS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tickets-small.csv"
 TEXTS = [
@@ -58,3 +59,11 @@ def test_repeated_word_is_one_term(model: TicketClassifier) -> None:
     terms = [t.term for t in model.predict(TEXTS[1]).top_terms]
     assert len(terms) == len(set(terms))
     assert "app" in terms or "stürzt" in terms
+
+
+def test_function_words_are_not_shown(model: TicketClassifier) -> None:
+    texts = ["My invoice is wrong, please fix my invoice for my account",
+             "Ihre Rechnung ist falsch und ich bitte um Korrektur der Rechnung"]
+    for prediction in model.predict_many(texts):
+        terms = {t.term for t in prediction.top_terms}
+        assert terms and not terms & FUNCTION_WORDS
