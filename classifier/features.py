@@ -97,6 +97,14 @@ class TicketFeatures(TransformerMixin, BaseEstimator):
             self.offsets_.append(self.offsets_[-1] + len(block.vocabulary_))
         return self
 
+    def block_scale(self, factors: dict[str, float]) -> np.ndarray:
+        """Per feature column, the factor of its block's kind (1 for kinds not named)."""
+        check_is_fitted(self, "blocks_")
+        scale = np.ones(self.offsets_[-1], dtype=np.float32)
+        for block, start, stop in zip(self.blocks_, self.offsets_, self.offsets_[1:]):
+            scale[start:stop] = factors.get(block.kind, 1.0)
+        return scale
+
     def transform(self, X: Sequence[str]) -> sp.csr_matrix:
         """Feature matrix of raw texts."""
         return self.transform_analysed(self.analyse_many(X))

@@ -6,9 +6,7 @@ product (tickets x words) @ (words x n-grams), so a batch costs little more than
 
 from __future__ import annotations
 
-import functools
 import itertools
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
@@ -19,7 +17,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from classifier import concepts
-from classifier.text import PLACEHOLDERS
+from classifier.wordforms import char_grams, fold, prefix
 
 KINDS = ("words", "prefixes", "concepts", "chars", "subject", "opening")
 WORD_KINDS = ("words", "prefixes", "concepts")  # terms of per-word units; the others are char n-grams
@@ -67,33 +65,6 @@ class Block(NamedTuple):
     words: sp.csr_matrix | None = None
     known: np.ndarray | None = None  # per ticket: char n-gram occurrences the vocabulary knows
     grams: np.ndarray | None = None  # per ticket: all char n-gram occurrences
-
-
-@functools.lru_cache(maxsize=500_000)
-def fold(word: str) -> str:
-    """The word without diacritics: 'sécurité', 'seguridad' and 'security' then share more n-grams.
-
-    Sharing across languages is worth it: on v3 each of five languages holds only a fifth of a queue's
-    examples, and folding alone raised queue macro-F1 by about 0.005 (bench/classifier.py).
-    """
-    if word.isascii():
-        return word
-    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
-
-
-@functools.lru_cache(maxsize=500_000)
-def prefix(word: str, letters: int) -> str:
-    """The word's first letters, folded: a stemmer that works alike in every language ('probl', 'servi')."""
-    return fold(word)[:letters]
-
-
-@functools.lru_cache(maxsize=500_000)
-def char_grams(word: str, low: int, high: int) -> tuple[str, ...]:
-    """Character n-grams of one space-padded, folded word (like char_wb): German compounds share them."""
-    if word in PLACEHOLDERS:
-        return ()
-    padded = f" {fold(word)} "
-    return tuple(padded[i:i + n] for n in range(low, high + 1) for i in range(len(padded) - n + 1))
 
 
 def word_table(docs: Sequence[Doc]) -> WordTable:

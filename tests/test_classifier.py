@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from bot.errors import ModelError
 from bot.models import Prediction
 from classifier.dataset import Dataset, read_dataset
-from classifier.model import TicketClassifier, train
+from classifier.model import DEFAULT_RECIPE, TicketClassifier, _fit_emphasised, train
 from classifier.text import normalise, tokenise
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tickets-small.csv"
@@ -133,3 +135,17 @@ def test_predict_many_refuses_a_single_string(model: TicketClassifier) -> None:
 def test_training_refuses_unusable_labels(departments: list[str], message: str) -> None:
     with pytest.raises((ModelError, ValueError), match=message):
         train(["a b c", "d e f", "g h i"], departments)
+
+
+def test_priority_reads_the_subject_louder_without_a_second_feature_step(data: Dataset) -> None:
+    features = DEFAULT_RECIPE.features()
+    matrix = features.fit_transform(data.texts)
+    scale = features.block_scale({"subject": 2.0})
+    kinds = [block.kind for block in features.blocks_]
+    start, stop = features.offsets_[kinds.index("subject")], features.offsets_[kinds.index("subject") + 1]
+    assert set(scale[start:stop]) == {2.0} and (np.delete(scale, np.s_[start:stop]) == 1.0).all()
+    folded = _fit_emphasised(DEFAULT_RECIPE.estimator(data.priorities, 0.5), matrix, data.priorities, scale)
+    plain = DEFAULT_RECIPE.estimator(data.priorities, 0.5).fit(matrix @ sp.diags(scale), data.priorities)
+    # the folded model reads unscaled features and says exactly what a model of scaled features says
+    assert np.allclose(folded.predict_proba(matrix), plain.predict_proba(matrix @ sp.diags(scale)), atol=1e-6)
+    assert not np.allclose(folded.predict_proba(matrix), plain.predict_proba(matrix), atol=1e-3)

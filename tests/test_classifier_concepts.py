@@ -10,7 +10,8 @@ import pytest
 from bot.errors import ModelError
 from classifier import concepts
 from classifier.features import analyse
-from classifier.termblock import TermBlock, char_grams, fold, prefix
+from classifier.termblock import TermBlock
+from classifier.wordforms import char_grams, fold, prefix
 
 LANGUAGES = ("en", "de", "es", "fr", "pt")
 
