@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 DATASETS = {"v3": "tickets-multilang-v3.csv", "v5": "tickets-multilang-v5-sample.csv",
             "v4": "tickets-multilang-v4-sample.csv"}
 LATENCY_SAMPLE = 300
+BATCH_PASSES = 3  # batch/s is the median pass over each test fold (this VM's timings vary by ~20%)
 
 
 def deskbot_system(name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -105,12 +106,16 @@ def run_one(dataset: str, system: str, data_dir: Path, folds: int, seed: int) ->
     texts, queues, priorities = data.texts, np.array(data.departments), np.array(data.priorities)
     fit, predict = published_system() if system == "published" else deskbot_system(system)
     found_q, found_p = np.empty(len(texts), dtype=object), np.empty(len(texts), dtype=object)
-    predict_seconds = 0.0
+    first_seconds = predict_seconds = 0.0
     for train_rows, test_rows in StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, queues):
         model = fit([texts[i] for i in train_rows], list(queues[train_rows]), list(priorities[train_rows]))
-        started = time.perf_counter()
-        found_q[test_rows], found_p[test_rows] = predict(model, [texts[i] for i in test_rows])
-        predict_seconds += time.perf_counter() - started
+        passes = []
+        for _ in range(BATCH_PASSES):  # the first pass meets every unseen word; a daemon mostly does not
+            started = time.perf_counter()
+            found_q[test_rows], found_p[test_rows] = predict(model, [texts[i] for i in test_rows])
+            passes.append(time.perf_counter() - started)
+        first_seconds += passes[0]
+        predict_seconds += float(np.median(passes))
     started = time.perf_counter()
     model = fit(texts, list(queues), list(priorities))
     train_seconds = time.perf_counter() - started
@@ -121,6 +126,7 @@ def run_one(dataset: str, system: str, data_dir: Path, folds: int, seed: int) ->
             "priority_macro": f1_score(priorities, found_p.astype(str), average="macro"),
             "priority_weighted": f1_score(priorities, found_p.astype(str), average="weighted"),
             "train_s": train_seconds, "batch_per_s": len(texts) / predict_seconds,
+            "first_pass_per_s": len(texts) / first_seconds,
             "p50_ms": latency[0], "p99_ms": latency[1], "bytes": model_bytes(system, model),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -140,7 +146,7 @@ def single_latency(predict: Callable[..., Any], model: Any, texts: Sequence[str]
 def format_table(results: list[dict[str, Any]]) -> str:
     """One table: accuracy per target, then costs; deltas against the published system per dataset."""
     header = ("dataset", "system", "queue mF1", "queue wF1", "prio mF1", "prio wF1", "Δq mF1", "Δp mF1",
-              "train s", "batch/s", "p50 ms", "p99 ms", "MB disk", "peak RSS MB")
+              "train s", "batch/s", "1st pass/s", "p50 ms", "p99 ms", "MB disk", "peak RSS MB")
     base = {r["dataset"]: r for r in results if r["system"] == "published"}
     rows = []
     for r in results:
@@ -149,7 +155,8 @@ def format_table(results: list[dict[str, Any]]) -> str:
         dp = f"{r['priority_macro'] - b['priority_macro']:+.3f}" if b else ""
         rows.append((r["dataset"], r["system"], f"{r['queue_macro']:.3f}", f"{r['queue_weighted']:.3f}",
                      f"{r['priority_macro']:.3f}", f"{r['priority_weighted']:.3f}", dq, dp,
-                     f"{r['train_s']:.1f}", f"{r['batch_per_s']:.0f}", f"{r['p50_ms']:.2f}",
+                     f"{r['train_s']:.1f}", f"{r['batch_per_s']:.0f}", f"{r['first_pass_per_s']:.0f}",
+                     f"{r['p50_ms']:.2f}",
                      f"{r['p99_ms']:.2f}", f"{r['bytes'] / 1e6:.1f}", f"{r['peak_rss_mb']:.0f}"))
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
     line = lambda cells: "| " + " | ".join(f"{c:>{w}}" for c, w in zip(cells, widths)) + " |"  # noqa: E731

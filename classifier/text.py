@@ -91,10 +91,10 @@ def _identifier() -> LanguageIdentifier:
 def _vote(words: Sequence[str]) -> str | None:
     """The language whose function words clearly dominate (4+ hits, twice the runner-up), else None."""
     hits: Counter[str] = Counter()
-    for word in words[:VOTE_WORDS]:
-        languages = _LANGUAGES_OF.get(word)
-        if languages:
-            hits.update(languages)
+    # One C-level count of the function words, then a few additions: a Python loop per word was slower.
+    for word, count in Counter(filter(_LANGUAGES_OF.__contains__, words[:VOTE_WORDS])).items():
+        for language in _LANGUAGES_OF[word]:
+            hits[language] += count
     ranked = hits.most_common(2)
     if not ranked:
         return None
