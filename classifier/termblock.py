@@ -42,7 +42,8 @@ class WordTable(NamedTuple):
     pair_doc: np.ndarray  # ticket of each (ticket, distinct word) pair
     pair_word: np.ndarray  # index into `words` of each pair
     pair_count: np.ndarray  # how often the pair's word occurs in its ticket
-    positions: list[list[int]]  # per ticket, the pair of each word position
+    positions: np.ndarray  # the pair of every word position of the batch, ticket after ticket
+    within: np.ndarray  # each position's place in its ticket (0 for its first word)
 
 
 class Occurrences(NamedTuple):
@@ -68,21 +69,19 @@ class Block(NamedTuple):
 
 
 def word_table(docs: Sequence[Doc]) -> WordTable:
-    """Number the distinct words of a batch and the (ticket, word) pairs."""
+    """Number the distinct words of a batch and the (ticket, word) pairs, in order of first occurrence."""
     index: dict[str, int] = {}
-    pair_doc: list[int] = []
-    pair_word: list[int] = []
-    pair_count: list[int] = []
-    positions: list[list[int]] = []
-    for number, doc in enumerate(docs):
-        counts = Counter(doc.words)  # in order of first occurrence
-        pairs = {word: len(pair_doc) + i for i, word in enumerate(counts)}
-        pair_doc += [number] * len(pairs)
-        pair_word += [index.setdefault(word, len(index)) for word in pairs]
-        pair_count += counts.values()
-        positions.append([pairs[word] for word in doc.words])
-    return WordTable(list(index), np.array(pair_doc, dtype=np.int64), np.array(pair_word, dtype=np.int64),
-                     np.array(pair_count, dtype=np.float64), positions)
+    ids = np.fromiter((index.setdefault(word, len(index)) for doc in docs for word in doc.words), dtype=np.int64)
+    lengths = np.fromiter((len(doc.words) for doc in docs), dtype=np.int64, count=len(docs))
+    doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
+    keys = doc_of * max(len(index), 1) + ids
+    _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+    order = np.argsort(first)  # tickets are contiguous, so this numbers each ticket's pairs as its words come
+    number = np.empty_like(order)
+    number[order] = np.arange(len(order))
+    within = np.arange(len(ids)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return WordTable(list(index), doc_of[first[order]], ids[first[order]], counts[order].astype(np.float64),
+                     number[inverse.reshape(-1)], within)
 
 
 def _ngram_keys(stems: Sequence[str], n: int) -> list[str]:
@@ -232,12 +231,11 @@ class TermBlock(BaseEstimator):
             pairs, repeats = np.arange(len(table.pair_doc)), table.pair_count
             words_of, words_used = table.pair_word, table.words
         else:
-            counts: Counter[int] = Counter()
-            for doc, positions in zip(docs, table.positions):
-                start, stop = self.word_range(doc)
-                counts.update(positions[start:stop])
-            pairs = np.fromiter(counts, dtype=np.int64, count=len(counts))
-            repeats = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            ranges = np.array([self.word_range(doc) for doc in docs], dtype=np.int64).reshape(-1, 2)
+            ticket = table.pair_doc[table.positions]
+            inside = (table.within >= ranges[ticket, 0]) & (table.within < ranges[ticket, 1])
+            pairs, repeats = np.unique(table.positions[inside], return_counts=True)
+            repeats = repeats.astype(np.float64)
             used, words_of = np.unique(table.pair_word[pairs], return_inverse=True)  # this block's words only
             words_used = [table.words[w] for w in used.tolist()]
         words, known, grams = self._word_grams(words_used)
@@ -253,7 +251,7 @@ class TermBlock(BaseEstimator):
     def _ngram_occurrences(self, docs: Sequence[Doc], table: WordTable) -> list[Occurrences]:
         """Per n, every known stemmed n-gram occurrence: its n word pairs and its column."""
         get = self.vocabulary_.get
-        pair_of = np.fromiter(itertools.chain.from_iterable(table.positions), dtype=np.int64)
+        pair_of = table.positions
         stems = [stem for doc in docs for stem in doc.stems]
         lengths = np.array([len(doc.stems) for doc in docs], dtype=np.int64)
         within = np.arange(len(stems)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
