@@ -43,6 +43,7 @@ class WordTable(NamedTuple):
     pair_word: np.ndarray  # index into `words` of each pair
     pair_count: np.ndarray  # how often the pair's word occurs in its ticket
     positions: np.ndarray  # the pair of every word position of the batch, ticket after ticket
+    position_doc: np.ndarray  # each position's ticket
     within: np.ndarray  # each position's place in its ticket (0 for its first word)
 
 
@@ -81,7 +82,7 @@ def word_table(docs: Sequence[Doc]) -> WordTable:
     number[order] = np.arange(len(order))
     within = np.arange(len(ids)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     return WordTable(list(index), doc_of[first[order]], ids[first[order]], counts[order].astype(np.float64),
-                     number[inverse.reshape(-1)], within)
+                     number[inverse.reshape(-1)], doc_of, within)
 
 
 def _ngram_keys(stems: Sequence[str], n: int) -> list[str]:
@@ -232,7 +233,7 @@ class TermBlock(BaseEstimator):
             words_of, words_used = table.pair_word, table.words
         else:
             ranges = np.array([self.word_range(doc) for doc in docs], dtype=np.int64).reshape(-1, 2)
-            ticket = table.pair_doc[table.positions]
+            ticket = table.position_doc
             inside = (table.within >= ranges[ticket, 0]) & (table.within < ranges[ticket, 1])
             pairs, repeats = np.unique(table.positions[inside], return_counts=True)
             repeats = repeats.astype(np.float64)
@@ -252,10 +253,9 @@ class TermBlock(BaseEstimator):
         """Per n, every known stemmed n-gram occurrence: its n word pairs and its column."""
         get = self.vocabulary_.get
         pair_of = table.positions
-        stems = [stem for doc in docs for stem in doc.stems]
-        lengths = np.array([len(doc.stems) for doc in docs], dtype=np.int64)
-        within = np.arange(len(stems)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        room = np.repeat(lengths, lengths) - within  # words from here to the end of the ticket
+        stems = [stem for doc in docs for stem in doc.stems]  # one per word, so the table's positions fit
+        lengths = np.bincount(table.position_doc, minlength=len(docs))
+        room = lengths[table.position_doc] - table.within  # words from here to the end of the ticket
         found = []
         for n in range(self.ngrams[0], self.ngrams[1] + 1):
             if n == 1:
