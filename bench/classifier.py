@@ -66,9 +66,10 @@ def published_system() -> tuple[Callable[..., Any], Callable[..., Any]]:
     from sklearn.pipeline import make_pipeline
 
     def pipeline() -> Any:
-        """One target's TF-IDF + forest, as published."""
+        """One target's TF-IDF + forest, as published: class weights balanced, as the anchor's figures show
+        (v3 queue macro-F1 0.503 and a 26 MB queue forest; unweighted, the forest scores 0.403)."""
         return make_pipeline(TfidfVectorizer(max_features=10000, ngram_range=(1, 2)),
-                             RandomForestClassifier(random_state=42, n_jobs=2))
+                             RandomForestClassifier(class_weight="balanced", random_state=42, n_jobs=2))
 
     def fit(texts: list[str], queues: list[str], priorities: list[str]) -> Any:
         """Two independent pipelines, as published."""
