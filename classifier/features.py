@@ -34,7 +34,7 @@ def analyse(text: str) -> Analysis:
     subject = tokenise(first)
     words = tuple(subject + tokenise(rest))
     language = detect_language(f"{first} {rest}", words)
-    return Analysis(language, words, tuple(stem_tokens(list(words), language)), len(subject))
+    return Analysis(language, words, tuple(stem_tokens(words, language)), len(subject))
 
 
 class Encoded(NamedTuple):

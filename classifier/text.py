@@ -71,15 +71,22 @@ def normalise(text: str) -> str:
         text = _URL.sub(" urltok ", text)
     if "@" in text:
         text = _EMAIL.sub(" emailtok ", text)
-    text = _NUMBER.sub(" numtok ", text)
-    if _CONTROL.search(text):
-        text = _CONTROL.sub(" ", text)
-    return " ".join(text.split())
+    text = " ".join(_NUMBER.sub(" numtok ", text).split())
+    # Controls are never printable and U+FFFD is; a printable text without it has none to replace.
+    if not text.isprintable() or "\ufffd" in text:
+        text = " ".join(_CONTROL.sub(" ", text).split())
+    return text
 
 
 def tokenise(normalised: str) -> list[str]:
     """Words of an already normalised text: runs of letters (digits are placeholders by now)."""
-    return _TOKEN.findall(normalised)
+    words: list[str] = []
+    for chunk in normalised.split(" "):  # most chunks are one word: isalpha() is cheaper than the regex
+        if chunk.isalpha():
+            words.append(chunk)
+        else:
+            words += _TOKEN.findall(chunk)
+    return words
 
 
 @functools.lru_cache(maxsize=1)
@@ -123,18 +130,36 @@ def detect_language(text: str, words: Sequence[str] | None = None) -> str:
     return str(language)
 
 
+STEM_CACHE_LIMIT = 200_000  # distinct words per language; cleared when full (mail has a long tail)
+
+
+class _Stems(dict[str, str]):
+    """Stems of one language's words, computed on first sight: Snowball is pure Python, and tickets repeat
+    words, so a dict lookup (a C call per token) serves almost every token."""
+
+    def __init__(self, stem: Callable[[str], str]) -> None:
+        super().__init__()
+        self.stem = stem
+
+    def __missing__(self, word: str) -> str:
+        if len(self) >= STEM_CACHE_LIMIT:
+            self.clear()
+        found = self[word] = self.stem(word)
+        return found
+
+
 @functools.lru_cache(maxsize=len(_SNOWBALL_NAMES) + 1)
+def _stems_for(language: str) -> _Stems:
+    """The stem cache of `language`."""
+    name = _SNOWBALL_NAMES.get(language)
+    return _Stems(SnowballStemmer(name).stem if name else str)
+
+
 def stemmer_for(language: str) -> Callable[[str], str]:
     """A cached Snowball stem function for `language`; identity where Snowball has none."""
-    name = _SNOWBALL_NAMES.get(language)
-    if name is None:
-        return str
-    stem = SnowballStemmer(name).stem
-    # Snowball is pure Python and tickets repeat words: the cache makes stemming nearly free.
-    return functools.lru_cache(maxsize=200_000)(stem)
+    return _stems_for(language).__getitem__
 
 
-def stem_tokens(tokens: list[str], language: str) -> list[str]:
+def stem_tokens(tokens: Sequence[str], language: str) -> list[str]:
     """Stems of `tokens` in `language` (unchanged for an undetermined or unsupported language)."""
-    stem = stemmer_for(language)
-    return [stem(token) for token in tokens]
+    return list(map(_stems_for(language).__getitem__, tokens))
