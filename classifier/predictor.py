@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from bot.models import Prediction, Term
+from classifier.calibration import proba_function
 from classifier.explain import block_weights, contrast_weights, explain_many, linear_weights
 from classifier.features import Analysis, TicketFeatures
 from classifier.text import PLACEHOLDERS
@@ -53,6 +54,8 @@ class TicketClassifier:
         self.priorities: tuple[str, ...] = tuple(str(c) for c in priority[-1].classes_) if priority else ()
         self._features: TicketFeatures = department[0]
         self._weights = block_weights(contrast_weights(linear_weights(department[-1])), self._features.offsets_)
+        self._department_proba = proba_function(department[-1])
+        self._priority_proba = proba_function(priority[-1]) if priority else None
 
     def predict(self, text: str) -> Prediction:
         """Department, priority and reasons for one ticket text."""
@@ -72,8 +75,8 @@ class TicketClassifier:
             return []
         encoded = self._features.encode(docs)
         matrix = encoded.matrix
-        department = self.department_pipeline[-1].predict_proba(matrix)
-        priority = self.priority_pipeline[-1].predict_proba(matrix) if self.priority_pipeline else None
+        department = self._department_proba(matrix)
+        priority = self._priority_proba(matrix) if self._priority_proba else None
         trust = self.trust(docs, encoded.coverage)
         department = trust * department + (1 - trust) / department.shape[1]
         if priority is not None:
