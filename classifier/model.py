@@ -198,7 +198,7 @@ def _from_payload(payload: object, content: dict[str, Any], path: Path, retrain:
     return model
 
 
-def _corpus_files(corpus_dir: Any) -> list[Any]:
+def corpus_files(corpus_dir: Any) -> list[Any]:
     """The corpus CSV files (Traversables, so this works from a wheel too), in a stable order."""
     files = sorted((f for f in corpus_dir.iterdir() if f.name.endswith(".csv")), key=lambda f: f.name)
     if not files:
@@ -216,7 +216,7 @@ def _cache_key(files: list[Any]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _read_corpus(files: list[Any]) -> Dataset:
+def read_corpus(files: list[Any]) -> Dataset:
     """All corpus files as one dataset (subject, body, department, priority columns)."""
     parts = []
     for file in files:
@@ -225,17 +225,21 @@ def _read_corpus(files: list[Any]) -> Dataset:
     return combine(parts)
 
 
+def shipped_corpus() -> Any:
+    """The folder of the corpus the default model is built from (a Traversable: works from a wheel)."""
+    return importlib.resources.files("classifier") / "corpus"
+
+
 def load_default(cache_dir: Path | str, *, corpus_dir: Any = None) -> TicketClassifier:
     """The model built from the shipped corpus: built on first use, then loaded from the cache."""
-    corpus_dir = corpus_dir if corpus_dir is not None else importlib.resources.files("classifier") / "corpus"
-    files = _corpus_files(corpus_dir)
+    files = corpus_files(corpus_dir if corpus_dir is not None else shipped_corpus())
     target = Path(cache_dir) / _cache_key(files)
     if target.exists():
         try:
             return load(target)
         except ModelError as exc:
             log.warning("cached default model unusable, rebuilding: %s", exc)
-    data = _read_corpus(files)
+    data = read_corpus(files)
     log.info("building the default model from %d corpus tickets", len(data.texts))
     model = train(data.texts, data.departments, data.priorities)
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
