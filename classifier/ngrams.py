@@ -28,25 +28,33 @@ class NgramIndex(NamedTuple):
 
     @classmethod
     def build(cls, terms: Iterable[tuple[str, int]]) -> NgramIndex:
-        """The index of (n-gram, column) pairs: stems joined by single spaces."""
-        paths = [(term.split(JOIN), column) for term, column in terms]
-        stem_ids: dict[str, int] = {}
-        for stems, _ in paths:
-            for stem in stems:
-                stem_ids.setdefault(stem, len(stem_ids))
+        """The index of (n-gram, column) pairs: stems joined by single spaces.
+
+        Built one depth at a time for all n-grams at once: the (node, next stem) keys of a depth are
+        numbered by np.unique, so n-grams sharing a prefix share its node.
+        """
+        pairs = list(terms)
+        paths = [term.split(JOIN) for term, _ in pairs]
+        stems = dict.fromkeys(itertools.chain.from_iterable(paths))  # in order of first use
+        stem_ids = dict(zip(stems, range(len(stems))))
         width = max(len(stem_ids), 1)
-        columns = [-1] * len(stem_ids)
-        child: dict[int, int] = {}
-        for stems, column in paths:
-            node = stem_ids[stems[0]]
-            for stem in stems[1:]:
-                node = child.setdefault(node * width + stem_ids[stem], len(columns))
-                if node == len(columns):
-                    columns.append(-1)
-            columns[node] = column
-        keys = np.array(sorted(child), dtype=np.int64)
-        children = np.array([child[key] for key in keys.tolist()], dtype=np.int64)
-        return cls(stem_ids, keys, children, np.array(columns, dtype=np.int64))
+        lengths = np.fromiter(map(len, paths), dtype=np.int64, count=len(paths))
+        flat = np.fromiter(map(stem_ids.__getitem__, itertools.chain.from_iterable(paths)), dtype=np.int64)
+        starts = np.cumsum(lengths) - lengths
+        nodes = flat[starts]  # each n-gram's node so far: its first stem
+        keys, children, count = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], len(stem_ids)
+        for depth in range(1, int(lengths.max(initial=1))):
+            longer = np.flatnonzero(lengths > depth)
+            unique, inverse = np.unique(nodes[longer] * width + flat[starts[longer] + depth], return_inverse=True)
+            keys.append(unique)
+            children.append(np.arange(count, count + len(unique), dtype=np.int64))
+            nodes[longer] = count + inverse.reshape(-1)
+            count += len(unique)
+        columns = np.full(count, -1, dtype=np.int64)
+        columns[nodes] = np.fromiter((column for _, column in pairs), dtype=np.int64, count=len(pairs))
+        all_keys = np.concatenate(keys)
+        order = np.argsort(all_keys)
+        return cls(stem_ids, all_keys[order], np.concatenate(children)[order], columns)
 
     def ids(self, stems: Sequence[str]) -> np.ndarray:
         """The id of each stem (-1 for a stem no vocabulary n-gram has)."""
