@@ -79,8 +79,9 @@ def route_demo_mails(cache: Path) -> None:
     expected = {number: (department, priority) for number, department, priority in EXPECTED.findall(readme)}
     model = load_default(cache)
     right_department = right_priority = 0
+    mails = sample_mails()
     print(f"{'mail':32} {'expected':18} {'predicted':18} {'conf':>5}  top terms")
-    for name, data in sample_mails():
+    for name, data in mails:
         ticket = parse_mail(data, source="demo", ref=name)
         prediction = model.predict(ticket_text(ticket.subject, ticket.text))
         want = expected.get(name[:2], ("?", "?"))
@@ -89,8 +90,8 @@ def route_demo_mails(cache: Path) -> None:
         terms = ", ".join(t.term for t in prediction.top_terms[:4])
         print(f"{name[:32]:32} {'/'.join(want):18} {prediction.department + '/' + str(prediction.priority):18} "
               f"{prediction.confidence:5.2f}  {terms}")
-    total = len(sample_mails())
-    print(f"\ndepartment as expected: {right_department}/{total}; priority as expected: {right_priority}/{total} "
+    print(f"\ndepartment as expected: {right_department}/{len(mails)}; priority as expected: "
+          f"{right_priority}/{len(mails)} "
           "(before rules: the shipped rules raise urgent words and VIPs)")
 
 
