@@ -10,8 +10,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from datetime import datetime
 from pathlib import Path
 from typing import Literal, Mapping, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -55,7 +57,7 @@ class _Server(_Section):
         return self
 
 
-_ServerT = TypeVar("_ServerT", bound=_Server)
+_SectionT = TypeVar("_SectionT", bound=_Section)
 
 
 class DatabaseConfig(_Section):
@@ -78,6 +80,44 @@ class MailboxConfig(_Server):
     max_message_bytes: int = Field(default=25_000_000, gt=0)
 
 
+class HelpdeskConfig(_Section):
+    """What every helpdesk source table has: where it is, how often to poll, what deskbot may post."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    url: str = Field(min_length=8)
+    poll_seconds: int = Field(default=60, ge=5)
+    start: datetime | None = None  # first contact: tickets created from then on (None: when first started)
+    acknowledge: Literal["reply", "none"] = "reply"
+    note: bool = True
+    timeout: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _https_unless_loopback(self) -> HelpdeskConfig:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError(f"url must look like https://acme.example.com, not {self.url!r}")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise ValueError("url must use https (plain http only for a loopback host, e.g. a local fake)")
+        if self.start is not None and self.start.tzinfo is None:
+            raise ValueError("start needs a time zone, e.g. 2026-11-01T00:00:00Z")
+        return self
+
+
+class ZendeskConfig(HelpdeskConfig):
+    """A [[zendesk]] table: API token auth, "{email}/token:{token}"."""
+
+    email: str = Field(min_length=3)
+    token_env: str = Field(min_length=1)
+    token: str = Field(default="", repr=False)  # filled from token_env
+
+
+class FreshdeskConfig(HelpdeskConfig):
+    """A [[freshdesk]] table: API key auth, "{api_key}:X"."""
+
+    api_key_env: str = Field(min_length=1)
+    api_key: str = Field(default="", repr=False)  # filled from api_key_env
+
+
 class PathsConfig(_Section):
     rules: str = ""  # empty: the shipped rules/default.toml
     templates: str = ""  # empty: the shipped templates/
@@ -88,9 +128,17 @@ class PathsConfig(_Section):
 class Config(_Section):
     database: DatabaseConfig = DatabaseConfig()
     smtp: SmtpConfig | None = None
-    mailbox: list[MailboxConfig] = Field(min_length=1)
+    mailbox: list[MailboxConfig] = []
+    zendesk: list[ZendeskConfig] = []
+    freshdesk: list[FreshdeskConfig] = []
     paths: PathsConfig = PathsConfig()
     base_dir: str = Field(default=".", exclude=True)
+
+    @model_validator(mode="after")
+    def _has_a_source(self) -> Config:
+        if not (self.mailbox or self.zendesk or self.freshdesk):
+            raise ValueError("no source: add at least one [[mailbox]], [[zendesk]] or [[freshdesk]] table")
+        return self
 
     def resolve(self, value: str) -> Path | None:
         """A configured path made absolute against the config file's folder, or None if unset."""
@@ -108,30 +156,44 @@ class Config(_Section):
         return url
 
 
-def load_config(path: Path, *, environ: dict[str, str] | None = None) -> Config:
-    """Read, validate and fill in secrets; raise ConfigError naming file, line and key."""
+def load_config(path: Path, *, environ: Mapping[str, str] | None = None, secrets: bool = True) -> Config:
+    """Read, validate and fill in secrets; raise ConfigError naming file, line and key.
+
+    `secrets=False` reads no environment variable: for commands that only read the decision log.
+    """
     toml = TomlFile.read(path)
-    if "mailbox" in toml.data and not isinstance(toml.data["mailbox"], list):
-        raise toml.error("write each mailbox as a [[mailbox]] table", ("mailbox",))
+    for kind in ("mailbox", "zendesk", "freshdesk"):
+        if kind in toml.data and not isinstance(toml.data[kind], list):
+            raise toml.error(f"write each {kind} as a [[{kind}]] table", (kind,))
     config = toml.validate(Config)
-    names = [m.name for m in config.mailbox]
-    for index, name in enumerate(names):
-        if names.index(name) != index:
-            raise toml.error(f"mailbox name {name!r} is used twice; names must be unique", ("mailbox", index, "name"))
-    env = os.environ if environ is None else environ
-    mailboxes = [_with_secret(toml, m, ("mailbox", i), env) for i, m in enumerate(config.mailbox)]
-    smtp = _with_secret(toml, config.smtp, ("smtp",), env) if config.smtp else None
-    return config.model_copy(update={"mailbox": mailboxes, "smtp": smtp, "base_dir": str(path.resolve().parent)})
+    for kind in ("mailbox", "zendesk", "freshdesk"):
+        names = [table.name for table in getattr(config, kind)]
+        for index, name in enumerate(names):
+            if names.index(name) != index:
+                raise toml.error(f"{kind} name {name!r} is used twice; names must be unique", (kind, index, "name"))
+    update: dict[str, object] = {"base_dir": str(path.resolve().parent)}
+    if secrets:
+        env = os.environ if environ is None else environ
+        for kind in ("mailbox", "zendesk", "freshdesk"):
+            update[kind] = [_with_secret(toml, t, (kind, i), env) for i, t in enumerate(getattr(config, kind))]
+        update["smtp"] = _with_secret(toml, config.smtp, ("smtp",), env) if config.smtp else None
+    return config.model_copy(update=update)
 
 
-def _with_secret(toml: TomlFile, server: _ServerT, loc: tuple[str | int, ...], env: Mapping[str, str]) -> _ServerT:
-    if not server.password_env:
-        return server
-    if server.password_env not in env:
-        raise toml.error(
-            f"environment variable {server.password_env} is not set; export it with the password", loc + ("password_env",)
-        )
-    return server.model_copy(update={"password": env[server.password_env]})
+# Which field of a table names the environment variable of which secret field.
+_SECRETS = {"password_env": "password", "token_env": "token", "api_key_env": "api_key"}
+
+
+def _with_secret(toml: TomlFile, table: _SectionT, loc: tuple[str | int, ...], env: Mapping[str, str]) -> _SectionT:
+    for env_field, secret_field in _SECRETS.items():
+        variable = getattr(table, env_field, "")
+        if not variable:
+            continue
+        if variable not in env:
+            raise toml.error(f"environment variable {variable} is not set; export it with the {secret_field}",
+                             loc + (env_field,))
+        table = table.model_copy(update={secret_field: env[variable]})
+    return table
 
 
 def check_reachable(host: str, port: int, timeout: float = 5.0) -> None:

@@ -10,9 +10,11 @@ from datetime import datetime
 class Ticket:
     """One inbound support request, whatever system it came from.
 
-    `key` identifies the ticket within its source for deduplication (an IMAP
-    Message-ID, a helpdesk ticket id); `ref` is where the source finds it again
-    (an IMAP UID, the helpdesk id).
+    `key` identifies the ticket across every source of a config, for deduplication: for mail
+    the Message-ID plus a digest of the content (the same mail in two mailboxes is one ticket),
+    for a helpdesk its name and ticket id ("zendesk:acme:123"). `ref` is where the source finds
+    it again (an IMAP UIDVALIDITY:UID, the helpdesk's ticket id). `meta` keeps native values a
+    source needs again when it acts (e.g. the helpdesk's updated_at as deskbot read it).
     """
 
     source: str
@@ -28,11 +30,17 @@ class Ticket:
     message_id: str = ""
     references: tuple[str, ...] = ()
     headers: tuple[tuple[str, str], ...] = ()
+    reply_to: str = ""  # where the customer asked answers to go (a mail address header value), if anywhere
+    meta: tuple[tuple[str, str], ...] = ()
 
     def header(self, name: str) -> str:
         """The first value of header `name` (case-insensitive), or ''."""
         lname = name.lower()
         return next((v for k, v in self.headers if k.lower() == lname), "")
+
+    def meta_value(self, name: str) -> str:
+        """A native value the source stored with the ticket, or ''."""
+        return next((v for k, v in self.meta if k == name), "")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,17 @@
-"""The contracts between the pipeline and the systems it reads from and writes to."""
+"""The contracts between the pipeline and the systems it reads from and writes to.
+
+Every kind of source (an IMAP folder, a Zendesk or Freshdesk account) is driven the same way:
+
+1. read: `fetch_new(cursor)` yields raw items after the cursor, `parse(item)` makes a Ticket;
+2. act: `plan(decision)` names the actions this source needs, in order; for each one the store
+   records it *in flight* (with its `marker`) before `perform(action)` causes the side effect,
+   and records the outcome after;
+3. recover: an action found in flight after a crash is first `verify`-ed: the source looks at the
+   server where it can (IMAP: where the message is; a helpdesk: is our marker in the comments) and
+   answers done (True), not done (False) or cannot tell (None).
+
+Sources raise only deskbot's own errors (bot/errors.py); the pipeline catches them once per ticket.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +19,28 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
+from types import TracebackType
 from typing import Protocol
 
 from bot.models import Decision, Ticket
+
+# The action kinds a source may plan or be asked to perform.
+WRITE_BACK = "write_back"  # show the decision where agents work: keywords / group, priority, tags (+ note)
+NOTE = "note"  # a private note explaining the decision (helpdesks; may be folded into write_back)
+ACKNOWLEDGE = "acknowledge"  # the acknowledgement to the customer: mail, or a public helpdesk reply
+FILE = "file"  # mark processed and file (IMAP: processed keyword, then MOVE to the department's folder)
+SET_ASIDE = "set_aside"  # unreadable input: flag it for a person, leave it in place
+DUPLICATE = "duplicate"  # a second copy of a ticket already handled: mark it as a duplicate and file it
+FLAG_FAILED = "flag_failed"  # an action failed for good: make the ticket visible to a person
+QUARANTINE = "quarantine"  # kept failing N times: flag it so it cannot block the source
 
 
 @dataclass(frozen=True)
 class RawItem:
     """One ticket as its source holds it, before parsing.
 
-    `cursor` is the source's position once this item is finished: the pipeline saves it
-    only when every earlier item is finished too, so nothing is skipped after a crash.
+    `cursor` is the source's position once this item is recorded: the pipeline saves it with the
+    item's record, so a crash never skips an item and never reads a recorded one as new.
     """
 
     ref: str
@@ -26,10 +50,49 @@ class RawItem:
     problem: str = ""  # set when the source could not even read the item (e.g. too large)
 
 
-class Source(Protocol):
-    """An inbound system: an IMAP folder, a helpdesk."""
+@dataclass(frozen=True)
+class Ack:
+    """A rendered acknowledgement, ready to deliver by mail or as a public helpdesk reply."""
 
-    name: str
+    message_id: str  # stable across retries: the marker looked for after a crash
+    to: str  # the recipient, as a mail address header value
+    subject: str
+    text: str
+    html: str | None = None
+    message: EmailMessage | None = None  # the whole RFC 5322 message, for mail
+
+
+@dataclass(frozen=True)
+class Action:
+    """One side effect the pipeline asks a source to cause (or to verify after a crash)."""
+
+    kind: str
+    ticket: Ticket
+    decision: Decision | None  # None for set_aside (no decision on unreadable input)
+    reference: str  # the customer-facing reference, e.g. SUP-000042 ("" when none was given)
+    marker: str  # identifies this action's effect on the server; the same on every retry
+    note: str = ""  # the private note's text (write_back/note), or the reason (set_aside, flag, quarantine)
+    ack: Ack | None = None  # for acknowledge
+    duplicate_of: str = ""  # for duplicate: the reference of the ticket this copy belongs to
+
+
+class Source(Protocol):
+    """An inbound system: an IMAP folder, a helpdesk account. Used as a context manager per cycle."""
+
+    name: str  # e.g. "imap:support", "zendesk:acme": unique in a config, the store's name for it
+
+    def __enter__(self) -> Source:
+        """Connect and log in (raise TransientError / PermanentError / ConfigError)."""
+        ...
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Disconnect; never raises."""
+        ...
+
+    def check(self) -> str:
+        """Log in and look at what the config names (folders, groups); say what was found in one line."""
+        ...
 
     def fetch_new(self, cursor: str | None) -> Iterator[RawItem]:
         """Items after `cursor` (None: first contact), oldest first; changes nothing on the server."""
@@ -39,16 +102,16 @@ class Source(Protocol):
         """Translate the native item into a Ticket; raise BadInputError when it cannot be read."""
         ...
 
-    def write_back(self, ticket: Ticket, decision: Decision) -> str:
-        """Show the decision where agents work (tags, keywords, group, priority); returns what was done."""
+    def plan(self, decision: Decision) -> tuple[str, ...]:
+        """The action kinds this decision needs here, in the order they must run."""
         ...
 
-    def mark_processed(self, ticket: Ticket, decision: Decision) -> str:
-        """Mark the item done and file it (e.g. move it to the department's folder); returns what was done."""
+    def perform(self, action: Action) -> str:
+        """Cause one action's effect; return what was done, for the log. Safe to call again after verify."""
         ...
 
-    def set_aside(self, ref: str, reason: str) -> str:
-        """Flag an item deskbot cannot read, for a person; returns what was done."""
+    def verify(self, action: Action) -> bool | None:
+        """After a crash: is this action's effect already there (True), surely not (False), or unknown (None)?"""
         ...
 
 
@@ -57,4 +120,8 @@ class Mailer(Protocol):
 
     def send(self, message: EmailMessage) -> None:
         """Send one message or raise TransientError / PermanentError."""
+        ...
+
+    def close(self) -> None:
+        """Close any open connection; never raises."""
         ...

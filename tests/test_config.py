@@ -130,9 +130,9 @@ def test_missing_from_in_smtp(tmp_path: Path) -> None:
     assert (error.line, error.key) == (5, "smtp.from")
 
 
-def test_no_mailbox_at_all(tmp_path: Path) -> None:
+def test_no_source_at_all(tmp_path: Path) -> None:
     error = config_error(tmp_path, '[database]\nurl = "sqlite:///x.db"\n')
-    assert error.key == "mailbox"
+    assert "[[mailbox]], [[zendesk]] or [[freshdesk]]" in error.reason
 
 
 def test_mailbox_as_plain_table_is_explained(tmp_path: Path) -> None:
