@@ -1,15 +1,22 @@
 """The one exception tree of deskbot.
 
     DeskbotError
-    ├── ConfigError        a config or rules file is wrong: stop, name file, line and key
-    ├── ModelError         a model directory is missing, corrupt or from other library versions
-    ├── BadInputError      this ticket cannot be read (unparseable mail): record as skipped, set aside
-    ├── TransientError     network, timeout, 429, 5xx: retry later, nothing is lost
-    └── PermanentError     auth refused, 4xx, a folder that does not exist: set aside for a person
+    ├── ConfigError            a config, rules or template file is wrong: stop, name file, line and key
+    ├── ModelError             a model directory is missing, corrupt or from other library versions
+    ├── BadInputError          this ticket cannot be read (unparseable mail): recorded, set aside, flagged
+    ├── TransientError         this action may succeed later (a 5xx, an SMTP 4xx for this recipient):
+    │   │                      it stays pending and counts towards the ticket's quarantine
+    │   └── ServiceUnavailable the server is unreachable or rate-limits us: the source's cycle stops,
+    │                          nothing is counted against any ticket, the next cycle resumes
+    └── PermanentError         this action will not succeed by retrying (a 4xx, a folder that cannot
+        │                      exist): the action fails, the ticket is flagged for a person
+        ├── AuthError          the server refuses our credentials: the whole source stops, logged once
+        └── GoneError          the item no longer exists (deleted ticket, expunged mail): recorded as such
 
-Connectors translate library exceptions (OSError, imaplib/IMAPClient errors, SMTP errors,
-httpx errors) into TransientError or PermanentError at the edge; the pipeline catches them
-once per ticket and once per source.
+Connectors translate library exceptions (OSError, IMAPClient, aiosmtplib and httpx errors) into
+these at the edge. The pipeline catches them once per ticket; an error while *acting* never marks
+readable input as unreadable. Anything else raised while handling a ticket is a bug: it counts as
+a transient failure of that ticket, so it is retried and, if it keeps failing, quarantined.
 """
 
 from __future__ import annotations
@@ -47,5 +54,17 @@ class TransientError(DeskbotError):
     """A failure that may go away by itself (network, timeout, 429, 5xx): retry later."""
 
 
+class ServiceUnavailable(TransientError):
+    """The server cannot be reached or asks us to slow down: stop this source's cycle, blame no ticket."""
+
+
 class PermanentError(DeskbotError):
     """A failure that will not go away by retrying (auth, 4xx, missing folder): needs a person."""
+
+
+class AuthError(PermanentError):
+    """The server refuses our credentials: nothing of this source can work until a person fixes them."""
+
+
+class GoneError(PermanentError):
+    """The item was deleted or moved away by someone else: record it, do not retry."""

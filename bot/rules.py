@@ -14,9 +14,10 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_lib
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from bot.tomlfile import TomlFile
+from bot.errors import ConfigError
+from bot.tomlfile import TomlFile, dotted
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -120,6 +121,14 @@ class RuleSet(_Section):
     acknowledgement: Acknowledgement = Acknowledgement()
     departments: dict[str, Route] = Field(min_length=1)
     rules: list[Rule] = []
+    _file: TomlFile | None = PrivateAttr(default=None)
+
+    def error_at(self, loc: tuple[str | int, ...], message: str) -> ConfigError:
+        """A ConfigError naming this rules file, the line of `loc` and its key (for checks made later,
+        e.g. a group name a helpdesk does not know)."""
+        if self._file is None:
+            return ConfigError(message, key=dotted(loc))
+        return self._file.error(message, loc)
 
     def reference(self, ticket_id: int) -> str:
         """The customer-facing reference of a ticket, e.g. SUP-000042."""
@@ -142,6 +151,7 @@ def load_rules(path: Path | None = None) -> RuleSet:
     toml = TomlFile.read(path or shipped_rules_path())
     ruleset = toml.validate(RuleSet)
     _check_references(toml, ruleset)
+    ruleset._file = toml
     return ruleset
 
 
