@@ -43,7 +43,7 @@ def format_due(moment: datetime, language: str) -> str:
 
 def shipped_templates_dir() -> Path:
     """The templates that ship with deskbot."""
-    return Path(str(importlib.resources.files("templates")))
+    return Path(str(importlib.resources.files("bot.shipped.templates")))
 
 
 class AckRenderer:

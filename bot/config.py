@@ -46,6 +46,7 @@ class _Server(_Section):
     password_env: str = ""
     password: str = Field(default="", repr=False)  # filled from password_env; for tests and the demo
     timeout: float = Field(default=30.0, gt=0)
+    ca_file: str = ""  # trust this CA (PEM) besides the system's; relative to the config file
 
     @model_validator(mode="after")
     def _plaintext_only_on_loopback(self) -> _Server:
@@ -58,6 +59,7 @@ class _Server(_Section):
 
 
 _SectionT = TypeVar("_SectionT", bound=_Section)
+_ServerT = TypeVar("_ServerT", bound=_Server)
 
 
 class DatabaseConfig(_Section):
@@ -186,13 +188,23 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None, secrets
         for index, name in enumerate(names):
             if names.index(name) != index:
                 raise toml.error(f"{kind} name {name!r} is used twice; names must be unique", (kind, index, "name"))
-    update: dict[str, object] = {"base_dir": str(path.resolve().parent)}
+    base = path.resolve().parent
+    update: dict[str, object] = {"base_dir": str(base)}
+    update["mailbox"] = [_absolute_ca(m, base) for m in config.mailbox]
+    update["smtp"] = _absolute_ca(config.smtp, base) if config.smtp else None
+    config = config.model_copy(update=update)
     if secrets:
         env = os.environ if environ is None else environ
         for kind in ("mailbox", "zendesk", "freshdesk"):
             update[kind] = [_with_secret(toml, t, (kind, i), env) for i, t in enumerate(getattr(config, kind))]
         update["smtp"] = _with_secret(toml, config.smtp, ("smtp",), env) if config.smtp else None
     return config.model_copy(update=update)
+
+
+def _absolute_ca(server: _ServerT, base: Path) -> _ServerT:
+    if not server.ca_file or Path(server.ca_file).expanduser().is_absolute():
+        return server
+    return server.model_copy(update={"ca_file": str(base / server.ca_file)})
 
 
 # Which field of a table names the environment variable of which secret field.

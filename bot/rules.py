@@ -139,7 +139,7 @@ class RuleSet(_Section):
 
 def shipped_rules_path() -> Path:
     """The rules file that ships with deskbot."""
-    return Path(str(importlib.resources.files("rules") / "default.toml"))
+    return Path(str(importlib.resources.files("bot.shipped.rules") / "default.toml"))
 
 
 def load_rules(path: Path | None = None) -> RuleSet:

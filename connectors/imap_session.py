@@ -18,6 +18,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 
 from bot.config import MailboxConfig
 from bot.errors import AuthError, PermanentError, ServiceUnavailable
+from connectors.tls import tls_context
 
 _NOT_ATOM = re.compile(r"[^a-z0-9_.-]+")
 
@@ -37,7 +38,7 @@ def translated(action: str) -> Iterator[None]:
         raise AuthError(f"{action}: login refused: {exc}") from exc
     except ssl.SSLCertVerificationError as exc:
         raise PermanentError(f"{action}: the server's TLS certificate is not trusted ({exc.verify_message}); "
-                             "fix the server's certificate or name its CA in the config") from exc
+                             "fix the server's certificate, or name the CA that signed it with ca_file") from exc
     except IMAPClientAbortError as exc:
         raise ServiceUnavailable(f"{action}: connection lost: {exc}") from exc
     except (socket.timeout, TimeoutError, ConnectionError, ssl.SSLError, OSError) as exc:
@@ -50,12 +51,12 @@ def connect(config: MailboxConfig) -> imapclient.IMAPClient:
     """A logged-in client; any failure closes the socket and raises a translated error."""
     with translated(f"connect to {config.host}:{config.port}"):
         client = imapclient.IMAPClient(config.host, port=config.port, ssl=config.security == "ssl",
-                                       ssl_context=ssl.create_default_context(), timeout=config.timeout)
+                                       ssl_context=tls_context(config.ca_file), timeout=config.timeout)
     try:
         with translated(f"log in to {config.host}:{config.port} as {config.username}"):
             client.normalise_times = False  # keep INTERNALDATE's zone: the SLA clock needs it
             if config.security == "starttls":
-                client.starttls(ssl.create_default_context())
+                client.starttls(tls_context(config.ca_file))
             client.login(config.username, config.password)
     except BaseException:
         close_quietly(client)

@@ -15,6 +15,7 @@ from email.message import EmailMessage
 import aiosmtplib
 
 from bot.config import SmtpConfig
+from connectors.tls import tls_context
 from bot.errors import (AuthError, ConfigError, DeskbotError, PermanentError, ServiceUnavailable, TransientError,
                         not_done)
 
@@ -59,7 +60,7 @@ class SmtpMailer:
         cfg = self.config
         client = aiosmtplib.SMTP(hostname=cfg.host, port=cfg.port, use_tls=cfg.security == "ssl",
                                  start_tls=cfg.security == "starttls", timeout=cfg.timeout,
-                                 tls_context=ssl.create_default_context())
+                                 tls_context=tls_context(cfg.ca_file))
         try:
             await client.connect()
             if cfg.username:
@@ -104,7 +105,8 @@ def _translated(exc: BaseException, cfg: SmtpConfig) -> BaseException:
     cause = exc.__cause__ or exc.__context__
     if isinstance(exc, ssl.SSLCertVerificationError) or isinstance(cause, ssl.SSLCertVerificationError):
         return ConfigError(f"the SMTP server {where} has a TLS certificate this machine does not trust "
-                           f"({getattr(cause, 'verify_message', '') or exc}): fix the certificate or the host name")
+                           f"({getattr(cause, 'verify_message', '') or exc}): fix the certificate, or name the CA that signed "
+                           "it with ca_file under [smtp]")
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return AuthError(f"SMTP login refused by {where}: {exc.code} {exc.message}")
     if isinstance(exc, aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused):

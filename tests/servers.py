@@ -25,7 +25,7 @@ state_dir = {d}/state
 log_path = {d}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:{d}/mail/%u
@@ -36,7 +36,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
 }}
 passdb {{
@@ -48,6 +49,13 @@ userdb {{
   args = uid=dovecot gid=dovecot home={d}/mail/%u
 }}
 """
+
+
+def make_certificate(cert: Path, key: Path) -> None:
+    """A self-signed certificate for 127.0.0.1 and localhost (openssl), good for a test server and as its CA."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=deskbot test server", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
 
 
 def dovecot_usable() -> bool:
@@ -71,9 +79,12 @@ class DovecotServer:
 
     kind = "dovecot"
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: bool = False) -> None:
         self.host, self.port = "127.0.0.1", free_port()
+        self.tls = tls
+        self.imaps_port = free_port() if tls else 0
         self.dir = Path(tempfile.mkdtemp(prefix="deskbot-dovecot-"))
+        self.cert = self.dir / "cert.pem"  # with tls: a self-signed certificate for 127.0.0.1, its own CA
         self._count = 0
         self._lock = threading.Lock()
 
@@ -84,7 +95,11 @@ class DovecotServer:
         shutil.chown(d / "mail", "dovecot", "dovecot")
         # Dovecot notices a changed passwd file by its mtime (whole seconds): create every user up front.
         (d / "users").write_text("".join(f"support{n}:{{PLAIN}}secret\n" for n in range(1, _USERS + 1)))
-        (d / "dovecot.conf").write_text(_CONF.format(d=d, port=self.port))
+        ssl = "ssl = no"
+        if self.tls:
+            make_certificate(self.cert, d / "key.pem")
+            ssl = f"ssl = yes\nssl_cert = <{self.cert}\nssl_key = <{d / 'key.pem'}"
+        (d / "dovecot.conf").write_text(_CONF.format(d=d, port=self.port, imaps_port=self.imaps_port, ssl=ssl))
         # Dovecot daemonises and keeps its inherited stdout/stderr: a pipe here would never close.
         with open(d / "start.log", "wb") as out:
             subprocess.run(["dovecot", "-c", str(d / "dovecot.conf")], check=True, stdout=out, stderr=out)
