@@ -91,22 +91,26 @@ class ApiClient:
         return self.request("POST", path, family=family, json=body).json()
 
     def request(self, method: str, path: str, *, family: str, params: Mapping[str, Any] | None = None,
-                json: Any = None) -> httpx.Response:
-        """One call, paced by the budgets, retried while that is safe; raise deskbot's errors."""
+                json: Any = None, idempotent: bool | None = None) -> httpx.Response:
+        """One call, paced by the budgets, retried while that is safe; raise deskbot's errors.
+
+        `idempotent` overrides what the method says: a PUT that adds a comment must not be sent twice.
+        """
         what = f"{method} {path}"
+        repeatable = method in IDEMPOTENT if idempotent is None else idempotent
         for attempt in range(1, self._max_attempts + 1):
             self._wait_for(family)
             try:
                 response = self._client.request(method, path, params=params, json=json)
             except httpx.TransportError as exc:
-                self._after_transport_error(what, method, exc, attempt)
+                self._after_transport_error(what, repeatable, exc, attempt)
                 continue
             self._count(method, family, response)
             if response.status_code == 429:
                 self._after_429(what, family, response, attempt)
                 continue
             if response.status_code >= 500:
-                self._after_5xx(what, method, response, attempt)
+                self._after_5xx(what, repeatable, response, attempt)
                 continue
             if response.status_code >= 400:
                 raise self._client_error(what, response)
@@ -157,8 +161,8 @@ class ApiClient:
         """Capped exponential backoff with full jitter."""
         self._sleep(self._rng.uniform(0, min(self._backoff_cap, self._backoff * 2 ** (attempt - 1))))
 
-    def _after_transport_error(self, what: str, method: str, exc: httpx.TransportError, attempt: int) -> None:
-        if method not in IDEMPOTENT and not isinstance(exc, NOT_SENT):
+    def _after_transport_error(self, what: str, repeatable: bool, exc: httpx.TransportError, attempt: int) -> None:
+        if not repeatable and not isinstance(exc, NOT_SENT):
             raise UncertainWrite(f"{self.name}: {what}: no answer ({type(exc).__name__}); it may have been applied")
         if attempt == self._max_attempts:
             raise ServiceUnavailable(f"{self.name}: {what}: unreachable after {attempt} attempts "
@@ -179,9 +183,9 @@ class ApiClient:
         if seconds > self._max_wait or attempt == self._max_attempts:
             raise ServiceUnavailable(f"{self.name}: rate limited; the helpdesk asks to wait {seconds:.0f} s")
 
-    def _after_5xx(self, what: str, method: str, response: httpx.Response, attempt: int) -> None:
+    def _after_5xx(self, what: str, repeatable: bool, response: httpx.Response, attempt: int) -> None:
         status = response.status_code
-        if method not in IDEMPOTENT:
+        if not repeatable:
             raise UncertainWrite(f"{self.name}: {what}: HTTP {status}; it may have been applied")
         if attempt == self._max_attempts:
             raise TransientError(f"{self.name}: {what}: HTTP {status} after {attempt} attempts: {api_message(response)}")

@@ -1,0 +1,170 @@
+"""What the Zendesk and Freshdesk sources share: groups and priorities from the rules, the ticket as
+deskbot read it, merging a write-back into what agents did meanwhile, cursors, and finding our posts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+
+from bot.models import Decision, Ticket
+from bot.rules import RuleSet
+from classifier.text import detect_language
+from connectors.base import RawItem
+from connectors.mail import strip_quotes
+
+MARKER_TAG = "deskbot"  # on every ticket deskbot wrote back to: agents can filter on it, verify() looks for it
+DEFAULT_PRIORITIES: dict[str, dict[str, str | int]] = {
+    "zendesk": {"low": "low", "medium": "normal", "high": "high", "urgent": "urgent"},
+    "freshdesk": {"low": 1, "medium": 2, "high": 3, "urgent": 4},
+}
+
+
+def resolve_groups(rules: RuleSet, available: Mapping[str, int], *, source: str) -> dict[str, int]:
+    """The id of every group the rules name; an unknown name stops with the rules file, line and key."""
+    known = ", ".join(sorted(available)) or "(none)"
+    wanted: list[tuple[str, tuple[str | int, ...]]] = [
+        (route.group, ("departments", name, "group")) for name, route in rules.departments.items() if route.group]
+    wanted.append((rules.triage.review_group, ("triage", "review_group")))
+    ids = {}
+    for name, loc in wanted:
+        if name not in available:
+            raise rules.error_at(loc, f"{source} has no group named {name!r}; known groups: {known}")
+        ids[name] = available[name]
+    return ids
+
+
+def priority_table(rules: RuleSet, helpdesk: str) -> dict[str, str | int]:
+    """deskbot priority -> the helpdesk's, defaults overridden by [priority_map.<helpdesk>]."""
+    table = {**DEFAULT_PRIORITIES[helpdesk], **rules.priority_map.get(helpdesk, {})}
+    missing = [p for p in rules.priorities if p not in table]
+    if missing:
+        raise rules.error_at(("priorities",), f"no {helpdesk} priority for {', '.join(map(repr, missing))}; "
+                             f"add them under [priority_map.{helpdesk}]")
+    return {p: table[p] for p in rules.priorities}
+
+
+def wanted_tags(decision: Decision) -> list[str]:
+    """The decision's tags as helpdesk tags (no spaces), plus the marker."""
+    tags = ["-".join(tag.lower().split()) for tag in decision.tags]
+    return list(dict.fromkeys([*tags, MARKER_TAG]))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Group, priority and tags of a ticket at one moment (as deskbot read it, or as it is now)."""
+
+    updated_at: str
+    group_id: int | None
+    priority: str | int | None
+    tags: tuple[str, ...]
+
+    def to_meta(self) -> tuple[tuple[str, str], ...]:
+        """For Ticket.meta: what a write-back compares with later."""
+        return (("updated_at", self.updated_at), ("group_id", json.dumps(self.group_id)),
+                ("priority", json.dumps(self.priority)), ("tags", json.dumps(list(self.tags))))
+
+    @classmethod
+    def from_meta(cls, ticket: Ticket) -> Snapshot:
+        """The ticket as deskbot read it."""
+        return cls(ticket.meta_value("updated_at"), json.loads(ticket.meta_value("group_id") or "null"),
+                   json.loads(ticket.meta_value("priority") or "null"), tuple(json.loads(ticket.meta_value("tags") or "[]")))
+
+    @classmethod
+    def of(cls, data: Mapping[str, object]) -> Snapshot:
+        """From the helpdesk's JSON ticket (both name these fields alike)."""
+        group = data.get("group_id")
+        tags = data.get("tags") or []
+        return cls(str(data.get("updated_at") or ""), int(group) if isinstance(group, int) else None,
+                   data.get("priority"), tuple(str(t) for t in tags) if isinstance(tags, list) else ())  # type: ignore[arg-type]
+
+
+def merge_write_back(read: Snapshot, now: Snapshot, *, group_id: int | None, priority: str | int,
+                     tags: Iterable[str]) -> tuple[dict[str, object], list[str]]:
+    """The fields to write and what was kept: a group or priority someone changed after deskbot read
+    the ticket stays theirs, tags are the union of what is there now and ours."""
+    fields: dict[str, object] = {"tags": list(dict.fromkeys([*now.tags, *tags]))}
+    kept = []
+    if group_id is not None:
+        if now.group_id != read.group_id:
+            kept.append(f"group kept (changed to {now.group_id} after deskbot read the ticket)")
+        elif now.group_id != group_id:
+            fields["group_id"] = group_id
+    if now.priority != read.priority:
+        kept.append(f"priority kept (changed to {now.priority} after deskbot read the ticket)")
+    elif now.priority != priority:
+        fields["priority"] = priority
+    return fields, kept
+
+
+def describe(fields: Mapping[str, object], kept: list[str], before: Snapshot, extra: str = "") -> str:
+    """One line for the decision log: what was written and what was kept."""
+    parts = [f"{name} {fields[name]}" for name in ("group_id", "priority") if name in fields]
+    added = [t for t in fields.get("tags", []) if t not in before.tags]  # type: ignore[attr-defined]
+    if added:
+        parts.append("tags +" + " +".join(added))
+    return "; ".join(parts + kept + ([extra] if extra else [])) or "nothing to change"
+
+
+def build_ticket(*, source: str, ticket_id: int, subject: str, first_message: str, sender: str,
+                 sender_name: str, created_at: datetime | None, snapshot: Snapshot) -> Ticket:
+    """The normalised Ticket of a helpdesk ticket: subject plus the customer's first message."""
+    text = strip_quotes(first_message)
+    return Ticket(source=source, key=f"{source}:{ticket_id}", ref=str(ticket_id), sender=sender.lower(),
+                  sender_name=sender_name, subject=subject, body=first_message, text=text,
+                  language=detect_language(f"{subject}\n{text}"), received_at=created_at, meta=snapshot.to_meta())
+
+
+def parse_time(value: object) -> datetime | None:
+    """A helpdesk timestamp (2026-11-02T09:00:00Z) as an aware datetime."""
+    if not isinstance(value, str) or not value:
+        return None
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def with_resume_cursors(pages: Iterable[tuple[list[RawItem], str]], *, start: str) -> Iterator[RawItem]:
+    """Give each in-scope item the position to resume from once it is recorded.
+
+    `pages` yields each page's in-scope items and the position just after that page; `start` is the
+    position before the first. An item carries the position before the page of the next in-scope
+    item (re-reading that page is harmless: recorded tickets are recognised), and the last one the
+    position after everything read, so pages of only out-of-scope tickets are never read again.
+    """
+    held: RawItem | None = None
+    before = start
+    for items, after in pages:
+        for item in items:
+            if held is not None:
+                yield replace(held, cursor=before)
+            held = item
+        before = after
+    if held is not None:
+        yield replace(held, cursor=before)
+
+
+def encode_position(**values: object) -> str:
+    """A cursor string (opaque to the pipeline)."""
+    return json.dumps(values, sort_keys=True, separators=(",", ":"))
+
+
+def decode_position(cursor: str | None) -> dict[str, object]:
+    """The values of a cursor string; {} for none or one this version cannot read."""
+    try:
+        values = json.loads(cursor) if cursor else {}
+    except ValueError:
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
+def normalise(text: str) -> str:
+    """Whitespace and case folded, for recognising our own posts in what the helpdesk shows."""
+    return " ".join(text.split()).casefold()
+
+
+def contains_post(shown: str, posted: str) -> bool:
+    """Whether a comment's text is (the start of) a text deskbot posted; helpdesks may reformat the end."""
+    wanted = normalise(posted)[:200]
+    return bool(wanted) and wanted in normalise(shown)
