@@ -5,14 +5,23 @@ deskbot read it, merging a write-back into what agents did meanwhile, cursors, a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from types import TracebackType
+from typing import Any
 
+import httpx
+
+from bot.config import HelpdeskConfig
+
+from bot.errors import PermanentError
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet
 from classifier.text import detect_language
 from connectors.base import RawItem
+from connectors.http import ApiClient, UncertainWrite
 from connectors.mail import strip_quotes
 
 MARKER_TAG = "deskbot"  # on every ticket deskbot wrote back to: agents can filter on it, verify() looks for it
@@ -20,6 +29,92 @@ DEFAULT_PRIORITIES: dict[str, dict[str, str | int]] = {
     "zendesk": {"low": "low", "medium": "normal", "high": "high", "urgent": "urgent"},
     "freshdesk": {"low": 1, "medium": 2, "high": 3, "urgent": 4},
 }
+
+
+def utc_now() -> datetime:
+    """The real clock."""
+    return datetime.now(timezone.utc)
+
+
+class HelpdeskSource:
+    """What a Zendesk and a Freshdesk source do alike: log in once, resolve groups once, pace per cycle."""
+
+    kind = ""  # "zendesk" | "freshdesk"
+
+    def __init__(self, config: HelpdeskConfig, *, rules: RuleSet, transport: httpx.BaseTransport | None = None,
+                 clock: Callable[[], datetime] = utc_now, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.config, self.rules = config, rules
+        self.name = f"{self.kind}:{config.name}"
+        self._transport, self._clock, self._sleep = transport, clock, sleep
+        self.priorities = priority_table(rules, self.kind)
+        self._api: ApiClient | None = None
+        self.groups: dict[str, int] | None = None
+        self.me: dict[str, Any] | None = None
+        self._first_start: datetime | None = None
+
+    def _connect(self) -> ApiClient:
+        raise NotImplementedError
+
+    def _login(self, api: ApiClient) -> tuple[dict[str, Any], dict[str, int]]:
+        """Who we are and every group's name -> id."""
+        raise NotImplementedError
+
+    def __enter__(self) -> HelpdeskSource:
+        self._api = self._connect()
+        try:
+            if self.me is None or self.groups is None:
+                me, available = self._login(self._api)
+                self.groups = resolve_groups(self.rules, available, source=self.name)
+                self.me = me
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+
+    @property
+    def api(self) -> ApiClient:
+        """The HTTP client of the current cycle."""
+        if self._api is None:
+            raise RuntimeError(f"{type(self).__name__} used outside its `with` block")
+        return self._api
+
+    def check(self) -> str:
+        """Log in, resolve the rules' groups, say what was found."""
+        with self:
+            assert self.me is not None and self.groups is not None
+            groups = ", ".join(f"{name} (#{gid})" for name, gid in sorted(self.groups.items()))
+            return f"{self.name}: logged in as {self.login_name()}; groups {groups}"
+
+    def login_name(self) -> str:
+        """Who deskbot is logged in as, for check()."""
+        return str((self.me or {}).get("email", ""))
+
+    def start(self, position: Mapping[str, object]) -> datetime:
+        """Tickets created from then on are in scope: the cursor's, the config's, else the first start."""
+        recorded = parse_time(position.get("start"))
+        if recorded is not None:
+            return recorded
+        if self._first_start is None:
+            self._first_start = self.config.start or self._clock()
+        return self._first_start
+
+    def group_id(self, decision: Decision) -> int | None:
+        """The helpdesk's id of the decision's group (None: leave the group alone)."""
+        if decision.group is None:
+            return None
+        assert self.groups is not None
+        if decision.group not in self.groups:
+            raise PermanentError(f"{self.name} has no group {decision.group!r} (rules changed since start?)")
+        return self.groups[decision.group]
+
+    def priority(self, decision: Decision) -> str | int:
+        """The helpdesk's value of the decision's priority."""
+        return self.priorities.get(decision.priority, self.priorities[self.rules.default_priority])
 
 
 def resolve_groups(rules: RuleSet, available: Mapping[str, int], *, source: str) -> dict[str, int]:
@@ -168,3 +263,18 @@ def contains_post(shown: str, posted: str) -> bool:
     """Whether a comment's text is (the start of) a text deskbot posted; helpdesks may reformat the end."""
     wanted = normalise(posted)[:200]
     return bool(wanted) and wanted in normalise(shown)
+
+
+def post_once(send: Callable[[], object], verify: Callable[[], bool | None], what: str) -> str:
+    """Post a note or reply, never twice: when the answer is lost, look for it before sending again."""
+    try:
+        send()
+        return f"{what} posted"
+    except UncertainWrite:
+        found = verify()
+        if found:
+            return f"{what} posted (found after the answer was lost)"
+        if found is None:
+            raise
+    send()
+    return f"{what} posted (the first attempt never arrived)"

@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -25,83 +24,39 @@ from bot.models import Decision, Ticket
 from bot.rules import RuleSet
 from connectors import zendesk_api
 from connectors.base import ACKNOWLEDGE, NOTE, WRITE_BACK, Action, RawItem
-from connectors.helpdesk import (MARKER_TAG, Snapshot, build_ticket, contains_post, decode_position, describe,
-                                 encode_position, merge_write_back, parse_time, priority_table, resolve_groups,
+from connectors.helpdesk import (MARKER_TAG, HelpdeskSource, Snapshot, build_ticket, contains_post, decode_position,
+                                 describe, encode_position, merge_write_back, parse_time, post_once, utc_now,
                                  wanted_tags, with_resume_cursors)
-from connectors.http import ApiClient, Conflict, UncertainWrite
+from connectors.http import ApiClient, Conflict
 
 log = logging.getLogger(__name__)
 WRITE_ATTEMPTS = 3  # safe_update tries before giving up for this cycle (each 409 costs one re-read)
 
 
-def utc_now() -> datetime:
-    """The real clock."""
-    return datetime.now(timezone.utc)
-
-
-class ZendeskSource:
+class ZendeskSource(HelpdeskSource):
     """One [[zendesk]] table; use as a context manager per cycle (logs in, resolves groups once)."""
+
+    kind = "zendesk"
+    config: ZendeskConfig
 
     def __init__(self, config: ZendeskConfig, *, rules: RuleSet, transport: httpx.BaseTransport | None = None,
                  clock: Callable[[], datetime] = utc_now, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.config, self.rules = config, rules
-        self.name = f"zendesk:{config.name}"
-        self._transport, self._clock, self._sleep = transport, clock, sleep
-        self._priorities = priority_table(rules, "zendesk")
-        self._api: ApiClient | None = None
-        self._groups: dict[str, int] | None = None
-        self._me: dict[str, Any] | None = None
-        self._first_start: datetime | None = None
+        super().__init__(config, rules=rules, transport=transport, clock=clock, sleep=sleep)
 
-    def __enter__(self) -> ZendeskSource:
+    def _connect(self) -> ApiClient:
         cfg = self.config
-        self._api = ApiClient(cfg.url, name=self.name, auth=(f"{cfg.email}/token", cfg.token), clock=self._clock,
-                              sleep=self._sleep, transport=self._transport, timeout=cfg.timeout,
-                              limits=zendesk_api.LIMITS)
-        try:
-            if self._me is None:
-                self._me = zendesk_api.me(self._api)
-            if self._groups is None:
-                self._groups = resolve_groups(self.rules, zendesk_api.groups(self._api), source=self.name)
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
+        return ApiClient(cfg.url, name=self.name, auth=(f"{cfg.email}/token", cfg.token), clock=self._clock,
+                         sleep=self._sleep, transport=self._transport, timeout=cfg.timeout, limits=zendesk_api.LIMITS)
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if self._api is not None:
-            self._api.close()
-            self._api = None
-
-    @property
-    def api(self) -> ApiClient:
-        """The HTTP client of the current cycle."""
-        if self._api is None:
-            raise RuntimeError("ZendeskSource used outside its `with` block")
-        return self._api
-
-    def check(self) -> str:
-        """Log in, resolve the rules' groups, say what was found."""
-        with self:
-            assert self._me is not None and self._groups is not None
-            groups = ", ".join(f"{name} (#{gid})" for name, gid in sorted(self._groups.items()))
-            return f"{self.name}: logged in as {self._me.get('email')}; groups {groups}"
+    def _login(self, api: ApiClient) -> tuple[dict[str, Any], dict[str, int]]:
+        return zendesk_api.me(api), zendesk_api.groups(api)
 
     # -- reading ----------------------------------------------------------------------------------
-
-    def _start(self, position: dict[str, object]) -> datetime:
-        """Tickets created from then on are in scope: the cursor's, the config's, else the first start."""
-        recorded = parse_time(position.get("start"))
-        if recorded is not None:
-            return recorded
-        if self._first_start is None:
-            self._first_start = self.config.start or self._clock()
-        return self._first_start
 
     def fetch_new(self, cursor: str | None) -> Iterator[RawItem]:
         """Open tickets created since `start` that changed after the cursor, oldest change first."""
         position = decode_position(cursor)
-        start = self._start(position)
+        start = self.start(position)
         after = position.get("after")
         if isinstance(after, str) and after:
             pages = zendesk_api.export(self.api, cursor=after)
@@ -168,8 +123,7 @@ class ZendeskSource:
         if decision is None:
             raise PermanentError("write_back needs a decision")
         read = now = Snapshot.from_meta(action.ticket)
-        group_id = self._group_id(decision)
-        priority = self._priorities.get(decision.priority, self._priorities[self.rules.default_priority])
+        group_id, priority = self.group_id(decision), self.priority(decision)
         note = action.note if self.config.note else ""
         for _ in range(WRITE_ATTEMPTS):
             if MARKER_TAG in now.tags:
@@ -189,27 +143,10 @@ class ZendeskSource:
             return describe(fields, kept, now, "private note" if note else "")
         raise TransientError(f"ticket {action.ticket.ref} kept changing; will try again next cycle")
 
-    def _group_id(self, decision: Decision) -> int | None:
-        if decision.group is None:
-            return None
-        assert self._groups is not None
-        if decision.group not in self._groups:
-            raise PermanentError(f"{self.name} has no group {decision.group!r} (rules changed since start?)")
-        return self._groups[decision.group]
-
     def _post(self, action: Action, comment: dict[str, Any], what: str) -> str:
-        """One comment, never twice: a lost answer is looked for before it is sent again."""
-        try:
-            zendesk_api.update_ticket(self.api, action.ticket.ref, {"comment": comment}, repeatable=False)
-            return f"{what} posted"
-        except UncertainWrite:
-            found = self.verify(action)
-            if found:
-                return f"{what} posted (found after the answer was lost)"
-            if found is None:
-                raise
-        zendesk_api.update_ticket(self.api, action.ticket.ref, {"comment": comment}, repeatable=False)
-        return f"{what} posted (the first attempt never arrived)"
+        """One comment through Update Ticket (never sent twice by the client: it would add a second)."""
+        return post_once(lambda: zendesk_api.update_ticket(self.api, action.ticket.ref, {"comment": comment},
+                                                           repeatable=False), lambda: self.verify(action), what)
 
     def verify(self, action: Action) -> bool | None:
         """Look on the ticket: deskbot's tag for a write-back, deskbot's comment for a note or reply."""
@@ -220,10 +157,10 @@ class ZendeskSource:
             return None
         public = action.kind == ACKNOWLEDGE
         text = action.ack.text if public and action.ack else action.note
-        assert self._me is not None
+        assert self.me is not None
         for comment in zendesk_api.comments(self.api, ref):
             shown = str(comment.get("plain_body") or comment.get("body") or "")
-            if comment.get("author_id") == self._me.get("id") and bool(comment.get("public")) == public and (
+            if comment.get("author_id") == self.me.get("id") and bool(comment.get("public")) == public and (
                     contains_post(shown, text) or (action.marker and action.marker in shown)):
                 return True
         return False

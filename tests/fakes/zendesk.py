@@ -20,7 +20,8 @@ from typing import Any
 
 import httpx
 
-from tests.fakes.limits import FakeClock, FaultList, MinuteLimit, basic_auth, iso
+from tests.fakes.account import FakeAccount
+from tests.fakes.limits import FakeClock, MinuteLimit, basic_auth, iso
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 TICKET = re.compile(r"^/api/v2/tickets/(\d+)(?:\.json)?$")
@@ -53,37 +54,19 @@ class ZendeskTicket:
                 "via": {"channel": "email"}}
 
 
-class FakeZendesk:
+class FakeZendesk(FakeAccount):
     """The account: users, groups, tickets, limits and armed faults; call it with an httpx.Request."""
 
     def __init__(self, clock: FakeClock, *, email: str = "triage-bot@acme.example", token: str = "zd-token",
                  account_limit: int = 400, update_limit: int = 100, export_limit: int = 10) -> None:
-        self.clock, self.email, self.token = clock, email, token
+        super().__init__(clock, {"ticket": 100, "user": 10, "group": 360000, "comment": 9000})
+        self.email, self.token = email, token
         self.users: dict[int, dict[str, Any]] = {1: {"id": 1, "email": email, "name": "Triage Bot", "role": "agent"}}
-        self.groups: dict[int, str] = {}
         self.tickets: dict[int, ZendeskTicket] = {}
         self.limits = {"account": MinuteLimit(account_limit), "update": MinuteLimit(update_limit),
                        "export": MinuteLimit(export_limit)}
-        self.faults = FaultList()
-        self.calls: list[tuple[str, str]] = []
-        self.throttled = 0
-        self._next = {"ticket": 100, "user": 10, "group": 360000, "comment": 9000}
 
     # -- helpers for tests: the world outside deskbot --------------------------------------------
-
-    def _id(self, kind: str) -> int:
-        self._next[kind] += 1
-        return self._next[kind]
-
-    def add_group(self, name: str) -> int:
-        """A group agents can be routed to."""
-        group_id = self._id("group")
-        self.groups[group_id] = name
-        return group_id
-
-    def group_id(self, name: str) -> int:
-        """The id of a group by name."""
-        return next(i for i, n in self.groups.items() if n == name)
 
     def create_ticket(self, subject: str, body: str, *, requester: str = "customer@example.com",
                       tags: tuple[str, ...] = (), status: str = "new", group: str | None = None,
@@ -100,19 +83,6 @@ class FakeZendesk:
         ticket.comments.append(self._comment(user_id, body, public=True))
         self.tickets[ticket.id] = ticket
         return ticket.id
-
-    def agent_edit(self, ticket_id: int, **changes: Any) -> None:
-        """A person (or a trigger) changes group, priority, tags or status in the agent UI."""
-        ticket = self.tickets[ticket_id]
-        if "group" in changes:
-            ticket.group_id = self.group_id(changes.pop("group"))
-        for name, value in changes.items():
-            setattr(ticket, name, list(value) if name == "tags" else value)
-        self._touch(ticket)
-
-    def delete_ticket(self, ticket_id: int) -> None:
-        """An agent deletes the ticket."""
-        self.tickets[ticket_id].deleted = True
 
     def public_replies(self, ticket_id: int) -> list[dict[str, Any]]:
         """The public comments after the customer's first."""
@@ -254,7 +224,3 @@ class FakeZendesk:
         return {"id": self._id("comment"), "type": "Comment", "author_id": author_id, "body": body,
                 "html_body": f"<p>{body}</p>", "plain_body": body, "public": public,
                 "created_at": iso(self.clock())}
-
-    def _touch(self, ticket: ZendeskTicket) -> None:
-        """A change moves updated_at on (by a second at least: the API shows whole seconds)."""
-        ticket.updated_at = max(self.clock(), ticket.updated_at + timedelta(seconds=1))
