@@ -52,7 +52,8 @@ class HelpdeskSource:
         self.me: dict[str, Any] | None = None
         self._first_start: datetime | None = None
 
-    def _connect(self) -> ApiClient:
+    def connect(self) -> ApiClient:
+        """A new HTTP client for this account (the caller closes it)."""
         raise NotImplementedError
 
     def _login(self, api: ApiClient) -> tuple[dict[str, Any], dict[str, int]]:
@@ -60,7 +61,7 @@ class HelpdeskSource:
         raise NotImplementedError
 
     def __enter__(self) -> HelpdeskSource:
-        self._api = self._connect()
+        self._api = self.connect()
         try:
             if self.me is None or self.groups is None:
                 me, available = self._login(self._api)
@@ -213,10 +214,13 @@ def build_ticket(*, source: str, ticket_id: int, subject: str, first_message: st
 
 
 def parse_time(value: object) -> datetime | None:
-    """A helpdesk timestamp (2026-11-02T09:00:00Z) as an aware datetime."""
+    """A helpdesk timestamp (2026-11-02T09:00:00Z) as an aware datetime; None when there is none."""
     if not isinstance(value, str) or not value:
         return None
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 

@@ -43,7 +43,7 @@ class ZendeskSource(HelpdeskSource):
                  clock: Callable[[], datetime] = utc_now, sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(config, rules=rules, transport=transport, clock=clock, sleep=sleep)
 
-    def _connect(self) -> ApiClient:
+    def connect(self) -> ApiClient:
         cfg = self.config
         return ApiClient(cfg.url, name=self.name, auth=(f"{cfg.email}/token", cfg.token), clock=self._clock,
                          sleep=self._sleep, transport=self._transport, timeout=cfg.timeout, limits=zendesk_api.LIMITS)
