@@ -67,19 +67,27 @@ class FreshdeskSource(HelpdeskSource):
         yield from with_resume_cursors(self._pages(start, since, mark), start=first)
 
     def _pages(self, start: datetime, since: datetime, mark: str) -> Iterator[tuple[list[RawItem], str]]:
-        """In-scope tickets page by page, each page asked for from the newest update seen so far."""
+        """In-scope tickets page by page, each page asked for from the newest update seen so far.
+
+        Only while more than a page shares one second does a page number matter, and the list shifts
+        under it as the tickets we act on move to a later second: ask for the same page again while it
+        shows tickets not seen before, one deeper once it shows none.
+        """
         seen: set[int] = set()
         page = 1
         while True:
             tickets, more = freshdesk_api.list_updated(self.api, since, page=page)
-            items = [self._raw(t) for t in tickets if int(t["id"]) not in seen and self._in_scope(t, start)]
-            seen.update(int(t["id"]) for t in tickets)
+            unseen = [t for t in tickets if int(t["id"]) not in seen]
+            seen.update(int(t["id"]) for t in unseen)
             newest = max((parse_time(t.get("updated_at")) or since for t in tickets), default=since)
-            yield items, encode_position(start=mark, since=freshdesk_api.timestamp(newest))
+            yield ([self._raw(t) for t in unseen if self._in_scope(t, start)],
+                   encode_position(start=mark, since=freshdesk_api.timestamp(newest)))
             if not more:
                 return
-            # More than a page updated within one second: only then go one page deeper.
-            page, since = (page + 1, since) if newest <= since else (1, newest)
+            if newest > since:
+                since, page = newest, 1
+            elif not unseen:
+                page += 1
 
     @staticmethod
     def _in_scope(ticket: dict[str, Any], start: datetime) -> bool:
