@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.resources
-from datetime import datetime
+import json
+import traceback
+from datetime import datetime, tzinfo
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid, parseaddr
 from pathlib import Path
@@ -12,6 +14,10 @@ import jinja2
 
 from bot.errors import ConfigError
 from bot.models import Decision, Ticket
+from bot.rules import RuleSet
+from bot.schema import TicketLog
+from bot.store import as_utc
+from connectors.base import Ack
 
 _WEEKDAYS = {
     "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
@@ -56,20 +62,60 @@ class AckRenderer:
             keep_trailing_newline=True,
         )
 
-    def render(self, family: str, department: str, language: str, context: dict[str, object]) -> tuple[str, str]:
-        """Subject and body for one acknowledgement."""
+    def find(self, family: str, department: str, language: str) -> tuple[str, jinja2.Template]:
+        """The template that serves this department and language (the department's own first)."""
         names = [f"{family}.{department}.{language}.txt.j2", f"{family}.{language}.txt.j2"]
         try:
-            text = self.env.select_template(names).render(context)
+            template = self.env.select_template(names)
         except jinja2.TemplatesNotFound:
-            raise ConfigError(f"no template {' or '.join(names)} in {self.directory}") from None
+            raise ConfigError(f"no template {' or '.join(names)} in {self.directory} (every language listed "
+                              "under [acknowledgement] languages needs one)") from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(f"template error: {exc.message}", path=str(exc.filename or self.directory),
+                              line=exc.lineno) from None
+        return str(template.name), template
+
+    def render(self, family: str, department: str, language: str, context: dict[str, object]) -> tuple[str, str]:
+        """Subject and body for one acknowledgement."""
+        _, template = self.find(family, department, language)
+        try:
+            text = template.render(context)
         except jinja2.TemplateError as exc:
-            raise ConfigError(f"template error: {exc}", path=str(getattr(exc, "filename", "") or self.directory),
-                              line=getattr(exc, "lineno", None)) from None
+            path, line = _template_frame(exc, template)
+            raise ConfigError(f"template error: {exc}", path=path, line=line) from None
         head, _, body = text.partition("\n\n")
         if not head.startswith("Subject:"):
             raise ConfigError(f"template for {language} must start with a 'Subject:' line and a blank line")
         return " ".join(head[len("Subject:"):].split()), body.strip() + "\n"
+
+
+def _template_frame(exc: BaseException, template: jinja2.Template) -> tuple[str, int | None]:
+    """Where in the template a render error happened: Jinja2 rewrites its traceback to template lines."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == template.filename]
+    return str(template.filename), (frames[-1].lineno if frames else getattr(exc, "lineno", None))
+
+
+SAMPLE_CONTEXT = {
+    "customer_name": "Alex Example", "subject": "Sample subject", "reference": "SUP-000001",
+    "department": "Sample team", "priority": "medium", "sla_hours": "8", "sla_due": "soon", "needs_review": False,
+}
+
+
+def check_templates(renderer: AckRenderer, rules: RuleSet) -> list[str]:
+    """Render the acknowledgement of every department in every configured language with sample data.
+
+    Returns what was rendered ("ack.en.txt.j2 for billing/en"); the first broken template raises
+    ConfigError with its file and line, so a typo stops `deskbot check` and `deskbot run` at start.
+    """
+    rendered: list[str] = []
+    if not rules.acknowledgement.enabled:
+        return rendered
+    for language in rules.acknowledgement.languages:
+        for department in rules.departments:
+            name, _ = renderer.find("ack", department, language)
+            renderer.render("ack", department, language, SAMPLE_CONTEXT)
+            rendered.append(f"{name} for {department}/{language}")
+    return rendered
 
 
 def build_ack(
@@ -77,19 +123,26 @@ def build_ack(
     decision: Decision,
     *,
     reference: str,
-    department_name: str,
+    message_id: str,
+    rules: RuleSet,
     from_address: str,
     renderer: AckRenderer,
     now: datetime,
-) -> EmailMessage:
-    """The acknowledgement for `ticket`, threaded to it and marked as an auto-reply (RFC 3834 3.1)."""
+) -> Ack:
+    """The acknowledgement for `ticket`, threaded to it and marked as an auto-reply (RFC 3834 3.1).
+
+    `message_id` was chosen when the ticket was decided: a resend after an interruption carries the
+    same one, so the receiving side can recognise the copy.
+    """
     if decision.ack_template is None:
         raise ValueError("this decision sends no acknowledgement")
+    route = rules.departments.get(decision.department)
+    names = route.names if route else {}
     context = {
         "customer_name": ticket.sender_name,
         "subject": ticket.subject,
         "reference": reference,
-        "department": department_name,
+        "department": names.get(decision.language) or (route.group if route and route.group else decision.department),
         "priority": decision.priority,
         "sla_hours": _hours(decision.sla_hours),
         "sla_due": format_due(decision.sla_due, decision.language) if decision.sla_due else "",
@@ -101,19 +154,34 @@ def build_ack(
     message["To"] = _reply_address(ticket)
     message["Subject"] = subject
     message["Date"] = format_datetime(now)
-    message["Message-ID"] = make_msgid(domain=parseaddr(from_address)[1].rpartition("@")[2] or None)
+    message["Message-ID"] = message_id or make_msgid(domain=parseaddr(from_address)[1].rpartition("@")[2] or None)
     if ticket.message_id:
         message["In-Reply-To"] = ticket.message_id
         message["References"] = " ".join(dict.fromkeys((*ticket.references, ticket.message_id)))
     message["Auto-Submitted"] = "auto-replied"  # RFC 3834: other robots must not answer this
     message["X-Auto-Response-Suppress"] = "All"  # asks Exchange/Outlook not to send OOF replies back
     message.set_content(body)
-    return message
+    return Ack(message_id=str(message["Message-ID"]), to=str(message["To"]), subject=subject, text=body,
+               message=message)
+
+
+def decision_note(row: TicketLog, zone: tzinfo) -> str:
+    """The private note agents read beside a ticket: what deskbot decided, how sure it was, and why."""
+    terms = ", ".join(f"{term} ({weight:+.2f})" for term, weight in json.loads(row.top_terms)[:5])
+    due = as_utc(row.sla_due).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if row.sla_due else "none"
+    lines = [
+        f"deskbot {row.reference or ''}".rstrip() + ": "
+        f"{row.department} / {row.priority}" + (" (needs review)" if row.needs_review else ""),
+        f"Confidence {row.confidence:.2f}; top terms: {terms or 'none'}" if row.confidence is not None else "",
+        "Why: " + "; ".join(json.loads(row.reasons)),
+        f"First answer due: {due}",
+    ]
+    return "\n".join(line for line in lines if line)
 
 
 def _reply_address(ticket: Ticket) -> str:
     """Reply-To when the customer set one (RFC 5322 3.6.2), else the author."""
-    reply_to = ticket.header("Reply-To")
+    reply_to = ticket.reply_to or ticket.header("Reply-To")
     if reply_to:
         name, address = getaddresses([reply_to])[0]
         if "@" in address:

@@ -1,9 +1,8 @@
-"""The `deskbot` command line."""
+"""The `deskbot` command line: the parser and the exit codes; bot/commands.py does the work."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -11,12 +10,15 @@ from pathlib import Path
 from bot.errors import ConfigError, DeskbotError
 
 DESCRIPTION = """\
-deskbot triages support mail: it reads new tickets from IMAP mailboxes, predicts their
-department and priority, applies the routing rules, tags/moves the mail, sends an
-acknowledgement with an SLA estimate, and logs every decision to SQLite.
+deskbot triages support tickets: it reads new mail from IMAP mailboxes (and tickets from
+Zendesk and Freshdesk), predicts department and priority, applies the routing rules, files
+and tags them, acknowledges the customer with an SLA estimate, and logs every decision.
 
-Start with `deskbot demo` (no set-up needed), then write a deskbot.toml (see README.md)
-and check it with `deskbot check --config deskbot.toml`."""
+Start with `deskbot demo` (no set-up needed), then write a deskbot.toml (see README.md),
+check it with `deskbot check --config deskbot.toml`, try it with `deskbot run --once --dry-run`.
+
+Exit codes: 0 ok, 1 a source or ticket failed (or another error), 2 a configuration error,
+130 stopped by Ctrl-C."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else quiet,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return int(args.handler(args) or 0)
     except ConfigError as exc:
@@ -37,11 +40,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"deskbot: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        print("deskbot: interrupted", file=sys.stderr)
         return 130
 
 
 def build_parser() -> argparse.ArgumentParser:
     """All sub-commands with their help."""
+    from bot import commands
+
     parser = argparse.ArgumentParser(prog="deskbot", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-vv: debug)")
@@ -53,35 +59,52 @@ def build_parser() -> argparse.ArgumentParser:
                           "decision log stays in --data-dir; a second run handles nothing twice.")
     demo.add_argument("--data-dir", type=Path, default=None, help="where the demo keeps its SQLite log "
                       "(default: $XDG_DATA_HOME/deskbot/demo)")
-    demo.set_defaults(handler=_demo)
+    demo.set_defaults(handler=commands.demo)
 
-    run = sub.add_parser("run", help="run the daemon on the mailboxes of a config file",
-                         description="Poll every [[mailbox]] of the config on its own schedule until stopped.")
+    run = sub.add_parser("run", help="run the daemon on the sources of a config file",
+                         description="Poll every source of the config ([[mailbox]], [[zendesk]], [[freshdesk]]) "
+                         "on its own schedule until stopped. SIGTERM, SIGINT (Ctrl-C) and SIGHUP finish the ticket "
+                         "in hand and exit within 10 s; work resumes exactly there at the next start. Only one "
+                         "daemon may use a SQLite decision log at a time.")
     run.add_argument("--config", type=Path, required=True, help="deskbot.toml")
-    run.add_argument("--once", action="store_true", help="run one cycle over every mailbox and exit")
+    run.add_argument("--once", action="store_true", help="run one cycle over every source and exit (exit 1 when "
+                     "a source or a ticket failed)")
     run.add_argument("--dry-run", action="store_true", help="decide and record, but change nothing on any "
-                     "server and send nothing")
-    run.set_defaults(handler=_run, daemon_logging=True)  # a daemon logs one line per decision by default
+                     "server, send nothing and give out no reference")
+    run.set_defaults(handler=commands.run, daemon_logging=True)  # a daemon logs one line per decision
 
-    check = sub.add_parser("check", help="validate a config file and its rules file, then exit")
+    check = sub.add_parser("check", help="validate the config, rules, templates and model, and log in to every server",
+                           description="Validate the config and rules files, render every acknowledgement template "
+                           "for every configured language, check that the model's departments exist in the rules, "
+                           "and log in to every source and the SMTP server. Exit 0 when all is well.")
     check.add_argument("--config", type=Path, help="deskbot.toml (default: only the rules file)")
     check.add_argument("--rules", type=Path, help="a rules file to check (default: the config's)")
-    check.set_defaults(handler=_check)
+    check.add_argument("--offline", action="store_true", help="do not connect to any server")
+    check.set_defaults(handler=commands.check)
 
     classify = sub.add_parser("classify", help="predict department and priority of a text",
                               description="Classify TEXT (or standard input) with the default or a trained model.")
     classify.add_argument("text", nargs="?", help="the ticket text (default: read standard input)")
     classify.add_argument("--model", type=Path, help="a model directory from `deskbot train`")
     classify.add_argument("--json", action="store_true", help="print JSON")
-    classify.set_defaults(handler=_classify)
+    classify.set_defaults(handler=commands.classify)
 
-    log = sub.add_parser("log", help="list recent decisions from the decision log")
-    where = log.add_mutually_exclusive_group()
-    where.add_argument("--config", type=Path, help="use the database of this deskbot.toml")
-    where.add_argument("--db", help="a database URL or SQLite file (default: the demo's)")
-    log.add_argument("--limit", type=int, default=20, help="how many (default 20)")
-    log.add_argument("--json", action="store_true", help="print JSON lines with every recorded field")
-    log.set_defaults(handler=_log)
+    _add_log(sub, commands)
+    status = sub.add_parser("status", help="per source: last poll, backlog, pending, failed and quarantined tickets",
+                            description="Show what the decision log knows of each source and of the running daemon. "
+                            "Reads only the database: no server password is needed.")
+    _database_options(status)
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=commands.status)
+
+    retry = sub.add_parser("retry", help="re-queue failed or quarantined tickets after fixing their cause",
+                           description="Give failed or quarantined tickets their unfinished actions back; the next "
+                           "cycle of their source (a running daemon, or `deskbot run --once`) does them.")
+    _database_options(retry)
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("--ticket", metavar="REF", help="one ticket, by reference (SUP-000042) or id")
+    which.add_argument("--failed", action="store_true", help="every failed and quarantined ticket")
+    retry.set_defaults(handler=commands.retry)
 
     from classifier.cli import add_commands
 
@@ -89,91 +112,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from bot.demo import default_data_dir, run_demo
-
-    return run_demo(args.data_dir or default_data_dir(), sys.stdout)
-
-
-def _run(args: argparse.Namespace) -> int:
-    from bot.config import load_config
-    from bot.daemon import build_triage, run_once, serve
-
-    config = load_config(args.config)
-    triage = build_triage(config, dry_run=args.dry_run)
-    if args.dry_run:
-        print("dry run: decisions are recorded, nothing is changed on any server, nothing is sent", file=sys.stderr)
-    if not args.once:
-        serve(config, triage)
-        return 0
-    reports = run_once(config, triage)
-    for report in reports:
-        print(f"{report.name}: {report.summary()}")
-    return 1 if any(r.error for r in reports) else 0
+def _database_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--config", type=Path, help="use the database of this deskbot.toml (no secrets needed)")
+    where.add_argument("--db", help="a database URL or SQLite file (default: the demo's)")
 
 
-def _check(args: argparse.Namespace) -> int:
-    from bot.config import load_config
-    from bot.rules import load_rules
-
-    rules_path = args.rules
-    if args.config:
-        config = load_config(args.config)
-        print(f"{args.config}: ok ({len(config.mailbox)} mailbox(es))")
-        rules_path = rules_path or config.resolve(config.paths.rules)
-    rules = load_rules(rules_path)
-    print(f"{rules_path or 'shipped rules'}: ok ({len(rules.departments)} departments, {len(rules.rules)} rules)")
-    return 0
-
-
-def _classify(args: argparse.Namespace) -> int:
-    from bot.daemon import load_classifier
-
-    text = args.text if args.text is not None else sys.stdin.read()
-    model = load_classifier(args.model, None)
-    prediction = model.predict(text)  # type: ignore[attr-defined]
-    if args.json:
-        print(json.dumps({
-            "department": prediction.department, "priority": prediction.priority,
-            "confidence": round(prediction.confidence, 4), "language": prediction.language,
-            "department_scores": prediction.department_scores, "priority_scores": prediction.priority_scores,
-            "top_terms": [[t.term, t.weight] for t in prediction.top_terms], "model_version": prediction.model_version,
-        }, ensure_ascii=False))
-        return 0
-    priority = f"{prediction.priority} ({prediction.priority_confidence:.2f})" if prediction.priority else "-"
-    print(f"department: {prediction.department} ({prediction.confidence:.2f})")
-    print(f"priority:   {priority}")
-    print(f"language:   {prediction.language}")
-    print("top terms:  " + ", ".join(f"{t.term} ({t.weight:+.2f})" for t in prediction.top_terms))
-    return 0
-
-
-def _log(args: argparse.Namespace) -> int:
-    from bot.store import Store
-    from bot.table import clip, format_table
-
-    if args.config:
-        from bot.config import load_config
-
-        url = load_config(args.config).database_url()
-    elif args.db:
-        url = args.db if "://" in args.db else f"sqlite:///{Path(args.db).resolve()}"
-    else:
-        from bot.demo import default_data_dir, demo_database
-
-        url = f"sqlite:///{demo_database(default_data_dir())}"
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        raise DeskbotError(f"no decision log at {url[len('sqlite:///'):]} (run `deskbot demo` or `deskbot run` first)")
-    rows = Store.open(url).recent(args.limit)
-    if args.json:
-        for row in rows:
-            print(row.model_dump_json())
-        return 0
-    print(format_table(
-        ("id", "when (UTC)", "source", "sender", "subject", "department", "prio", "conf", "status", "ack"),
-        [[r.id, f"{r.created_at:%Y-%m-%d %H:%M}", r.source, clip(r.sender, 26), clip(r.subject, 30),
-          r.department + ("*" if r.needs_review else ""), r.priority,
-          f"{r.confidence:.2f}" if r.confidence is not None else "", r.status + (" (dry)" if r.dry_run else ""),
-          "sent" if r.ack_message_id else clip(r.ack_skip_reason or r.error or "-", 30)] for r in rows],
-    ))
-    return 0
+def _add_log(sub: argparse._SubParsersAction, commands: object) -> None:  # type: ignore[type-arg]
+    log = sub.add_parser("log", help="list decisions from the decision log, with filters",
+                         description="List recorded tickets, newest first. Reads only the database: no server "
+                         "password is needed. Dates are YYYY-MM-DD or ISO 8601 times (UTC unless given).")
+    _database_options(log)
+    log.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    log.add_argument("--reference", help="one ticket, by reference (SUP-000042) or id")
+    log.add_argument("--sender", help="tickets whose sender address contains this")
+    log.add_argument("--status", help="done, failed, quarantined, unreadable, duplicate, decided, received, gone, dry-run")
+    log.add_argument("--source", help="e.g. imap:support or zendesk:acme")
+    log.add_argument("--since", help="recorded at or after this date/time")
+    log.add_argument("--until", help="recorded before this date/time")
+    log.add_argument("--json", action="store_true", help="print one JSON object per line, with actions and states")
+    log.set_defaults(handler=commands.log)  # type: ignore[attr-defined]

@@ -78,6 +78,10 @@ class MailboxConfig(_Server):
     poll_seconds: int = Field(default=60, ge=5)
     first_run: Literal["unseen", "all"] = "unseen"
     max_message_bytes: int = Field(default=25_000_000, gt=0)
+    sent_folder: str = ""  # a copy of each acknowledgement goes here, and is looked for after a crash
+    duplicate_folder: str = ""  # where a second copy of a handled mail is filed ("" : beside the first)
+    quarantine_folder: str = ""  # where mail that keeps failing is moved ("" : flagged in place)
+    subscribe_folders: bool = True  # subscribe to folders deskbot creates, so mail clients show them
 
 
 class HelpdeskConfig(_Section):

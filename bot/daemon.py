@@ -1,32 +1,27 @@
-"""Builds a Triage from the config and runs it: once, or on an APScheduler interval per mailbox."""
+"""Builds everything a run needs from the config, and runs it: once, or one scheduled job per source."""
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parseaddr
 from pathlib import Path
 
-from bot.ack import AckRenderer
-from bot.config import Config, MailboxConfig
-from bot.errors import DeskbotError
-from bot.pipeline import Outcome, Triage, run_cycle
-from bot.rules import load_rules
+from bot import status
+from bot.ack import AckRenderer, check_templates
+from bot.config import Config
+from bot.errors import ConfigError, DeskbotError
+from bot.pipeline import SourceReport, Triage, run_source
+from bot.rules import RuleSet, load_rules
 from bot.sla import BusinessHours
-from bot.store import Store
-from connectors.imap import ImapSource
-from connectors.smtp import SmtpMailer
+from bot.store import Store, utc_now
+from connectors.registry import Needs, Scheduled, build_sources
 
 log = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    """The real clock; tests pass their own."""
-    return datetime.now(timezone.utc)
+HEARTBEAT_SECONDS = 30
 
 
 def default_cache_dir() -> Path:
@@ -43,82 +38,120 @@ def load_classifier(model_dir: Path | None, cache_dir: Path | None) -> object:
     return load_default(cache_dir or default_cache_dir())
 
 
-def build_triage(config: Config, *, dry_run: bool = False, clock: Callable[[], datetime] = utc_now) -> Triage:
-    """Load rules, model, templates and the database named in the config."""
-    rules = load_rules(config.resolve(config.paths.rules))
+def own_addresses(config: Config) -> frozenset[str]:
+    """Addresses whose mail is our own coming back (never answered)."""
     from_address = config.smtp.from_ if config.smtp else ""
     own = {parseaddr(from_address)[1].lower()} | {m.username.lower() for m in config.mailbox if "@" in m.username}
+    return frozenset(own - {""})
+
+
+def build_triage(config: Config, *, dry_run: bool = False, clock: Callable[[], datetime] = utc_now,
+                 rules: RuleSet | None = None) -> Triage:
+    """Load rules, templates (all rendered once, so a typo stops here), model and the decision log."""
+    rules = rules or load_rules(config.resolve(config.paths.rules))
+    renderer = AckRenderer(config.resolve(config.paths.templates))
+    check_templates(renderer, rules)
+    classifier = load_classifier(config.resolve(config.paths.model), config.resolve(config.paths.cache))
+    unknown = sorted(set(getattr(classifier, "departments", ())) - set(rules.departments))
+    if unknown:
+        log.warning("the model predicts departments the rules do not define (%s): their tickets go to review; "
+                    "add [departments.<name>] to the rules", ", ".join(unknown))
+    prefix = rules.acknowledgement.reference_prefix
     return Triage(
-        classifier=load_classifier(config.resolve(config.paths.model), config.resolve(config.paths.cache)),  # type: ignore[arg-type]
+        classifier=classifier,  # type: ignore[arg-type]
         rules=rules,
         calendar=BusinessHours.from_spec(rules.business_hours),
-        store=Store.open(config.database_url()),
-        renderer=AckRenderer(config.resolve(config.paths.templates)),
-        clock=clock,
-        mailer=SmtpMailer(config.smtp) if config.smtp else None,
-        from_address=from_address,
+        store=Store.open(config.database_url(), reference_prefix=prefix, clock=clock),
+        renderer=renderer,
+        from_address=config.smtp.from_ if config.smtp else "",
         dry_run=dry_run,
-        own_addresses=frozenset(own - {""}),
+        own_addresses=own_addresses(config),
     )
 
 
-@dataclass
-class MailboxReport:
-    """One mailbox's cycle: what happened to each item, or why the mailbox could not be read."""
-
-    name: str
-    outcomes: list[Outcome] = field(default_factory=list)
-    error: str = ""
-
-    def summary(self) -> str:
-        """One line: the error, or how many items ended in each status ("3 done, 1 skipped")."""
-        if self.error:
-            return f"ERROR {self.error}"
-        counts: dict[str, int] = {}
-        for outcome in self.outcomes:
-            counts[outcome.status] = counts.get(outcome.status, 0) + 1
-        return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing new"
+def sources_of(config: Config, triage: Triage, **kwargs: object) -> list[Scheduled]:
+    """Every source of the config, built through the registry."""
+    return build_sources(Needs(config=config, rules=triage.rules, clock=triage.store.clock, **kwargs))  # type: ignore[arg-type]
 
 
-def run_mailbox(mailbox: MailboxConfig, triage: Triage) -> MailboxReport:
-    """One cycle on one mailbox; its failure is reported, never raised to the other mailboxes."""
-    report = MailboxReport(mailbox.name)
+def seed_all(scheduled: list[Scheduled], triage: Triage) -> None:
+    """Before any new reference is given out, raise the sequence above what every reachable server shows."""
+    if triage.dry_run:
+        return
+    prefix = triage.rules.acknowledgement.reference_prefix
+    for item in scheduled:
+        source = item.source
+        if not status.needs_seed(triage.store, source.name):
+            continue
+        finder = getattr(source, "highest_reference", None)
+        try:
+            with source:
+                highest = finder(prefix) if finder else 0
+        except DeskbotError as exc:
+            log.warning("%s: cannot look for existing references yet (%s); will try at its first cycle",
+                        source.name, exc)
+            continue
+        status.seed_references(triage.store, source.name, highest)
+
+
+def run_once(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event) -> list[SourceReport]:
+    """One cycle over every source, one after the other, until done or asked to stop."""
+    seed_all(scheduled, triage)
+    reports = []
+    for item in scheduled:
+        if stop.is_set():
+            break
+        reports.append(run_source(item.source, triage, stop=stop))
+    return reports
+
+
+def serve(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event) -> None:
+    """Run until `stop` is set: one interval job per source (never two at once for the same source)."""
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    seed_all(scheduled, triage)
+    owner, started = status.instance_id(), triage.store.now()
+    triage.owner = owner
+    scheduler = BackgroundScheduler(timezone=timezone.utc,
+                                    executors={"default": ThreadPoolExecutor(max(1, len(scheduled)))})
+    for item in scheduled:
+        scheduler.add_job(_cycle, "interval", args=(item, triage, stop), seconds=item.poll_seconds,
+                          id=item.source.name, next_run_time=datetime.now(timezone.utc), max_instances=1,
+                          coalesce=True, misfire_grace_time=item.poll_seconds)
+    scheduler.start()
+    log.info("deskbot running: %d source(s): %s; Ctrl-C or SIGTERM stops", len(scheduled),
+             ", ".join(i.source.name for i in scheduled))
     try:
-        with ImapSource(mailbox) as source:
-            report.outcomes = run_cycle(source, triage)
-    except DeskbotError as exc:
-        report.error = str(exc)
-        log.error("mailbox %s: %s", mailbox.name, exc)
-    except Exception as exc:  # noqa: BLE001 - a bug in one mailbox's cycle must not stop the daemon
-        report.error = f"{type(exc).__name__}: {exc}"
-        log.exception("mailbox %s: unexpected error", mailbox.name)
-    log.info("mailbox %s: %s", mailbox.name, report.summary())
-    return report
+        while True:
+            status.heartbeat(triage.store, owner, started=started)
+            if stop.wait(HEARTBEAT_SECONDS):
+                break
+    finally:
+        scheduler.shutdown(wait=True)  # each running cycle returns after the ticket in hand
+        for item in scheduled:
+            status.release(triage.store, item.source.name, owner)
+        status.stopped(triage.store, owner)
+        log.info("deskbot stopped")
 
 
-def run_once(config: Config, triage: Triage) -> list[MailboxReport]:
-    """One cycle over every mailbox, one after the other."""
-    return [run_mailbox(mailbox, triage) for mailbox in config.mailbox]
-
-
-def serve(config: Config, triage: Triage) -> None:
-    """Run until SIGTERM/SIGINT: one interval job per mailbox, never two at once for the same mailbox."""
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
-    scheduler = BlockingScheduler(timezone=timezone.utc)
-    for mailbox in config.mailbox:
-        scheduler.add_job(
-            run_mailbox, "interval", args=(mailbox, triage), seconds=mailbox.poll_seconds, id=mailbox.name,
-            next_run_time=triage.clock(), max_instances=1, coalesce=True, misfire_grace_time=mailbox.poll_seconds,
-        )
-
-    def stop(signum: int, frame: object) -> None:
-        log.info("signal %s: stopping after the running cycles", signum)
-        scheduler.shutdown(wait=True)
-
-    signal.signal(signal.SIGTERM, stop)
-    log.info("deskbot running: %d mailbox(es); Ctrl-C or SIGTERM stops", len(config.mailbox))
+def _cycle(item: Scheduled, triage: Triage, stop: threading.Event) -> None:
+    """One scheduled cycle; never raises into the scheduler."""
+    if stop.is_set():
+        return
+    next_run = triage.store.now() + timedelta(seconds=item.poll_seconds)
     try:
-        scheduler.start()
-    except KeyboardInterrupt:
-        pass
+        run_source(item.source, triage, stop=stop, next_run=next_run)
+    except Exception:  # noqa: BLE001 - run_source reports its own errors; this is a last resort
+        log.exception("%s: cycle failed", item.source.name)
+
+
+def check_model_departments(classifier: object, rules: RuleSet) -> None:
+    """`deskbot check`: every department the model predicts must be routed by the rules."""
+    unknown = sorted(set(getattr(classifier, "departments", ())) - set(rules.departments))
+    if unknown:
+        raise rules.error_at(("departments",), f"the model predicts {', '.join(unknown)}, which the rules do not "
+                             "define; add a [departments.<name>] table for each (or retrain the model)")
+
+
+__all__ = ["ConfigError", "build_triage", "check_model_departments", "run_once", "serve", "sources_of"]

@@ -34,7 +34,7 @@ def decide(
     review = False
     if prior is not None:
         department = prior.department
-        reasons.append(f"follow-up to {rules.reference(prior.ticket_id)}: stays with {department}")
+        reasons.append(f"follow-up to {prior.reference or prior.ticket_id}: stays with {department}")
     elif prediction.confidence < rules.triage.review_below:
         review = True
         reasons.append(f"low-confidence: {prediction.confidence:.2f} < {rules.triage.review_below:.2f}")
@@ -118,7 +118,7 @@ def _ack_skip_reason(
     if loop:
         return loop
     if prior is not None and prior.acknowledged:
-        return f"follow-up to {rules.reference(prior.ticket_id)}, whose acknowledgement covers it"
+        return f"follow-up to {prior.reference or prior.ticket_id}, whose acknowledgement covers it"
     if no_ack_rule:
         return f"rule {no_ack_rule}"
     return None

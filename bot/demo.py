@@ -19,9 +19,10 @@ from typing import TextIO
 import imapclient
 
 from bot.config import Config, DatabaseConfig, MailboxConfig, PathsConfig, SmtpConfig
-from bot.daemon import build_triage, run_once
+from bot.daemon import build_triage, run_once, sources_of
+from bot.lock import InstanceLock
 from bot.loopback import PymapServer, SmtpSink
-from bot.pipeline import Outcome
+from bot.pipeline import NEVER, Outcome
 from bot.store import TicketLog, as_utc
 from bot.table import clip, format_table
 
@@ -68,8 +69,9 @@ def run_demo(data_dir: Path, out: TextIO) -> int:
         out.write("Loading the classifier (built from the shipped corpus on first use)...\n")
         out.flush()
         config = demo_config(imap, smtp, data_dir)
-        triage = build_triage(config)
-        reports = run_once(config, triage)
+        with InstanceLock(demo_database(data_dir)):
+            triage = build_triage(config)
+            reports = run_once(sources_of(config, triage), triage, stop=NEVER)
         sent = smtp.messages
     outbox = _save_outbox(sent, data_dir / "outbox")
     records = []
@@ -77,7 +79,9 @@ def run_demo(data_dir: Path, out: TextIO) -> int:
         if report.error:
             out.write(f"mailbox {report.name}: {report.error}\n")
         records += [(o, triage.store.get(o.ticket_id) if o.ticket_id else None) for o in report.outcomes]
-    _print_results(records, triage.calendar.zone, out)
+    acked = {a.ticket_id for _, row in records if row and row.id
+             for a in triage.store.actions(row.id) if a.kind == "acknowledge" and a.state == "done"}
+    _print_results(records, triage.calendar.zone, acked, out)
     out.write(f"{len(sent)} acknowledgements sent; copies in {outbox}\n")
     out.write(f"Decision log (SQLite): {demo_database(data_dir)}  (see `deskbot log`)\n")
     out.write(f"Took {time.monotonic() - started:.1f} s. Run `deskbot demo` again: nothing is handled twice.\n")
@@ -103,10 +107,12 @@ def _save_outbox(sent: list[EmailMessage], outbox: Path) -> Path:
     return outbox
 
 
-def _print_results(records: list[tuple[Outcome, TicketLog | None]], zone: tzinfo, out: TextIO) -> None:
+def _print_results(records: list[tuple[Outcome, TicketLog | None]], zone: tzinfo, acked: set[int],
+                   out: TextIO) -> None:
     headers = ("sender", "subject", "department", "priority", "conf", "top terms", f"SLA due ({zone})",
                "acknowledgement")
-    out.write("\n" + format_table(headers, [_row(row, o.status, o.detail, zone) for o, row in records]) + "\n\n")
+    rows = [_row(row, o.status, o.detail, zone, row is not None and row.id in acked) for o, row in records]
+    out.write("\n" + format_table(headers, rows) + "\n\n")
     filed: dict[str, int] = {}
     for outcome, row in records:
         if row is not None and row.folder and outcome.status == "done":
@@ -115,16 +121,16 @@ def _print_results(records: list[tuple[Outcome, TicketLog | None]], zone: tzinfo
         out.write("Moved on the IMAP server to: " + ", ".join(f"{f} ({n})" for f, n in sorted(filed.items())) + "\n")
 
 
-def _row(row: TicketLog | None, status: str, detail: str, zone: tzinfo) -> list[str]:
+def _row(row: TicketLog | None, status: str, detail: str, zone: tzinfo, acked: bool) -> list[str]:
     if row is None:
         return ["?", "?", "", "", "", "", "", f"{status}: {clip(detail, 50)}"]
-    if row.status in ("skipped", "failed") and not row.department:
+    if row.status in ("unreadable", "failed", "received") and not row.department:
         return [clip(row.sender, 28), "(not triaged)", "", "", "", "", "", f"set aside: {clip(row.error, 50)}"]
     terms = ", ".join(t for t, _ in json.loads(row.top_terms)[:3])
     due = as_utc(row.sla_due).astimezone(zone).strftime("%a %d %b %H:%M") if row.sla_due else ""
-    if status == "already-processed":
+    if status == "already-recorded":
         ack = "no: already processed in an earlier run"
-    elif row.ack_message_id:
+    elif acked:
         ack = "sent"
     else:
         ack = f"no: {clip(row.ack_skip_reason or detail or status, 48)}"

@@ -23,7 +23,20 @@ from __future__ import annotations
 
 
 class DeskbotError(Exception):
-    """Base of every error deskbot raises on purpose."""
+    """Base of every error deskbot raises on purpose.
+
+    `maybe_done` tells the pipeline whether the failed action's effect may exist anyway (a connection
+    lost after the request was sent): then the action stays in flight and is checked before it is
+    tried again. A server that answered "no" sets it to False with `not_done()`.
+    """
+
+    maybe_done = True
+
+
+def not_done(error: DeskbotError) -> DeskbotError:
+    """Mark an error as a definite refusal: the action's effect surely does not exist."""
+    error.maybe_done = False
+    return error
 
 
 class ConfigError(DeskbotError):

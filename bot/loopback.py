@@ -79,14 +79,34 @@ class _Collector:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
-        self.refuse_with: str | None = None  # e.g. "451 4.3.0 try later"
+        self.refuse_with: str | None = None  # answer to DATA, e.g. "451 4.3.0 try later"
+        self.refuse_rcpt: dict[str, str] = {}  # recipient address -> answer to RCPT TO, e.g. "450 4.2.0 greylisted"
+        self.refuse_sender: str | None = None  # answer to MAIL FROM
+        self.sessions: set[int] = set()  # connections that sent mail
         self.lock = threading.Lock()
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          mail_options: list[str]) -> str:
+        if self.refuse_sender:
+            return self.refuse_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          rcpt_options: list[str]) -> str:
+        refusal = self.refuse_rcpt.get(address.lower())
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
         if self.refuse_with:
             return self.refuse_with
         message = message_from_bytes(envelope.content, policy=policy.default)
         with self.lock:
+            self.sessions.add(id(session))
             self.messages.append(message)  # type: ignore[arg-type]
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 OK"

@@ -90,4 +90,5 @@ class PriorTicket:
 
     ticket_id: int
     department: str
+    reference: str
     acknowledged: bool  # an acknowledgement was sent, or is planned and not yet sent

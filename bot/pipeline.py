@@ -1,30 +1,46 @@
-"""One triage cycle: for each new item, parse -> predict -> decide -> record -> act.
+"""One cycle of one source: resume unfinished tickets, then read, judge, record and act on new items.
 
-Errors are caught here and only here, once per ticket (like Mailman's runner): unreadable
-input is recorded and set aside, a transient failure leaves the item to be resumed next
-cycle, a permanent one is recorded for a person, and the loop always goes on.
+Errors are caught here, once per ticket (Mailman's runner), and kept apart all the way:
+- input that cannot be parsed is recorded as unreadable and flagged on the server (bad input);
+- an error of this ticket's own while judging or acting (a bug, a 5xx on its update, an SMTP 4xx
+  for its recipient) leaves it pending and counts an attempt; at `max_attempts` it is quarantined;
+- a permanent failure of an action fails that action, flags the ticket for a person, and the other
+  actions still run;
+- trouble of the server or of our configuration (ServiceUnavailable, AuthError, ConfigError) stops
+  the source's cycle without blaming any ticket: the next cycle resumes exactly where this one stopped.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from email.utils import make_msgid
+from time import monotonic
 from typing import Protocol
 
-from bot.ack import AckRenderer, build_ack
+from bot import status
+from bot.acting import act, quarantine
+from bot.ack import AckRenderer
 from bot.decide import decide
-from bot.errors import BadInputError, PermanentError, TransientError
+from bot.errors import AuthError, BadInputError, ConfigError, DeskbotError, ServiceUnavailable
 from bot.models import Decision, Prediction, Ticket
 from bot.rules import RuleSet
+from bot.schema import TicketLog
 from bot.sla import BusinessHours
-from bot.store import Store, TicketLog, load_decision
-from connectors.base import Mailer, RawItem, Source
+from bot.store import KeyTaken, Store, as_utc, load_decision, row_ticket
 from classifier.text import ticket_text
+from connectors.base import ACKNOWLEDGE, DUPLICATE, SET_ASIDE, RawItem, Source
 from connectors.mail import raw_key
 
 log = logging.getLogger(__name__)
+SYSTEMIC = (ServiceUnavailable, AuthError, ConfigError)  # stop the cycle, blame no ticket
+FAILED = ("failed", "quarantined", "retry")  # outcomes that make `run --once` exit non-zero
+# A ticket that failed on its own waits before its next try (greylisting lifts in minutes), so the
+# default three attempts span about half an hour before it is quarantined.
+RETRY_AFTER = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30))
 
 
 class Classifier(Protocol):
@@ -37,150 +53,282 @@ class Classifier(Protocol):
 
 @dataclass
 class Triage:
-    """Everything one cycle needs, passed in (no globals): rules, model, store, mailer, clock."""
+    """Everything a cycle needs, passed in (no globals)."""
 
     classifier: Classifier
     rules: RuleSet
     calendar: BusinessHours
     store: Store
     renderer: AckRenderer
-    clock: Callable[[], datetime]
-    mailer: Mailer | None = None
     from_address: str = ""
     dry_run: bool = False
     own_addresses: frozenset[str] = field(default_factory=frozenset)
+    max_attempts: int = 3
+    owner: str = ""  # the lease holder's name; '' when leases are not used (one instance, SQLite lock)
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one item in one cycle."""
+    """What happened to one item or ticket in one cycle."""
 
     ref: str
-    status: str  # done | already-processed | skipped | retry | failed | dry-run
+    status: str  # done | failed | quarantined | retry | unreadable | duplicate | already-recorded | gone | dry-run
     ticket_id: int | None = None
     detail: str = ""
 
 
-def run_cycle(source: Source, triage: Triage) -> list[Outcome]:
-    """Handle every new item of `source`; save the cursor only past finished items."""
-    outcomes = []
-    blocked = False
-    for item in source.fetch_new(triage.store.get_cursor(source.name)):
-        outcome = process_item(item, source, triage)
-        outcomes.append(outcome)
-        blocked = blocked or outcome.status == "retry"
-        if not blocked and not triage.dry_run:
-            triage.store.set_cursor(source.name, item.cursor, now=triage.clock())
-    return outcomes
+@dataclass
+class SourceReport:
+    """One source's cycle: what happened to each item, or why the source could not be worked."""
+
+    name: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    error: str = ""
+    stopped: bool = False  # a stop was asked for before the cycle ended
+    read: int = 0  # new items read (and recorded) in this cycle
+
+    def summary(self) -> str:
+        """One line: how many items ended in each status ("3 done, 1 failed"), and the error if any."""
+        counts: dict[str, int] = {}
+        for outcome in self.outcomes:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing new"
+        text += " (stopped early)" if self.stopped else ""
+        return f"{text}; ERROR {self.error}" if self.error else text
+
+    @property
+    def failed(self) -> bool:
+        """The source failed, or a ticket failed, was quarantined or must be retried."""
+        return bool(self.error) or any(o.status in FAILED for o in self.outcomes)
 
 
-def process_item(item: RawItem, source: Source, triage: Triage) -> Outcome:
-    """The per-ticket error boundary."""
+NEVER = threading.Event()  # a stop flag nobody sets
+
+
+def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
+               next_run: datetime | None = None) -> SourceReport:
+    """One cycle of one source; its failure is reported, never raised to the other sources."""
+    report = SourceReport(source.name)
+    holder = status.claim(triage.store, source.name, triage.owner) if triage.owner else ""
+    if holder:
+        report.error = f"skipped: instance {holder} holds this source"
+        return report
+    backlog = None
     try:
-        return _process(item, source, triage)
-    except TransientError as exc:
-        log.warning("%s %s: will retry: %s", source.name, item.ref, exc)
-        return Outcome(item.ref, "retry", detail=str(exc))
-    except Exception as exc:  # noqa: BLE001 - one broken ticket must never stop the others
-        log.exception("%s %s: failed", source.name, item.ref)
-        return _set_aside(item, source, triage, f"internal error: {type(exc).__name__}: {exc}", status="failed")
+        with source:
+            if not triage.dry_run:
+                _seed_references(source, triage)
+                _resume(source, triage, report, stop)
+            if not report.stopped:
+                _read_new(source, triage, report, stop)
+            backlog = getattr(source, "backlog", None)
+    except DeskbotError as exc:
+        report.error = str(exc)
+        log.error("%s: %s", source.name, exc)
+    except Exception as exc:  # noqa: BLE001 - a bug in one source's cycle must not stop the daemon
+        report.error = f"{type(exc).__name__}: {exc}"
+        log.exception("%s: unexpected error", source.name)
+    if not triage.dry_run:
+        remaining = None if backlog is None else max(backlog - report.read, 0)
+        status.poll_finished(triage.store, source.name, error=report.error, backlog=remaining, next_run=next_run)
+    log.info("%s: %s", source.name, report.summary())
+    return report
 
 
-def _process(item: RawItem, source: Source, triage: Triage) -> Outcome:
+def _seed_references(source: Source, triage: Triage) -> None:
+    """On first contact, raise the reference sequence above every reference the server already shows."""
+    if not status.needs_seed(triage.store, source.name):
+        return
+    find = getattr(source, "highest_reference", None)
+    highest = find(triage.rules.acknowledgement.reference_prefix) if find else 0
+    status.seed_references(triage.store, source.name, highest)
+    if highest:
+        log.info("%s: references continue after %s-%06d found on the server", source.name,
+                 triage.rules.acknowledgement.reference_prefix, highest)
+
+
+def _resume(source: Source, triage: Triage, report: SourceReport, stop: threading.Event) -> None:
+    """Finish what earlier cycles left: pending actions, in-flight ones, tickets not yet decided."""
+    renewed, now = monotonic(), triage.store.now()
+    for row in triage.store.unfinished(source.name):
+        if stop.is_set():
+            report.stopped = True
+            return
+        if not is_due(row, now):
+            continue
+        renewed = _renew_lease(source, triage, renewed)
+        report.outcomes.append(_guarded(row, source, triage, lambda r=row: _resume_one(r, source, triage)))
+
+
+def is_due(row: TicketLog, now: datetime) -> bool:
+    """A ticket that failed on its own is retried after a pause that grows with its attempts."""
+    if row.attempts == 0 or row.updated_at is None:
+        return True
+    return now >= as_utc(row.updated_at) + RETRY_AFTER[min(row.attempts, len(RETRY_AFTER)) - 1]
+
+
+def _resume_one(row: TicketLog, source: Source, triage: Triage) -> Outcome:
+    assert row.id is not None
+    if row.attempts >= triage.max_attempts:
+        return quarantine(row, source, triage)
+    if row.status == "received":
+        ticket = row_ticket(row)
+        prediction, decision = judge(ticket, triage)
+        decision = _for_source(decision, source)
+        row = triage.store.record_late_decision(row.id, prediction, decision, kinds=source.plan(decision),
+                                                ack_message_id=_ack_id(triage))
+        return act(row, source, triage)
+    return act(row, source, triage)
+
+
+def _read_new(source: Source, triage: Triage, report: SourceReport, stop: threading.Event) -> None:
+    """New items after the cursor; each is recorded (with the cursor) before the next is read."""
+    store, seen = triage.store, None
+    renewed = monotonic()
+    for item in source.fetch_new(store.get_cursor(source.name)):
+        if stop.is_set():
+            report.stopped = True
+            break
+        renewed = _renew_lease(source, triage, renewed)
+        outcome = _handle_item(item, source, triage)
+        report.outcomes.append(outcome)
+        report.read += 1
+        seen = item.cursor if outcome.status == "already-recorded" else None
+    if seen is not None and not triage.dry_run:
+        store.save_cursor(source.name, seen)
+
+
+def _renew_lease(source: Source, triage: Triage, renewed: float) -> float:
+    if not triage.owner or monotonic() - renewed < 60:
+        return renewed
+    holder = status.claim(triage.store, source.name, triage.owner)
+    if holder:
+        raise ServiceUnavailable(f"lost the lease of {source.name} to {holder}")
+    return monotonic()
+
+
+def _handle_item(item: RawItem, source: Source, triage: Triage) -> Outcome:
+    """Parse, deduplicate, judge and record one new item, then act on it."""
     store = triage.store
     try:
         ticket = source.parse(item)
     except BadInputError as exc:
-        return _set_aside(item, source, triage, str(exc))
-    row = store.find(source.name, ticket.key)
-    if row is not None and row.status != "decided":
-        return Outcome(item.ref, "already-processed", row.id, f"recorded as {row.status}")
-    if row is not None:
-        decision = load_decision(row)  # resume: the recorded decision, not a new one
-    else:
-        prediction = triage.classifier.predict(ticket_text(ticket.subject, ticket.text))
-        decision = decide(
-            ticket, prediction, triage.rules, now=triage.clock(), calendar=triage.calendar,
-            prior=store.find_prior(ticket.references), own_addresses=triage.own_addresses,
-        )
-        row = store.record_decision(ticket, prediction, decision, now=triage.clock(), dry_run=triage.dry_run)
-        log.info("%s %s -> %s/%s review=%s ack=%s; %s", source.name, item.ref, decision.department,
-                 decision.priority, decision.needs_review, decision.ack_skip_reason or "yes", "; ".join(decision.reasons))
+        return _unreadable(item, source, triage, str(exc))
+    except Exception as exc:  # noqa: BLE001 - a parser that crashes could not read it: set it aside, with why
+        log.exception("%s %s: parser failed", source.name, item.ref)
+        return _unreadable(item, source, triage, f"parser error: {type(exc).__name__}: {exc}")
+    original = store.find_key(ticket.key)
+    if original is not None:
+        return _known(item, ticket, original, source, triage)
+    try:
+        prediction, decision = judge(ticket, triage)
+    except SYSTEMIC:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the model or rules failed on this ticket: keep it, decide later
+        log.warning("%s %s: cannot decide yet, will retry: %s: %s", source.name, item.ref, type(exc).__name__, exc)
+        row = store.record_received(ticket, f"{type(exc).__name__}: {exc}", cursor=item.cursor)
+        return Outcome(item.ref, "retry", row.id, str(exc))
+    decision = _for_source(decision, source)
+    try:
+        row = store.record_decision(ticket, prediction, decision, kinds=source.plan(decision), cursor=item.cursor,
+                                    dry_run=triage.dry_run, ack_message_id=_ack_id(triage))
+    except KeyTaken:  # a copy in another mailbox was recorded a moment ago by another job
+        return _known(item, ticket, store.find_key(ticket.key), source, triage)
+    log.info("%s %s %s -> %s/%s review=%s ack=%s; %s", source.name, item.ref, row.reference or "(dry run)",
+             decision.department, decision.priority, decision.needs_review, decision.ack_skip_reason or "yes",
+             "; ".join(decision.reasons))
     if triage.dry_run:
         return Outcome(item.ref, "dry-run", row.id)
-    return _act(row, ticket, decision, source, triage)
+    return _guarded(row, source, triage, lambda: act(row, source, triage))
 
 
-def _act(row: TicketLog, ticket: Ticket, decision: Decision, source: Source, triage: Triage) -> Outcome:
-    """Run each action not yet done, in order; stop at the first transient failure."""
-    assert row.id is not None
-    failed = []
-    for action in triage.store.actions(row.id):
-        if action.state in ("done", "skipped", "failed"):
-            continue
-        assert action.id is not None
-        try:
-            state, detail = _run_action(action.kind, row, ticket, decision, source, triage)
-        except TransientError as exc:
-            triage.store.set_action(action.id, "retry", str(exc), now=triage.clock())
-            raise
-        except PermanentError as exc:
-            state, detail = "failed", str(exc)
-            failed.append(f"{action.kind}: {exc}")
-        triage.store.set_action(action.id, state, detail, now=triage.clock())
-    status = "failed" if failed else "done"
-    triage.store.update_ticket(row.id, status=status, error="; ".join(failed))
-    return Outcome(ticket.ref, status, row.id, "; ".join(failed))
+def judge(ticket: Ticket, triage: Triage) -> tuple[Prediction, Decision]:
+    """Predict, then apply the rules (pure): the same inputs always give the same decision."""
+    prediction = triage.classifier.predict(ticket_text(ticket.subject, ticket.text))
+    prior = triage.store.find_prior((*ticket.references,))
+    decision = decide(ticket, prediction, triage.rules, now=triage.store.clock(), calendar=triage.calendar,
+                      prior=prior, own_addresses=triage.own_addresses)
+    return prediction, decision
 
 
-def _run_action(kind: str, row: TicketLog, ticket: Ticket, decision: Decision, source: Source,
-                triage: Triage) -> tuple[str, str]:
-    if kind == "write_back":
-        return "done", source.write_back(ticket, decision)
-    if kind == "mark_processed":
-        return "done", source.mark_processed(ticket, decision)
-    if kind == "acknowledge":
-        return _acknowledge(row, ticket, decision, triage)
-    raise PermanentError(f"unknown action {kind!r}")
+def _for_source(decision: Decision, source: Source) -> Decision:
+    """A decision that wants an acknowledgement, on a source that has no way to send one, records why not."""
+    if decision.ack_template is None or ACKNOWLEDGE in source.plan(decision):
+        return decision
+    from dataclasses import replace
+
+    return replace(decision, ack_template=None,
+                   ack_skip_reason=f"{source.name} sends no acknowledgements (no [smtp] server, or acknowledge = \"none\")")
 
 
-def _acknowledge(row: TicketLog, ticket: Ticket, decision: Decision, triage: Triage) -> tuple[str, str]:
-    if decision.ack_template is None:
-        return "skipped", decision.ack_skip_reason or "no acknowledgement"
-    if triage.mailer is None:
-        return "skipped", "no [smtp] server configured"
-    assert row.id is not None
-    route = triage.rules.departments.get(decision.department)
-    names = route.names if route else {}
-    message = build_ack(
-        ticket, decision,
-        reference=triage.rules.reference(row.id),
-        department_name=names.get(decision.language) or (route.group if route and route.group else decision.department),
-        from_address=triage.from_address, renderer=triage.renderer, now=triage.clock(),
-    )
-    triage.mailer.send(message)
-    triage.store.update_ticket(row.id, ack_message_id=str(message["Message-ID"]))
-    return "done", f"sent {message['Message-ID']} to {message['To']}"
+def _ack_id(triage: Triage) -> str:
+    """The acknowledgement's Message-ID, chosen before anything is sent so a resend carries the same one."""
+    domain = triage.from_address.rpartition("@")[2].strip("> ") or None
+    return make_msgid(domain=domain)
 
 
-def _set_aside(item: RawItem, source: Source, triage: Triage, reason: str, status: str = "skipped") -> Outcome:
-    """Record input deskbot cannot handle, with the reason, and flag it on the server for a person."""
-    key = raw_key(item.data) if item.data else f"ref:{item.ref}:{item.cursor}"
-    store = triage.store
-    row = store.find(source.name, key)
-    if row is None:
-        log.warning("%s %s: cannot be read, set aside: %s", source.name, item.ref, reason)
-        row = store.record_skipped(source.name, key, item.ref, reason, now=triage.clock(), dry_run=triage.dry_run,
-                                   status=status)
-    assert row.id is not None
+def _known(item: RawItem, ticket: Ticket, original: TicketLog | None, source: Source, triage: Triage) -> Outcome:
+    """An item whose key is recorded: the same item read again, or another copy of the same mail."""
+    if original is None or (original.source == source.name and _same_ref(original.ref, ticket.ref)):
+        return Outcome(item.ref, "already-recorded", original.id if original else None)
+    kinds = () if triage.dry_run else (DUPLICATE,)
+    row = triage.store.record_duplicate(ticket, original, kinds=kinds, cursor=item.cursor)
+    log.info("%s %s: duplicate of %s (%s %s)", source.name, item.ref, original.reference or original.id,
+             original.source, original.ref)
     if triage.dry_run:
-        return Outcome(item.ref, "dry-run", row.id, reason)
-    for action in store.actions(row.id):
-        if action.state not in ("done", "skipped") and action.id is not None:
-            try:
-                store.set_action(action.id, "done", source.set_aside(item.ref, reason), now=triage.clock())
-            except PermanentError as exc:
-                store.set_action(action.id, "failed", str(exc), now=triage.clock())
-    return Outcome(item.ref, status, row.id, reason)
+        return Outcome(item.ref, "dry-run", row.id, "duplicate")
+    return _guarded(row, source, triage, lambda: act(row, source, triage))
 
 
+def _same_ref(recorded: str, current: str) -> bool:
+    """Is this the recorded item read again, rather than a second copy in the same place?
+
+    IMAP refs are UIDVALIDITY:UID: only a different UID under the *same* UIDVALIDITY is surely another
+    copy; after a UIDVALIDITY change (or against a 0.1 record, a bare UID) the same content is the same mail.
+    """
+    old_validity, _, old_uid = recorded.rpartition(":")
+    new_validity, _, new_uid = current.rpartition(":")
+    if old_validity and new_validity and old_validity == new_validity:
+        return old_uid == new_uid
+    return True
+
+
+def _unreadable(item: RawItem, source: Source, triage: Triage, reason: str) -> Outcome:
+    """Record input deskbot cannot read, with the reason, and flag it on the server for a person."""
+    key = raw_key(item.data) if item.data else f"{source.name}:{item.ref}:{item.cursor}"
+    store = triage.store
+    if store.find_key(key) is not None:
+        return Outcome(item.ref, "already-recorded")
+    if triage.dry_run:
+        return Outcome(item.ref, "dry-run", None, f"unreadable: {reason}")
+    log.warning("%s %s: cannot be read, set aside: %s", source.name, item.ref, reason)
+    try:
+        row = store.record_unreadable(source.name, key, item.ref, reason, cursor=item.cursor, kinds=(SET_ASIDE,))
+    except KeyTaken:
+        return Outcome(item.ref, "already-recorded")
+    return _guarded(row, source, triage, lambda: act(row, source, triage))
+
+
+def _guarded(row: TicketLog, source: Source, triage: Triage, work: Callable[[], Outcome]) -> Outcome:
+    """The per-ticket boundary: systemic trouble stops the cycle, this ticket's own failure is counted."""
+    try:
+        return work()
+    except SYSTEMIC:
+        raise
+    except Exception as exc:  # noqa: BLE001 - TransientError or a bug: this ticket's own failure
+        assert row.id is not None
+        error = f"{type(exc).__name__}: {exc}"
+        attempts = triage.store.count_failure(row.id, error)
+        if not isinstance(exc, DeskbotError):
+            log.exception("%s %s: failed (attempt %d of %d)", source.name, row.ref, attempts, triage.max_attempts)
+        else:
+            log.warning("%s %s: will retry (attempt %d of %d): %s", source.name, row.ref, attempts,
+                        triage.max_attempts, exc)
+        if attempts >= triage.max_attempts:
+            fresh = triage.store.get(row.id)
+            assert fresh is not None
+            return quarantine(fresh, source, triage)
+        return Outcome(row.ref, "retry", row.id, error)
+
+
+__all__ = ["Outcome", "SourceReport", "Triage", "judge", "load_decision", "run_source"]

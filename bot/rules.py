@@ -132,10 +132,6 @@ class RuleSet(_Section):
             return ConfigError(message, key=dotted(loc))
         return self._file.error(message, loc)
 
-    def reference(self, ticket_id: int) -> str:
-        """The customer-facing reference of a ticket, e.g. SUP-000042."""
-        return f"{self.acknowledgement.reference_prefix}-{ticket_id:06d}"
-
     def rank(self, priority: str) -> int:
         """Position of `priority` from lowest (0) to highest; unknown ones count as default."""
         if priority in self.priorities:

@@ -1,26 +1,34 @@
-"""The decision log (SQLModel on SQLite): every ticket, its scores, reasons and actions.
+"""The decision log's write side: it owns each ticket's state machine (see bot/schema.py).
 
-Each action is a row with a state, so a cycle that stopped half-way resumes exactly
-where it stopped and never repeats what is recorded as done.
+A ticket is recorded in one transaction together with its actions, its customer reference and
+the source's cursor, so "read" and "recorded" never drift apart. Each action is marked in flight
+in the same commit that finishes the one before it, *before* its side effect: after a crash the
+pipeline knows exactly which effect may or may not have happened and asks the source to look.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Index, event, text
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, col, select
 
+from bot.database import open_engine
+from bot.errors import DeskbotError, ServiceUnavailable
 from bot.models import Decision, Prediction, PriorTicket, Ticket
+from bot.schema import ActionLog, Counter, Event, SourceCursor, TicketLog
 
-SQLITE_SYNCHRONOUS = "FULL"  # NORMAL is ~1.4x faster here but may lose the last commits on power loss
-ACTIONS = ("write_back", "acknowledge", "mark_processed")
-FINISHED = ("done", "skipped", "failed")
+log = logging.getLogger(__name__)
+
+
+class KeyTaken(DeskbotError):
+    """Another ticket with this key was recorded first (a copy of the same mail, read at the same time)."""
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -28,262 +36,322 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
-class TicketLog(SQLModel, table=True):
-    """One ticket and the decision taken on it."""
-
-    __tablename__ = "ticket"
-    __table_args__ = (
-        Index("ux_ticket_source_key", "source", "key", unique=True,
-              sqlite_where=text("dry_run = 0"), postgresql_where=text("dry_run = false")),
-    )
-    id: int | None = Field(default=None, primary_key=True)
-    source: str = Field(index=True)
-    key: str
-    ref: str
-    created_at: datetime
-    dry_run: bool = False
-    status: str = "decided"  # decided -> done | failed ; or skipped (unreadable input)
-    error: str = ""
-    message_id: str = Field(default="", index=True)
-    ack_message_id: str = Field(default="", index=True)
-    sender: str = ""
-    sender_name: str = ""
-    subject: str = ""
-    language: str = ""
-    body: str = ""
-    text: str = ""
-    received_at: datetime | None = None
-    model_version: str = ""
-    predicted_department: str = ""
-    predicted_priority: str = ""
-    confidence: float | None = None
-    department_scores: str = "{}"
-    priority_scores: str = "{}"
-    top_terms: str = "[]"
-    department: str = ""
-    priority: str = ""
-    tags: str = "[]"
-    group: str | None = None
-    folder: str | None = None
-    needs_review: bool = False
-    sla_hours: float | None = None
-    sla_due: datetime | None = None
-    ack_language: str = ""
-    ack_template: str | None = None
-    ack_skip_reason: str | None = None
-    reasons: str = "[]"
-
-
-class ActionLog(SQLModel, table=True):
-    """One side effect of a decision and how it went."""
-
-    __tablename__ = "action"
-    id: int | None = Field(default=None, primary_key=True)
-    ticket_id: int = Field(foreign_key="ticket.id", index=True)
-    kind: str
-    state: str = "pending"  # pending | done | skipped | retry | failed
-    detail: str = ""
-    attempts: int = 0
-    updated_at: datetime
-
-
-class SourceCursor(SQLModel, table=True):
-    """How far a source has been read (for IMAP: UIDVALIDITY:UID)."""
-
-    __tablename__ = "cursor"
-    source: str = Field(primary_key=True)
-    value: str
-    updated_at: datetime
-
-
-def open_engine(url: str) -> Engine:
-    """An engine with the tables created; a SQLite file's folder is made if missing."""
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    # The scheduler runs one job per mailbox in threads; each call opens its own session.
-    connect_args = {"check_same_thread": False, "timeout": 30} if url.startswith("sqlite") else {}
-    engine = create_engine(url, connect_args=connect_args)
-    if url.startswith("sqlite"):
-        event.listen(engine, "connect", _sqlite_pragmas)
-    SQLModel.metadata.create_all(engine)
-    return engine
-
-
-def _sqlite_pragmas(connection: Any, record: object) -> None:
-    """WAL: one fsync per commit instead of several, readers never block the writer."""
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
-    cursor.close()
+def utc_now() -> datetime:
+    """The real clock; tests pass their own."""
+    return datetime.now(timezone.utc)
 
 
 class Store:
-    """Reads and writes the decision log."""
+    """Records tickets and moves them through their states; every method is one short transaction."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utc_now,
+                 reference_prefix: str = "SUP") -> None:
         self.engine = engine
+        self.clock = clock
+        self.reference_prefix = reference_prefix
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Open (and create) the database at `url`."""
-        return cls(open_engine(url))
+    def open(cls, url: str, *, reference_prefix: str = "SUP", clock: Callable[[], datetime] = utc_now) -> Store:
+        """Open the database at `url`, creating or upgrading its schema."""
+        return cls(open_engine(url, reference_prefix=reference_prefix), clock=clock,
+                   reference_prefix=reference_prefix)
 
-    def find(self, source: str, key: str) -> TicketLog | None:
-        """The real (not dry-run) record of a ticket, if it was seen before."""
-        with Session(self.engine) as session:
-            query = select(TicketLog).where(TicketLog.source == source, TicketLog.key == key, TicketLog.dry_run == False)  # noqa: E712
-            return session.exec(query).first()
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose rows stay readable after commit; a database failure stops the cycle, not the ticket."""
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                yield session
+        except OperationalError as exc:
+            raise ServiceUnavailable(f"decision log: {exc.orig}") from exc
+
+    def now(self) -> datetime:
+        """The store's clock, in UTC."""
+        return as_utc(self.clock())
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def find_key(self, key: str) -> TicketLog | None:
+        """The ticket recorded under `key` (not a dry run, not a duplicate copy), if any."""
+        with self.session() as session:
+            return session.exec(select(TicketLog).where(
+                TicketLog.key == key, TicketLog.dry_run == False, col(TicketLog.duplicate_of).is_(None))  # noqa: E712
+            ).first()
 
     def get(self, ticket_id: int) -> TicketLog | None:
-        """One record by id."""
-        with Session(self.engine) as session:
+        """One ticket by its row id."""
+        with self.session() as session:
             return session.get(TicketLog, ticket_id)
 
-    def find_prior(self, message_ids: Iterable[str]) -> PriorTicket | None:
+    def actions(self, ticket_id: int) -> list[ActionLog]:
+        """The actions of one ticket, in the order they run."""
+        with self.session() as session:
+            return list(session.exec(select(ActionLog).where(ActionLog.ticket_id == ticket_id).order_by(ActionLog.id)))
+
+    def unfinished(self, source: str, *, limit: int = 500) -> list[TicketLog]:
+        """Tickets of `source` with work left (oldest first); quarantined ones wait for `deskbot retry`."""
+        with self.session() as session:
+            return list(session.exec(
+                select(TicketLog).where(TicketLog.source == source, TicketLog.pending == True,  # noqa: E712
+                                        TicketLog.dry_run == False, TicketLog.status != "quarantined")  # noqa: E712
+                .order_by(TicketLog.id).limit(limit)))
+
+    def find_prior(self, message_ids: Sequence[str]) -> PriorTicket | None:
         """The latest decided ticket of the thread these Message-IDs belong to."""
         ids = [m for m in message_ids if m]
         if not ids:
             return None
-        with Session(self.engine) as session:
-            query = (
+        with self.session() as session:
+            row = session.exec(
                 select(TicketLog)
                 .where(TicketLog.dry_run == False, TicketLog.department != "")  # noqa: E712
-                .where(TicketLog.message_id.in_(ids) | TicketLog.ack_message_id.in_(ids))  # type: ignore[union-attr]
-                .order_by(TicketLog.id.desc())  # type: ignore[union-attr]
-            )
-            row = session.exec(query).first()
-            if row is None:
-                return None
-            assert row.id is not None
-            return PriorTicket(ticket_id=row.id, department=row.department,
-                               acknowledged=bool(row.ack_message_id or row.ack_template))
-
-    def record_decision(
-        self, ticket: Ticket, prediction: Prediction, decision: Decision, *, now: datetime, dry_run: bool
-    ) -> TicketLog:
-        """Write the ticket, prediction and decision, with one pending row per action."""
-        row = TicketLog(
-            **_ticket_columns(ticket, now, dry_run),
-            model_version=prediction.model_version,
-            predicted_department=prediction.department,
-            predicted_priority=prediction.priority or "",
-            confidence=prediction.confidence,
-            department_scores=json.dumps(prediction.department_scores),
-            priority_scores=json.dumps(prediction.priority_scores),
-            top_terms=json.dumps([[t.term, round(t.weight, 4)] for t in prediction.top_terms]),
-            department=decision.department,
-            priority=decision.priority,
-            tags=json.dumps(list(decision.tags)),
-            group=decision.group,
-            folder=decision.folder,
-            needs_review=decision.needs_review,
-            sla_hours=decision.sla_hours,
-            sla_due=as_utc(decision.sla_due) if decision.sla_due else None,
-            ack_language=decision.language,
-            ack_template=decision.ack_template,
-            ack_skip_reason=decision.ack_skip_reason,
-            reasons=json.dumps(list(decision.reasons)),
-            status="dry-run" if dry_run else "decided",
-        )
-        return self._insert(row, now, "skipped" if dry_run else "pending")
-
-    def record_skipped(self, source: str, key: str, ref: str, reason: str, *, now: datetime, dry_run: bool,
-                       status: str = "skipped") -> TicketLog:
-        """Record input that could not be handled, with the reason, and a pending set-aside action."""
-        row = TicketLog(source=source, key=key, ref=ref, created_at=as_utc(now), dry_run=dry_run,
-                        status=status, error=reason[:2000])
-        return self._insert(row, now, "skipped" if dry_run else "pending", kinds=("set_aside",))
-
-    def _insert(self, row: TicketLog, now: datetime, state: str, kinds: Sequence[str] = ACTIONS) -> TicketLog:
-        with Session(self.engine) as session:
-            session.add(row)
-            session.flush()
-            for kind in kinds:
-                session.add(ActionLog(ticket_id=row.id, kind=kind, state=state, updated_at=as_utc(now),
-                                      detail="dry run: nothing changed" if state == "skipped" else ""))
-            session.commit()
-            session.refresh(row)
-            return row
-
-    def actions(self, ticket_id: int) -> list[ActionLog]:
-        """The actions of one ticket, in the order they run."""
-        with Session(self.engine) as session:
-            return list(session.exec(select(ActionLog).where(ActionLog.ticket_id == ticket_id).order_by(ActionLog.id)))
-
-    def set_action(self, action_id: int, state: str, detail: str, *, now: datetime) -> None:
-        """Record how one action went."""
-        with Session(self.engine) as session:
-            action = session.get(ActionLog, action_id)
-            assert action is not None
-            action.state, action.detail, action.updated_at = state, detail[:2000], as_utc(now)
-            action.attempts += 1
-            session.add(action)
-            session.commit()
-
-    def update_ticket(self, ticket_id: int, **values: str) -> None:
-        """Set status, error or the acknowledgement's Message-ID of a ticket."""
-        with Session(self.engine) as session:
-            row = session.get(TicketLog, ticket_id)
-            assert row is not None
-            for name, value in values.items():
-                setattr(row, name, value)
-            session.add(row)
-            session.commit()
+                .where(col(TicketLog.message_id).in_(ids) | col(TicketLog.ack_message_id).in_(ids))
+                .order_by(col(TicketLog.id).desc())).first()
+        if row is None or row.id is None:
+            return None
+        return PriorTicket(ticket_id=row.id, department=row.department, reference=row.reference or "",
+                           acknowledged=bool(row.ack_template))
 
     def get_cursor(self, source: str) -> str | None:
-        """Where reading `source` stopped last time."""
-        with Session(self.engine) as session:
+        """Where reading `source` stopped: everything up to it is recorded."""
+        with self.session() as session:
             row = session.get(SourceCursor, source)
             return row.value if row else None
 
-    def set_cursor(self, source: str, value: str, *, now: datetime) -> None:
-        """Remember where to go on reading `source`."""
-        with Session(self.engine) as session:
-            row = session.get(SourceCursor, source) or SourceCursor(source=source, value=value, updated_at=as_utc(now))
-            row.value, row.updated_at = value, as_utc(now)
+    # -- recording what was read (one transaction each, with the cursor) --------------------------
+
+    def record_decision(self, ticket: Ticket, prediction: Prediction, decision: Decision, *, kinds: Sequence[str],
+                        cursor: str | None, dry_run: bool = False, ack_message_id: str = "") -> TicketLog:
+        """A decided ticket, its reference, one pending action per kind, and the cursor past it."""
+        row = ticket_row(ticket, self.now(), status="dry-run" if dry_run else "decided", dry_run=dry_run)
+        fill_decision(row, prediction, decision, ack_message_id)
+        return self._insert(row, kinds, cursor, numbered=not dry_run)
+
+    def record_received(self, ticket: Ticket, error: str, *, cursor: str | None) -> TicketLog:
+        """A readable ticket the model or the rules failed on: kept, to decide again next cycle."""
+        row = ticket_row(ticket, self.now(), status="received")
+        row.attempts, row.error = 1, error[:2000]
+        return self._insert(row, (), cursor, numbered=False)
+
+    def record_unreadable(self, source: str, key: str, ref: str, reason: str, *, cursor: str | None,
+                          kinds: Sequence[str]) -> TicketLog:
+        """Input that cannot be parsed, with the reason, and the action that flags it for a person."""
+        now = self.now()
+        row = TicketLog(source=source, key=key, ref=ref, created_at=now, updated_at=now, status="unreadable",
+                        pending=bool(kinds), error=reason[:2000])
+        return self._insert(row, kinds, cursor, numbered=False)
+
+    def record_duplicate(self, ticket: Ticket, original: TicketLog, *, kinds: Sequence[str],
+                         cursor: str | None) -> TicketLog:
+        """A second copy of `original` (the same mail in another mailbox): marked and filed, never answered."""
+        row = ticket_row(ticket, self.now(), status="duplicate")
+        row.duplicate_of, row.department, row.folder = original.id, original.department, original.folder
+        row.reasons = json.dumps([f"duplicate of {original.reference or original.id} ({original.source})"])
+        row.pending = bool(kinds)
+        return self._insert(row, kinds, cursor, numbered=False)
+
+    def _insert(self, row: TicketLog, kinds: Sequence[str], cursor: str | None, *, numbered: bool) -> TicketLog:
+        now = self.now()
+        try:
+            with self.session() as session:
+                if numbered:
+                    row.reference = format_reference(self.reference_prefix, self._next_reference(session))
+                session.add(row)
+                session.flush()
+                for kind in kinds:
+                    state = "skipped" if row.dry_run else "pending"
+                    session.add(ActionLog(ticket_id=row.id, kind=kind, state=state, updated_at=now,
+                                          detail="dry run: nothing changed" if row.dry_run else ""))
+                if cursor is not None and not row.dry_run:
+                    _put_cursor(session, row.source, cursor, now)
+                session.commit()
+        except IntegrityError as exc:
+            raise KeyTaken(f"key {row.key} is already recorded") from exc
+        return row
+
+    def _next_reference(self, session: Session) -> int:
+        """The next number of the reference sequence, inside the caller's transaction (never reused)."""
+        session.exec(update(Counter).where(col(Counter.name) == "reference").values(value=Counter.value + 1))
+        counter = session.get(Counter, "reference")
+        if counter is None:  # a database whose counter row was removed by hand: start above every ticket
+            counter = Counter(name="reference", value=1)
+            session.add(counter)
+            session.flush()
+        session.refresh(counter)
+        return counter.value
+
+    def record_late_decision(self, ticket_id: int, prediction: Prediction, decision: Decision, *,
+                             kinds: Sequence[str], ack_message_id: str = "") -> TicketLog:
+        """Decide a ticket recorded as received (its model or rules failed before): reference and actions too."""
+        now = self.now()
+        with self.session() as session:
+            row = session.get(TicketLog, ticket_id)
+            assert row is not None
+            fill_decision(row, prediction, decision, ack_message_id)
+            row.status, row.error, row.updated_at = "decided", "", now
+            row.reference = row.reference or format_reference(self.reference_prefix, self._next_reference(session))
             session.add(row)
+            for kind in kinds:
+                session.add(ActionLog(ticket_id=ticket_id, kind=kind, state="pending", updated_at=now))
+            session.commit()
+            return row
+
+    def requeue(self, ticket_ids: Sequence[int]) -> list[TicketLog]:
+        """`deskbot retry`: failed and quarantined tickets get their unfinished actions back, attempts reset."""
+        now, done = self.now(), []
+        with self.session() as session:
+            for ticket_id in ticket_ids:
+                row = session.get(TicketLog, ticket_id)
+                if row is None or row.dry_run or row.status not in ("failed", "quarantined", "received", "decided"):
+                    continue
+                actions = session.exec(select(ActionLog).where(ActionLog.ticket_id == ticket_id)).all()
+                for action in actions:
+                    if action.kind in ("flag_failed", "quarantine"):
+                        action.state, action.detail = "skipped", "superseded by `deskbot retry`"
+                    elif action.state == "failed":
+                        action.state, action.detail = "pending", "re-queued by `deskbot retry`"
+                    action.updated_at = now
+                    session.add(action)
+                if row.flagged:
+                    session.add(ActionLog(ticket_id=ticket_id, kind="unflag", state="pending", updated_at=now))
+                row.status = "decided" if row.department else "received"
+                row.pending, row.attempts, row.error, row.updated_at = True, 0, "", now
+                session.add(row)
+                done.append(row)
+            session.commit()
+        return done
+
+    def save_cursor(self, source: str, value: str) -> None:
+        """Move the cursor past items found already recorded."""
+        with self.session() as session:
+            _put_cursor(session, source, value, self.now())
             session.commit()
 
-    def recent(self, limit: int = 20, *, source: str | None = None) -> list[TicketLog]:
-        """The latest records, newest first."""
-        with Session(self.engine) as session:
-            query = select(TicketLog).order_by(TicketLog.id.desc()).limit(limit)  # type: ignore[union-attr]
-            if source:
-                query = query.where(TicketLog.source == source)
-            return list(session.exec(query))
+    # -- acting -------------------------------------------------------------------------------------
+
+    def start(self, action_id: int) -> None:
+        """Mark an action in flight: from now on its effect may exist."""
+        self.step(None, "", "", then=action_id)
+
+    def step(self, action_id: int | None, state: str, detail: str, *, then: int | None = None,
+             ticket_update: dict[str, object] | None = None) -> None:
+        """Finish one action and mark the next in flight (and update the ticket) in a single commit."""
+        now = self.now()
+        with self.session() as session:
+            if action_id is not None:
+                action = session.get(ActionLog, action_id)
+                assert action is not None
+                action.state, action.detail, action.updated_at = state, detail[:2000], now
+                action.attempts += 1
+                session.add(action)
+            if then is not None:
+                following = session.get(ActionLog, then)
+                assert following is not None
+                following.state, following.updated_at = "inflight", now
+                session.add(following)
+            if ticket_update:
+                self._update_ticket(session, ticket_update)
+            session.commit()
+
+    def _update_ticket(self, session: Session, values: dict[str, object]) -> None:
+        row = session.get(TicketLog, values["id"])
+        assert row is not None
+        for name, value in values.items():
+            setattr(row, name, value)
+        row.updated_at = self.now()
+        session.add(row)
+
+    def update_ticket(self, ticket_id: int, **values: object) -> None:
+        """Set fields of one ticket (status, pending, error, flagged…)."""
+        with self.session() as session:
+            self._update_ticket(session, {"id": ticket_id, **values})
+            session.commit()
+
+    def add_action(self, ticket_id: int, kind: str) -> ActionLog:
+        """Append an action (flag a failure, quarantine) to a ticket's list."""
+        with self.session() as session:
+            action = ActionLog(ticket_id=ticket_id, kind=kind, state="pending", updated_at=self.now())
+            session.add(action)
+            row = session.get(TicketLog, ticket_id)
+            assert row is not None
+            row.pending = True
+            session.add(row)
+            session.commit()
+            return action
+
+    def count_failure(self, ticket_id: int, error: str) -> int:
+        """One more failure of this ticket's own; returns how many it has had, across restarts."""
+        with self.session() as session:
+            row = session.get(TicketLog, ticket_id)
+            assert row is not None
+            row.attempts += 1
+            row.error, row.updated_at = error[:2000], self.now()
+            session.add(row)
+            session.commit()
+            return row.attempts
+
+    def add_event(self, source: str, message: str, *, level: str = "WARNING", ticket_id: int | None = None) -> None:
+        """Keep a warning or error for `deskbot status`."""
+        with self.session() as session:
+            session.add(Event(at=self.now(), source=source, ticket_id=ticket_id, level=level, message=message[:2000]))
+            session.commit()
 
 
-def load_decision(row: TicketLog) -> Decision:
-    """The Decision a record holds, to resume its unfinished actions unchanged."""
-    return Decision(
-        department=row.department,
-        priority=row.priority,
-        tags=tuple(json.loads(row.tags)),
-        group=row.group,
-        folder=row.folder,
-        needs_review=row.needs_review,
-        sla_hours=row.sla_hours or 0.0,
-        sla_due=as_utc(row.sla_due) if row.sla_due else None,
-        language=row.ack_language,
-        ack_template=row.ack_template,
-        ack_skip_reason=row.ack_skip_reason,
-        reasons=tuple(json.loads(row.reasons)),
+def format_reference(prefix: str, number: int) -> str:
+    """The customer-facing reference: SUP-000042 (more digits once past a million)."""
+    return f"{prefix}-{number:06d}"
+
+
+def _put_cursor(session: Session, source: str, value: str, now: datetime) -> None:
+    row = session.get(SourceCursor, source) or SourceCursor(source=source, value=value, updated_at=now)
+    row.value, row.updated_at = value, now
+    session.add(row)
+
+
+def ticket_row(ticket: Ticket, now: datetime, *, status: str, dry_run: bool = False) -> TicketLog:
+    """A new row holding everything the ticket is, so it can be rebuilt without its source."""
+    return TicketLog(
+        source=ticket.source, key=ticket.key, ref=ticket.ref, created_at=now, updated_at=now, dry_run=dry_run,
+        status=status, pending=not dry_run, message_id=ticket.message_id, sender=ticket.sender,
+        sender_name=ticket.sender_name, reply_to=ticket.reply_to, subject=ticket.subject, language=ticket.language,
+        body=ticket.body, text=ticket.text, received_at=as_utc(ticket.received_at) if ticket.received_at else None,
+        thread_refs=json.dumps(list(ticket.references)), headers=json.dumps([list(h) for h in ticket.headers]),
+        meta=json.dumps([list(m) for m in ticket.meta]),
     )
 
 
-def _ticket_columns(ticket: Ticket, now: datetime, dry_run: bool) -> dict[str, object]:
-    return {
-        "source": ticket.source,
-        "key": ticket.key,
-        "ref": ticket.ref,
-        "created_at": as_utc(now),
-        "dry_run": dry_run,
-        "message_id": ticket.message_id,
-        "sender": ticket.sender,
-        "sender_name": ticket.sender_name,
-        "subject": ticket.subject,
-        "language": ticket.language,
-        "body": ticket.body,
-        "text": ticket.text,
-        "received_at": as_utc(ticket.received_at) if ticket.received_at else None,
-    }
+def fill_decision(row: TicketLog, prediction: Prediction, decision: Decision, ack_message_id: str) -> None:
+    """Copy a prediction and the decision taken on it into a row."""
+    row.model_version, row.predicted_department = prediction.model_version, prediction.department
+    row.predicted_priority, row.confidence = prediction.priority or "", prediction.confidence
+    row.department_scores = json.dumps(prediction.department_scores)
+    row.priority_scores = json.dumps(prediction.priority_scores)
+    row.top_terms = json.dumps([[t.term, round(t.weight, 4)] for t in prediction.top_terms])
+    row.department, row.priority, row.tags = decision.department, decision.priority, json.dumps(list(decision.tags))
+    row.group, row.folder, row.needs_review = decision.group, decision.folder, decision.needs_review
+    row.sla_hours = decision.sla_hours
+    row.sla_due = as_utc(decision.sla_due) if decision.sla_due else None
+    row.ack_language, row.ack_template, row.ack_skip_reason = decision.language, decision.ack_template, decision.ack_skip_reason
+    row.ack_message_id = ack_message_id if decision.ack_template else ""
+    row.reasons = json.dumps(list(decision.reasons))
+
+
+def row_ticket(row: TicketLog) -> Ticket:
+    """The Ticket a row holds, to resume its work without reading the source again."""
+    return Ticket(
+        source=row.source, key=row.key, ref=row.ref, sender=row.sender, sender_name=row.sender_name,
+        subject=row.subject, body=row.body, text=row.text, language=row.language,
+        received_at=as_utc(row.received_at) if row.received_at else None, message_id=row.message_id,
+        references=tuple(json.loads(row.thread_refs)), headers=tuple(tuple(h) for h in json.loads(row.headers)),
+        reply_to=row.reply_to, meta=tuple(tuple(m) for m in json.loads(row.meta)),
+    )
+
+
+def load_decision(row: TicketLog) -> Decision:
+    """The Decision a row holds, to resume its unfinished actions unchanged."""
+    return Decision(
+        department=row.department, priority=row.priority, tags=tuple(json.loads(row.tags)), group=row.group,
+        folder=row.folder, needs_review=row.needs_review, sla_hours=row.sla_hours or 0.0,
+        sla_due=as_utc(row.sla_due) if row.sla_due else None, language=row.ack_language,
+        ack_template=row.ack_template, ack_skip_reason=row.ack_skip_reason, reasons=tuple(json.loads(row.reasons)),
+    )

@@ -1,100 +1,75 @@
 """An IMAP folder as a ticket source (imapclient).
 
-Position is remembered as UIDVALIDITY plus the last finished UID (RFC 3501 2.3.1.1): when
-the server changes UIDVALIDITY the folder is read again and the decision log, keyed by
-Message-ID, stops anything from being handled twice. Fetching uses BODY.PEEK[] so it
-never sets \\Seen: agents still see new mail as unread.
+Position is UIDVALIDITY plus the last recorded UID (RFC 3501 2.3.1.1); a ticket's `ref` is
+"UIDVALIDITY:UID", so a UID from before a UIDVALIDITY change is never trusted (the message is
+looked up by Message-ID instead). Fetching uses BODY.PEEK[] so agents still see new mail as unread.
+
+Every action can be checked after a crash: keywords are idempotent (done again), a MOVE is done
+when the UID has left the folder, an acknowledgement is found by its Message-ID in the Sent folder
+when one is configured. Without MOVE (RFC 6851) a copy already in the target folder is not copied twice.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import socket
-import ssl
 from collections.abc import Iterator
-from contextlib import contextmanager
 from types import TracebackType
 
 import imapclient
-from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from bot.config import MailboxConfig
-from bot.errors import BadInputError, PermanentError, TransientError
+from bot.errors import BadInputError, GoneError
 from bot.models import Decision, Ticket
-from connectors.base import RawItem
+from bot.rules import RuleSet
+from connectors.base import (ACKNOWLEDGE, DUPLICATE, FILE, FLAG_FAILED, QUARANTINE, SET_ASIDE, WRITE_BACK, Action,
+                             Mailer, RawItem)
+from connectors.imap_session import close_quietly, connect, keyword, translated
 from connectors.mail import parse_mail
 
 log = logging.getLogger(__name__)
 
 PROCESSED = "deskbot-processed"
 UNPARSEABLE = "deskbot-unparseable"
+FAILED = "deskbot-failed"
+QUARANTINED = "deskbot-quarantined"
+DUPLICATE_KEYWORD = "deskbot-duplicate"
+UNFLAG = "unflag"
 _BATCH = 50
-_NOT_ATOM = re.compile(r"[^a-z0-9_.-]+")
 
-
-def keyword(kind: str, value: str) -> str:
-    """An IMAP keyword (an atom, RFC 3501 9) such as deskbot-dept-billing."""
-    slug = _NOT_ATOM.sub("-", value.lower()).strip("-") or "unknown"
-    return f"deskbot-{kind}-{slug}"
-
-
-@contextmanager
-def _translated(action: str) -> Iterator[None]:
-    """Library and socket errors become deskbot's transient/permanent errors."""
-    try:
-        yield
-    except LoginError as exc:
-        raise PermanentError(f"{action}: login refused: {exc}") from exc
-    except ssl.SSLCertVerificationError as exc:
-        raise PermanentError(f"{action}: the server's TLS certificate is not trusted: {exc}") from exc
-    except IMAPClientAbortError as exc:
-        raise TransientError(f"{action}: connection lost: {exc}") from exc
-    except (socket.timeout, TimeoutError, ConnectionError, ssl.SSLError, OSError) as exc:
-        raise TransientError(f"{action}: {exc}") from exc
-    except IMAPClientError as exc:
-        raise PermanentError(f"{action}: server said no: {exc}") from exc
+__all__ = ["ImapSource", "PROCESSED", "UNPARSEABLE", "keyword"]
 
 
 class ImapSource:
-    """One folder of one IMAP account; use as a context manager (connects and logs in)."""
+    """One folder of one IMAP account; a context manager per cycle (connects, logs in, selects)."""
 
-    def __init__(self, config: MailboxConfig) -> None:
+    def __init__(self, config: MailboxConfig, *, rules: RuleSet, mailer: Mailer | None = None) -> None:
         self.config = config
+        self.rules = rules
+        self.mailer = mailer
         self.name = f"imap:{config.name}"
+        self.backlog: int | None = None
         self._client: imapclient.IMAPClient | None = None
         self._keywords_allowed = False
+        self._validity = 0
         self._folders: set[str] = set()
+        self._warned = False
 
     def __enter__(self) -> ImapSource:
-        cfg = self.config
-        with _translated(f"connect to {cfg.host}:{cfg.port}"):
-            client = imapclient.IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "ssl", timeout=cfg.timeout)
+        self._client = connect(self.config)
         try:
-            with _translated(f"log in to {cfg.host}:{cfg.port} as {cfg.username}"):
-                client.normalise_times = False  # keep INTERNALDATE's zone: the SLA clock needs it
-                if cfg.security == "starttls":
-                    client.starttls(ssl.create_default_context())
-                client.login(cfg.username, cfg.password)
-            with _translated(f"select folder {cfg.folder!r}"):
-                selected = client.select_folder(cfg.folder)
+            self._select()
         except BaseException:
-            client.shutdown()  # never leak the socket of a failed login
+            close_quietly(self._client)
+            self._client = None
             raise
-        self._client = client
-        self._validity = int(selected[b"UIDVALIDITY"])
-        permanent = selected.get(b"PERMANENTFLAGS", ())
-        self._keywords_allowed = b"\\*" in permanent
-        if not self._keywords_allowed:
-            log.warning("mailbox %s: the server keeps no custom keywords; deskbot cannot tag mail there", cfg.name)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.mailer is not None:
+            self.mailer.close()
         if self._client is not None:
-            try:
-                self._client.logout()
-            except (IMAPClientError, OSError):
-                pass  # the connection is going away anyway
+            close_quietly(self._client)
             self._client = None
 
     @property
@@ -104,10 +79,35 @@ class ImapSource:
             raise RuntimeError("ImapSource used outside its `with` block")
         return self._client
 
+    def _select(self) -> None:
+        with translated(f"select folder {self.config.folder!r}"):
+            selected = self.client.select_folder(self.config.folder)
+        self._validity = int(selected[b"UIDVALIDITY"])
+        self._keywords_allowed = b"\\*" in selected.get(b"PERMANENTFLAGS", ())
+        if not self._keywords_allowed and not self._warned:
+            self._warned = True
+            log.warning("mailbox %s: the server keeps no custom keywords; deskbot cannot tag mail there",
+                        self.config.name)
+
+    def check(self) -> str:
+        """Log in, select the folder, and say what the server offers."""
+        with self:
+            with translated("search"):
+                count = len(self.client.search(["NOT", "DELETED"]))
+            moves = "MOVE" if self.client.has_capability("MOVE") else "no MOVE (COPY + delete)"
+            keywords = "keywords" if self._keywords_allowed else "NO custom keywords"
+            sent = self.config.sent_folder
+            if sent and not self.client.folder_exists(sent):
+                return f"logged in; {self.config.folder} has {count} messages; {moves}; {keywords}; " \
+                       f"sent_folder {sent!r} does not exist yet (it will be created)"
+            return f"logged in; {self.config.folder} has {count} messages; {moves}; {keywords}"
+
+    # -- reading ------------------------------------------------------------------------------------
+
     def fetch_new(self, cursor: str | None) -> Iterator[RawItem]:
-        """Messages after the cursor's UID, oldest first, read with BODY.PEEK[]."""
+        """Messages after the cursor's UID, oldest first, read with BODY.PEEK[] in batches."""
         validity, last_uid = _parse_cursor(cursor)
-        with _translated("search"):
+        with translated("search"):
             if validity == self._validity:
                 uids = [u for u in self.client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid]
             else:
@@ -118,27 +118,26 @@ class ImapSource:
                     criteria.append("UNSEEN")
                 uids = self.client.search(criteria)
         uids = sorted(uids)
+        self.backlog = len(uids)
         for start in range(0, len(uids), _BATCH):
             yield from self._fetch(uids[start : start + _BATCH])
 
     def _fetch(self, uids: list[int]) -> Iterator[RawItem]:
-        with _translated("fetch sizes"):
+        with translated("fetch sizes"):
             sizes = self.client.fetch(uids, ["RFC822.SIZE", "INTERNALDATE"])
         small = [u for u in uids if sizes.get(u, {}).get(b"RFC822.SIZE", 0) <= self.config.max_message_bytes]
-        with _translated("fetch"):
+        with translated("fetch"):
             bodies = self.client.fetch(small, ["BODY.PEEK[]"]) if small else {}
         for uid in uids:
+            if uid not in sizes:
+                continue  # expunged between SEARCH and FETCH: nothing to read
             problem = ""
             if uid not in small:
                 size = sizes.get(uid, {}).get(b"RFC822.SIZE", 0)
                 problem = f"message of {size} bytes is over max_message_bytes ({self.config.max_message_bytes})"
-            yield RawItem(
-                ref=str(uid),
-                data=bodies.get(uid, {}).get(b"BODY[]", b""),
-                cursor=f"{self._validity}:{uid}",
-                received_at=sizes.get(uid, {}).get(b"INTERNALDATE"),
-                problem=problem,
-            )
+            ref = f"{self._validity}:{uid}"
+            yield RawItem(ref=ref, data=bodies.get(uid, {}).get(b"BODY[]", b""), cursor=ref,
+                          received_at=sizes.get(uid, {}).get(b"INTERNALDATE"), problem=problem)
 
     def parse(self, item: RawItem) -> Ticket:
         """RFC 5322 bytes -> Ticket."""
@@ -146,51 +145,177 @@ class ImapSource:
             raise BadInputError(item.problem)
         return parse_mail(item.data, source=self.name, ref=item.ref, received_at=item.received_at)
 
-    def write_back(self, ticket: Ticket, decision: Decision) -> str:
-        """Keywords for department, priority, review and tags, visible in any IMAP client."""
+    # -- acting -------------------------------------------------------------------------------------
+
+    def plan(self, decision: Decision) -> tuple[str, ...]:
+        """Keywords, the acknowledgement by mail (when an [smtp] server is configured), then file it."""
+        return (WRITE_BACK, ACKNOWLEDGE, FILE) if self.mailer is not None else (WRITE_BACK, FILE)
+
+    def perform(self, action: Action) -> str:
+        """Cause one action's effect on this mailbox (or, for the acknowledgement, through the mailer)."""
+        if action.kind == ACKNOWLEDGE:
+            return self._acknowledge(action)
+        uid = self._locate(action)
+        if uid is None:
+            if action.kind in (WRITE_BACK, SET_ASIDE, FLAG_FAILED, UNFLAG):
+                raise GoneError(f"the message is no longer in {self.config.folder} (moved or deleted by someone)")
+            return f"not done: the message is no longer in {self.config.folder} (moved or deleted by someone)"
+        handler = {WRITE_BACK: self._write_back, FILE: self._file, SET_ASIDE: self._set_aside,
+                   DUPLICATE: self._duplicate, FLAG_FAILED: self._flag_failed, QUARANTINE: self._quarantine,
+                   UNFLAG: self._unflag}[action.kind]
+        return handler(uid, action)
+
+    def verify(self, action: Action) -> bool | None:
+        """After a crash: a move is done when the message left the folder; the acknowledgement is looked
+        for in the Sent folder; keywords are simply set again."""
+        if action.kind == ACKNOWLEDGE:
+            if not self.config.sent_folder:
+                return None
+            return bool(self._search_folder(self.config.sent_folder, action.marker))
+        if action.kind in (FILE, DUPLICATE, QUARANTINE):
+            return self._locate(action) is None
+        return False
+
+    def _acknowledge(self, action: Action) -> str:
+        assert self.mailer is not None and action.ack is not None and action.ack.message is not None
+        self.mailer.send(action.ack.message)
+        done = f"sent {action.ack.message_id} to {action.ack.to}"
+        if self.config.sent_folder:
+            with translated(f"append a copy to {self.config.sent_folder}"):
+                self._ensure_folder(self.config.sent_folder)
+                self.client.append(self.config.sent_folder, action.ack.message.as_bytes(), flags=[b"\\Seen"])
+            done += f"; copy in {self.config.sent_folder}"
+        return done
+
+    def _write_back(self, uid: int, action: Action) -> str:
         if not self._keywords_allowed:
-            return "skipped: server keeps no custom keywords"
+            return "skipped: the server keeps no custom keywords"
+        decision = action.decision
+        assert decision is not None
         words = [keyword("dept", decision.department), keyword("prio", decision.priority)]
         words += [keyword("tag", t) for t in decision.tags]
-        with _translated("store keywords"):
-            self.client.add_flags([int(ticket.ref)], [w.encode() for w in words], silent=True)
+        words += [action.reference] if action.reference else []
+        self._store(uid, words, "store keywords")
         return "keywords " + " ".join(words)
 
-    def mark_processed(self, ticket: Ticket, decision: Decision) -> str:
+    def _file(self, uid: int, action: Action) -> str:
         """The processed keyword, then MOVE to the decision's folder (last: it changes the UID)."""
         done = []
-        uid = int(ticket.ref)
         if self._keywords_allowed:
-            with _translated("store processed keyword"):
-                self.client.add_flags([uid], [PROCESSED.encode()], silent=True)
+            self._store(uid, [PROCESSED], "store processed keyword")
             done.append(PROCESSED)
-        if decision.folder and decision.folder != self.config.folder:
-            self._move(uid, decision.folder)
-            done.append(f"moved to {decision.folder}")
+        folder = action.decision.folder if action.decision else None
+        if folder and folder != self.config.folder:
+            self._move(uid, folder, action)
+            done.append(f"moved to {folder}")
         return ", ".join(done) or "nothing to do on the server"
 
-    def set_aside(self, ref: str, reason: str) -> str:
+    def _set_aside(self, uid: int, action: Action) -> str:
         """\\Flagged plus the unparseable keyword, left in place for a person."""
-        flags = [b"\\Flagged"]
-        if self._keywords_allowed:
-            flags += [UNPARSEABLE.encode(), PROCESSED.encode()]
-        with _translated("flag unreadable message"):
-            self.client.add_flags([int(ref)], flags, silent=True)
+        return self._flag(uid, [UNPARSEABLE, PROCESSED], "flag unreadable message")
+
+    def _flag_failed(self, uid: int, action: Action) -> str:
+        return self._flag(uid, [FAILED], "flag failed ticket")
+
+    def _quarantine(self, uid: int, action: Action) -> str:
+        done = self._flag(uid, [QUARANTINED, PROCESSED], "flag quarantined ticket")
+        if self.config.quarantine_folder:
+            self._move(uid, self.config.quarantine_folder, action)
+            done += f", moved to {self.config.quarantine_folder}"
+        return done
+
+    def _unflag(self, uid: int, action: Action) -> str:
+        words = [b"\\Flagged"] + ([FAILED.encode(), QUARANTINED.encode()] if self._keywords_allowed else [])
+        with translated("remove deskbot's flags"):
+            self.client.remove_flags([uid], words, silent=True)
+        return "removed " + " ".join(w.decode() for w in words)
+
+    def _duplicate(self, uid: int, action: Action) -> str:
+        """Mark a second copy of a handled mail and file it beside its department's mail (or duplicate_folder)."""
+        words = [DUPLICATE_KEYWORD, PROCESSED] + ([action.duplicate_of] if action.duplicate_of[:1].isalpha() else [])
+        done = self._store(uid, words, "mark duplicate") if self._keywords_allowed else "no keywords kept"
+        folder = self.config.duplicate_folder or (action.decision.folder if action.decision else None)
+        if folder and folder != self.config.folder:
+            self._move(uid, folder, action)
+            done += f", moved to {folder}"
+        return f"duplicate of {action.duplicate_of}: {done}"
+
+    def _flag(self, uid: int, words: list[str], what: str) -> str:
+        flags = [b"\\Flagged"] + ([w.encode() for w in words] if self._keywords_allowed else [])
+        with translated(what):
+            self.client.add_flags([uid], flags, silent=True)
         return "flagged " + " ".join(f.decode() for f in flags)
 
-    def _move(self, uid: int, folder: str) -> None:
-        with _translated(f"move to {folder}"):
-            if folder not in self._folders and not self.client.folder_exists(folder):
-                self.client.create_folder(folder)
-            self._folders.add(folder)
+    def _store(self, uid: int, words: list[str], what: str) -> str:
+        with translated(what):
+            self.client.add_flags([uid], [w.encode() for w in words], silent=True)
+        return "keywords " + " ".join(words)
+
+    def _move(self, uid: int, folder: str, action: Action) -> None:
+        with translated(f"move to {folder}"):
+            self._ensure_folder(folder)
             if self.client.has_capability("MOVE"):
                 self.client.move([uid], folder)
                 return
-            # RFC 6851 fallback: COPY, then delete only this UID (UID EXPUNGE needs UIDPLUS).
-            self.client.copy([uid], folder)
+            # RFC 6851 fallback: COPY (unless an earlier, interrupted attempt already did), then delete this UID.
+            if not (action.ticket.message_id and self._search_folder(folder, action.ticket.message_id, processed=True)):
+                self.client.copy([uid], folder)
             self.client.add_flags([uid], [b"\\Deleted"], silent=True)
             if self.client.has_capability("UIDPLUS"):
                 self.client.uid_expunge([uid])
+
+    def _ensure_folder(self, folder: str) -> None:
+        if folder not in self._folders and not self.client.folder_exists(folder):
+            self.client.create_folder(folder)
+            if self.config.subscribe_folders:
+                self.client.subscribe_folder(folder)
+        self._folders.add(folder)
+
+    # -- looking things up --------------------------------------------------------------------------
+
+    def _locate(self, action: Action) -> int | None:
+        """The UID of the action's message in the folder now, or None when it is no longer there."""
+        validity, _, uid_text = action.ticket.ref.rpartition(":")
+        with translated("look up the message"):
+            if validity and int(validity) == self._validity:
+                found = self.client.search(["UID", uid_text, "NOT", "DELETED"])
+                return int(uid_text) if int(uid_text) in found else None
+            if not action.ticket.message_id:
+                return None
+            found = self.client.search(["HEADER", "Message-ID", action.ticket.message_id, "NOT", "DELETED"])
+        return min(found) if found else None
+
+    def _search_folder(self, folder: str, message_id: str, *, processed: bool = False) -> list[int]:
+        """UIDs in another folder holding `message_id` (then back to ours)."""
+        with translated(f"search {folder}"):
+            if not self.client.folder_exists(folder):
+                return []
+            self.client.select_folder(folder, readonly=True)
+            try:
+                criteria = ["HEADER", "Message-ID", message_id] + (["KEYWORD", PROCESSED] if processed else [])
+                return list(self.client.search(criteria))
+            finally:
+                self._select()
+
+    def highest_reference(self, prefix: str) -> int:
+        """The highest reference number this account shows (subjects and keywords), to seed a new log."""
+        pattern = re.compile(rf"\b{re.escape(prefix)}-(\d{{6,}})\b")
+        folders = {self.config.folder, self.config.sent_folder, self.rules.triage.review_folder,
+                   *(route.folder for route in self.rules.departments.values())} - {None, ""}
+        best = 0
+        with translated("look for existing references"):
+            for folder in sorted(f for f in folders if f and self.client.folder_exists(f)):
+                selected = self.client.select_folder(folder, readonly=True)
+                best = max([best, *(int(m) for f in selected.get(b"FLAGS", ())
+                                    for m in pattern.findall(f.decode(errors="replace")))])
+                uids = self.client.search(["SUBJECT", f"{prefix}-"])
+                for start in range(0, len(uids), 500):
+                    fetched = self.client.fetch(uids[start : start + 500], ["BODY.PEEK[HEADER.FIELDS (SUBJECT)]"])
+                    for data in fetched.values():
+                        text = data.get(b"BODY[HEADER.FIELDS (SUBJECT)]", b"").decode(errors="replace")
+                        best = max([best, *(int(m) for m in pattern.findall(text))])
+        self._select()
+        return best
 
 
 def _parse_cursor(cursor: str | None) -> tuple[int | None, int]:

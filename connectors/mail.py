@@ -13,7 +13,7 @@ from datetime import datetime
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from email.utils import getaddresses, parseaddr
+from email.utils import formataddr, getaddresses, parseaddr
 
 import inscriptis
 from mailparser_reply import EmailReplyParser
@@ -30,6 +30,16 @@ _reply_parser = EmailReplyParser(languages=_REPLY_LANGUAGES)
 def raw_key(data: bytes) -> str:
     """Identity of a mail without a Message-ID: the hash of its bytes."""
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def mail_key(message_id: str, sender: str, date: str, subject: str, body: str) -> str:
+    """Identity of a mail across every mailbox of a config: its Message-ID plus a digest of its content.
+
+    Delivery headers (Received, Delivered-To, Return-Path) differ per mailbox and are left out, so the
+    same mail in two mailboxes has one key; two different mails that reuse a Message-ID have two.
+    """
+    digest = hashlib.sha256("\0".join((message_id, sender.lower(), " ".join(date.split()), subject, body)).encode())
+    return "mail:" + digest.hexdigest()
 
 
 def parse_mail(data: bytes, *, source: str, ref: str, received_at: datetime | None = None) -> Ticket:
@@ -50,7 +60,7 @@ def parse_mail(data: bytes, *, source: str, ref: str, received_at: datetime | No
     refs = _MSGID.findall(_raw_header(message, "References")) + _MSGID.findall(_raw_header(message, "In-Reply-To"))
     return Ticket(
         source=source,
-        key=message_id or raw_key(data),
+        key=mail_key(message_id, sender, _raw_header(message, "Date"), subject, body),
         ref=ref,
         sender=sender,
         sender_name=sender_name,
@@ -62,6 +72,7 @@ def parse_mail(data: bytes, *, source: str, ref: str, received_at: datetime | No
         message_id=message_id,
         references=tuple(dict.fromkeys(refs)),
         headers=headers,
+        reply_to=_reply_to(message),
     )
 
 
@@ -139,6 +150,16 @@ def _sender(message: Message) -> tuple[str, str]:
     if _header(message, "From"):
         raise BadInputError("From header holds no usable address")
     raise BadInputError("no From header")
+
+
+def _reply_to(message: Message) -> str:
+    """The Reply-To header's first usable address, as a header value, or ''."""
+    try:
+        value = _header(message, "Reply-To")
+    except BadInputError:
+        return ""
+    name, address = getaddresses([value])[0] if value else ("", "")
+    return formataddr((name, address)) if "@" in address else ""
 
 
 def _first_msgid(value: str) -> str:

@@ -1,14 +1,22 @@
-"""Sending mail over SMTP with aiosmtplib; errors become transient or permanent."""
+"""Sending mail over SMTP with aiosmtplib, one connection per cycle, errors sorted by whose they are.
+
+The connection is opened on the first message of a cycle and reused until `close()`, on an event
+loop this mailer owns (the daemon runs each source in its own thread). A failure that is the
+server's (unreachable, 421) stops the cycle; a 4xx for one message is that ticket's to retry; a 5xx
+fails that acknowledgement for good; a refused login or an untrusted certificate stops the source.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from email.message import EmailMessage
 
 import aiosmtplib
 
 from bot.config import SmtpConfig
-from bot.errors import PermanentError, TransientError
+from bot.errors import (AuthError, ConfigError, DeskbotError, PermanentError, ServiceUnavailable, TransientError,
+                        not_done)
 
 
 class SmtpMailer:
@@ -16,32 +24,111 @@ class SmtpMailer:
 
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: aiosmtplib.SMTP | None = None
+
+    def __enter__(self) -> SmtpMailer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def send(self, message: EmailMessage) -> None:
-        """Send one message; 4xx and network trouble are transient, 5xx and auth are permanent."""
-        asyncio.run(self._send(message))
+        """Send one message; raise ServiceUnavailable, TransientError, PermanentError or AuthError."""
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        try:
+            self._loop.run_until_complete(self._send(message))
+        except BaseException:
+            self._drop()  # never reuse a connection in an unknown state
+            raise
+
+    def check(self) -> str:
+        """Connect and log in (for `deskbot check`), then close."""
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        try:
+            self._loop.run_until_complete(self._connect())
+            assert self._client is not None
+            return f"logged in to {self.config.host}:{self.config.port}" + \
+                ("" if self.config.username else " (no login configured)")
+        finally:
+            self.close()
+
+    async def _connect(self) -> None:
+        cfg = self.config
+        client = aiosmtplib.SMTP(hostname=cfg.host, port=cfg.port, use_tls=cfg.security == "ssl",
+                                 start_tls=cfg.security == "starttls", timeout=cfg.timeout,
+                                 tls_context=ssl.create_default_context())
+        try:
+            await client.connect()
+            if cfg.username:
+                await client.login(cfg.username, cfg.password)
+        except BaseException as exc:
+            client.close()
+            raise _translated(exc, cfg) from exc
+        self._client = client
 
     async def _send(self, message: EmailMessage) -> None:
-        cfg = self.config
+        if self._client is None or not self._client.is_connected:
+            await self._connect()
+        assert self._client is not None
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=cfg.host,
-                port=cfg.port,
-                username=cfg.username or None,
-                password=cfg.password or None,
-                use_tls=cfg.security == "ssl",
-                start_tls=cfg.security == "starttls",
-                timeout=cfg.timeout,
-            )
-        except aiosmtplib.SMTPAuthenticationError as exc:
-            raise PermanentError(f"SMTP login refused by {cfg.host}: {exc.code} {exc.message}") from exc
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            codes = [r.code for r in exc.recipients]
-            error = TransientError if codes and all(400 <= c < 500 for c in codes) else PermanentError
-            raise error(f"SMTP recipients refused: {exc.recipients}") from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            error = TransientError if 400 <= exc.code < 500 else PermanentError
-            raise error(f"SMTP server {cfg.host} answered {exc.code} {exc.message}") from exc
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
-            raise TransientError(f"cannot send through {cfg.host}:{cfg.port}: {exc}") from exc
+            await self._client.send_message(message)
+        except BaseException as exc:
+            raise _translated(exc, self.config) from exc
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.run_until_complete(asyncio.sleep(0))  # let the transport finish closing
+
+    def close(self) -> None:
+        """Say QUIT if connected, and free the event loop; never raises."""
+        if self._client is not None and self._loop is not None:
+            try:
+                self._loop.run_until_complete(asyncio.wait_for(self._client.quit(), timeout=5))
+            except Exception:  # noqa: BLE001 - closing anyway
+                pass
+        self._drop()
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+
+
+def _translated(exc: BaseException, cfg: SmtpConfig) -> BaseException:
+    """aiosmtplib's and the socket's exceptions as deskbot's errors (others are returned unchanged)."""
+    where = f"{cfg.host}:{cfg.port}"
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, ssl.SSLCertVerificationError) or isinstance(cause, ssl.SSLCertVerificationError):
+        return ConfigError(f"the SMTP server {where} has a TLS certificate this machine does not trust "
+                           f"({getattr(cause, 'verify_message', '') or exc}): fix the certificate or the host name")
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return AuthError(f"SMTP login refused by {where}: {exc.code} {exc.message}")
+    if isinstance(exc, aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused):
+        # The server answered with a refusal: whatever it was, the message was not accepted.
+        refused = _refusal(exc, cfg, where)
+        return not_done(refused) if isinstance(refused, DeskbotError) else refused
+    if isinstance(exc, aiosmtplib.SMTPException | OSError | asyncio.TimeoutError):
+        return ServiceUnavailable(f"cannot send through {where}: {exc}")
+    return exc
+
+
+def _refusal(exc: BaseException, cfg: SmtpConfig, where: str) -> BaseException:
+    """A refusal by reply code: whose problem it is decides the error class."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        # Only here is a refusal about this one message: greylisting (4xx) or no such mailbox (5xx).
+        codes = [r.code for r in exc.recipients]
+        kind = TransientError if codes and all(400 <= c < 500 for c in codes) else PermanentError
+        return kind("SMTP recipient refused: " + "; ".join(f"{r.recipient}: {r.code} {r.message}"
+                                                           for r in exc.recipients))
+    if isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code >= 500:
+        return ConfigError(f"the SMTP server {where} refuses our sender {exc.sender}: {exc.code} {exc.message}; "
+                           "check [smtp] from and username")
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        if exc.code == 421 or 400 <= exc.code < 500:  # the server is busy or going down: not this message's fault
+            return ServiceUnavailable(f"SMTP server {where} answered {exc.code} {exc.message}; trying later")
+        return PermanentError(f"SMTP server {where} answered {exc.code} {exc.message}")
+    return exc

@@ -71,7 +71,7 @@ first_run = "all"
     assert len(smtp_sink.messages) == 3
     assert (env / "var" / "deskbot.sqlite3").exists(), "relative database paths follow the config file"
     assert main(["log", "--config", str(config)]) == 0
-    assert capsys.readouterr().out.count("(dry)") == 3
+    assert capsys.readouterr().out.count("dry-run") == 3
 
 
 def test_bad_config_exits_2_naming_file_line_and_key(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

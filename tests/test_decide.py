@@ -127,7 +127,7 @@ def test_unknown_department_goes_to_review_with_no_route() -> None:
 
 
 def test_follow_up_keeps_prior_department_and_skips_ack() -> None:
-    prior = PriorTicket(ticket_id=42, department="orders", acknowledged=True)
+    prior = PriorTicket(ticket_id=42, department="orders", reference="SUP-000042", acknowledged=True)
     d = run(prediction={"department": "technical", "confidence": 0.1}, prior=prior)
     assert (d.department, d.group, d.folder) == ("orders", "Orders and Returns", "Orders")
     assert not d.needs_review  # the thread was already triaged
@@ -137,7 +137,7 @@ def test_follow_up_keeps_prior_department_and_skips_ack() -> None:
 
 
 def test_follow_up_without_earlier_ack_is_acknowledged() -> None:
-    prior = PriorTicket(ticket_id=7, department="orders", acknowledged=False)
+    prior = PriorTicket(ticket_id=7, department="orders", reference="SUP-000007", acknowledged=False)
     d = run(prediction={"department": "technical"}, prior=prior)
     assert d.department == "orders"
     assert d.ack_template == "ack"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import BadInputError
-from connectors.mail import parse_mail, raw_key
+from connectors.mail import parse_mail
 
 MAIL = Path(__file__).parent / "fixtures" / "mail"
 
@@ -80,17 +80,22 @@ def test_unknown_charset_degrades_without_crashing() -> None:
     assert "\ufffd" in ticket.body  # the bytes that could not be decoded
 
 
-def test_message_id_is_the_key() -> None:
-    ticket = parse("multipart-alternative.eml")
-    assert ticket.key == ticket.message_id == "<CAF1x9y=export.1000@mail.example.org>"
+def test_the_same_mail_in_two_mailboxes_has_one_key() -> None:
+    data = (MAIL / "multipart-alternative.eml").read_bytes()
+    other_copy = b"Delivered-To: sales@example.com\nReceived: from mx2 by imap2; Wed, 18 Nov 2026\n" + data
+    assert parse_mail(other_copy, source="imap:sales", ref="9").key == parse("multipart-alternative.eml").key
 
 
-def test_missing_message_id_keys_by_content_hash() -> None:
+def test_different_mails_sharing_a_message_id_have_two_keys() -> None:
+    data = (MAIL / "multipart-alternative.eml").read_bytes()
+    assert parse_mail(data.replace(b"export", b"import"), source="s", ref="1").key != parse("multipart-alternative.eml").key
+
+
+def test_missing_message_id_keys_by_content() -> None:
     data = (MAIL / "no-message-id.eml").read_bytes()
     ticket = parse("no-message-id.eml")
     assert ticket.message_id == ""
-    assert ticket.key.startswith("sha256:") and len(ticket.key) == len("sha256:") + 64
-    assert ticket.key == raw_key(data)
+    assert ticket.key.startswith("mail:") and len(ticket.key) == len("mail:") + 64
     assert parse_mail(data + b"\nP.S. one more line\n", source="s", ref="1").key != ticket.key
 
 
@@ -116,7 +121,7 @@ def test_attachment_only_mail_with_subject_is_a_ticket() -> None:
     ticket = parse("attachment-only.eml")
     assert ticket.subject == "Signed contract"
     assert ticket.body == "" and ticket.text == ""
-    assert ticket.key == "<scan.7@example.com>"
+    assert ticket.message_id == "<scan.7@example.com>"
 
 
 def test_display_name_with_comma() -> None:
@@ -142,4 +147,4 @@ def test_unreadable_mail_is_bad_input(data: bytes, message: str) -> None:
 def test_broken_message_id_falls_back_to_content_hash() -> None:
     data = b"From: anna@example.com\nSubject: Refund\nMessage-ID: <>\n\nWhere is my refund?\n"
     ticket = parse_mail(data, source="s", ref="1")
-    assert ticket.key == raw_key(data)
+    assert ticket.message_id == "" and ticket.key.startswith("mail:")

@@ -39,7 +39,7 @@ def test_shipped_rules_load() -> None:
     assert set(rules.departments) == {"billing", "technical", "account", "orders", "sales", "general"}
     assert [r.name for r in rules.rules] == ["vip-senders", "urgent-keywords", "legal-threats"]
     assert rules.departments["billing"].names == {"en": "Billing", "de": "Buchhaltung"}
-    assert rules.reference(42) == "SUP-000042"
+    assert rules.acknowledgement.reference_prefix == "SUP"
 
 
 def test_small_fixture_loads(tmp_path: Path) -> None:

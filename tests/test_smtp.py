@@ -7,7 +7,7 @@ from email.message import EmailMessage
 import pytest
 
 from bot.config import SmtpConfig
-from bot.errors import PermanentError, TransientError
+from bot.errors import ConfigError, PermanentError, ServiceUnavailable, TransientError
 from bot.loopback import SmtpSink, free_port
 from connectors.smtp import SmtpMailer
 
@@ -35,7 +35,8 @@ def make_ack() -> EmailMessage:
 
 
 def test_delivers_exact_headers_and_body(smtp_sink: SmtpSink) -> None:
-    SmtpMailer(make_config(smtp_sink.host, smtp_sink.port)).send(make_ack())
+    with SmtpMailer(make_config(smtp_sink.host, smtp_sink.port)) as mailer:
+        mailer.send(make_ack())
     [received] = smtp_sink.messages
     for name in ("From", "To", "Subject", "Message-ID", "In-Reply-To", "References", "Auto-Submitted",
                  "X-Auto-Response-Suppress"):
@@ -45,46 +46,58 @@ def test_delivers_exact_headers_and_body(smtp_sink: SmtpSink) -> None:
     assert smtp_sink.handler.envelopes == [("support@deskbot.test", ["joerg.mueller@beispiel.de"])]
 
 
-def test_sends_each_message_once(smtp_sink: SmtpSink) -> None:
-    mailer = SmtpMailer(make_config(smtp_sink.host, smtp_sink.port))
+def test_sends_each_message_once_over_one_connection(smtp_sink: SmtpSink) -> None:
     first, second = make_ack(), make_ack()
     second.replace_header("Message-ID", "<ack.43@deskbot.test>")
-    mailer.send(first)
-    mailer.send(second)
+    with SmtpMailer(make_config(smtp_sink.host, smtp_sink.port)) as mailer:
+        mailer.send(first)
+        mailer.send(second)
+    assert len(smtp_sink.handler.sessions) == 1, "one SMTP connection per cycle"
     assert [m["Message-ID"] for m in smtp_sink.messages] == ["<ack.42@deskbot.test>", "<ack.43@deskbot.test>"]
 
 
 @pytest.mark.parametrize(("reply", "error"), [
-    ("451 4.3.0 busy", TransientError),
-    ("421 4.7.0 try again later", TransientError),
-    ("550 5.1.1 no such user", PermanentError),
+    ("451 4.3.0 busy", ServiceUnavailable),  # the server's trouble: the cycle stops, no ticket is blamed
+    ("421 4.7.0 try again later", ServiceUnavailable),
     ("554 5.7.1 message refused", PermanentError),
 ])
-def test_refusal_is_classified(smtp_sink: SmtpSink, reply: str, error: type[Exception]) -> None:
+def test_refusal_of_the_message_is_classified(smtp_sink: SmtpSink, reply: str, error: type[Exception]) -> None:
     smtp_sink.handler.refuse_with = reply
-    with pytest.raises(error, match=reply.split()[0]):
-        SmtpMailer(make_config(smtp_sink.host, smtp_sink.port)).send(make_ack())
+    with pytest.raises(error, match=reply.split()[0]), SmtpMailer(make_config(smtp_sink.host, smtp_sink.port)) as m:
+        m.send(make_ack())
     assert smtp_sink.messages == []
 
 
-def test_transient_refusal_then_success(smtp_sink: SmtpSink) -> None:
-    mailer = SmtpMailer(make_config(smtp_sink.host, smtp_sink.port))
-    smtp_sink.handler.refuse_with = "451 4.3.0 busy"
-    with pytest.raises(TransientError):
+@pytest.mark.parametrize(("reply", "error"), [
+    ("450 4.2.0 greylisted, try again later", TransientError),  # this recipient's: counted for this ticket
+    ("550 5.1.1 no such user", PermanentError),
+])
+def test_refusal_of_the_recipient_is_this_tickets(smtp_sink: SmtpSink, reply: str, error: type[Exception]) -> None:
+    smtp_sink.handler.refuse_rcpt["joerg.mueller@beispiel.de"] = reply
+    with pytest.raises(error) as caught, SmtpMailer(make_config(smtp_sink.host, smtp_sink.port)) as mailer:
         mailer.send(make_ack())
-    smtp_sink.handler.refuse_with = None
-    mailer.send(make_ack())  # the retry of the next cycle
+    assert not isinstance(caught.value, ServiceUnavailable)
+    assert reply.split()[0] in str(caught.value) and "joerg.mueller@beispiel.de" in str(caught.value)
+
+
+def test_busy_server_then_success(smtp_sink: SmtpSink) -> None:
+    with SmtpMailer(make_config(smtp_sink.host, smtp_sink.port)) as mailer:
+        smtp_sink.handler.refuse_with = "451 4.3.0 busy"
+        with pytest.raises(TransientError):
+            mailer.send(make_ack())
+        smtp_sink.handler.refuse_with = None
+        mailer.send(make_ack())  # a new connection: the failed one is never reused
     assert [m["Message-ID"] for m in smtp_sink.messages] == ["<ack.42@deskbot.test>"]
 
 
-def test_nothing_listening_is_transient() -> None:
+def test_nothing_listening_is_the_servers_trouble() -> None:
     port = free_port()
-    with pytest.raises(TransientError, match=f"127.0.0.1:{port}"):
-        SmtpMailer(make_config("127.0.0.1", port)).send(make_ack())
+    with pytest.raises(ServiceUnavailable, match=f"127.0.0.1:{port}"), SmtpMailer(make_config("127.0.0.1", port)) as m:
+        m.send(make_ack())
 
 
-def test_errors_are_deskbot_errors_not_library_errors(smtp_sink: SmtpSink) -> None:
-    smtp_sink.handler.refuse_with = "550 5.1.1 no such user"
-    with pytest.raises(PermanentError) as caught:
-        SmtpMailer(make_config(smtp_sink.host, smtp_sink.port)).send(make_ack())
-    assert "550" in str(caught.value) and smtp_sink.host in str(caught.value)
+def test_sender_refused_for_good_is_a_configuration_error(smtp_sink: SmtpSink) -> None:
+    smtp_sink.handler.refuse_sender = "553 5.7.1 sender not allowed"
+    with pytest.raises(ConfigError, match="refuses our sender"), SmtpMailer(
+            make_config(smtp_sink.host, smtp_sink.port)) as mailer:
+        mailer.send(make_ack())

@@ -9,7 +9,8 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.config import Config, DatabaseConfig, MailboxConfig, PathsConfig, SmtpConfig
-from bot.daemon import build_triage, run_once
+from bot.daemon import build_triage, run_once, sources_of
+from bot.pipeline import NEVER, SourceReport, Triage
 from bot.demo import sample_mails
 from bot.loopback import SmtpSink
 from bot.store import ActionLog, TicketLog
@@ -32,6 +33,11 @@ def make_config(mailboxes: list[MailboxConfig], sink: SmtpSink, tmp_path: Path, 
         paths=PathsConfig(cache=str(cache)),
         base_dir=str(tmp_path),
     )
+
+
+def cycle(config: Config, triage: Triage) -> list[SourceReport]:
+    """One `run --once` cycle over every source of the config."""
+    return run_once(sources_of(config, triage), triage, stop=NEVER)
 
 
 def rows(config: Config) -> list[TicketLog]:
@@ -69,7 +75,7 @@ def loaded(mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: P
 
 def test_one_cycle_triages_records_tags_and_acknowledges(loaded, mailbox: Mailbox, smtp_sink: SmtpSink, clock: Clock):
     config, mails = loaded
-    [report] = run_once(config, build_triage(config, clock=clock))
+    [report] = cycle(config, build_triage(config, clock=clock))
 
     assert report.error == ""
     assert len(report.outcomes) == len(mails) + 1
@@ -87,7 +93,7 @@ def test_one_cycle_triages_records_tags_and_acknowledges(loaded, mailbox: Mailbo
         assert record.sla_due is not None
 
     # The unreadable message: recorded with its reason, flagged on the server, nothing sent.
-    [skipped] = [r for r in records if r.status == "skipped"]
+    [skipped] = [r for r in records if r.status == "unreadable"]
     assert "no mail headers" in skipped.error
     state = folder_state(mailbox)
     [garbage_flags] = [f for mid, f in state["INBOX"].items() if mid == b""]
@@ -127,10 +133,10 @@ def test_one_cycle_triages_records_tags_and_acknowledges(loaded, mailbox: Mailbo
 def test_second_cycle_changes_nothing(loaded, mailbox: Mailbox, smtp_sink: SmtpSink, clock: Clock):
     config, _ = loaded
     triage = build_triage(config, clock=clock)
-    run_once(config, triage)
+    cycle(config, triage)
     before_rows, before_state, before_sent = len(rows(config)), folder_state(mailbox), len(smtp_sink.messages)
 
-    [report] = run_once(config, triage)
+    [report] = cycle(config, triage)
 
     assert report.outcomes == []
     assert len(rows(config)) == before_rows
@@ -142,13 +148,13 @@ def test_dry_run_changes_nothing_then_real_run_acts(loaded, mailbox: Mailbox, sm
     config, mails = loaded
     before = folder_state(mailbox)
 
-    [report] = run_once(config, build_triage(config, clock=clock, dry_run=True))
+    [report] = cycle(config, build_triage(config, clock=clock, dry_run=True))
 
     assert {o.status for o in report.outcomes} == {"dry-run"}
     assert folder_state(mailbox) == before
     assert smtp_sink.messages == []
     assert all(r.dry_run for r in rows(config))
-    [report] = run_once(config, build_triage(config, clock=clock))
+    [report] = cycle(config, build_triage(config, clock=clock))
     assert len([o for o in report.outcomes if o.status == "done"]) == len(mails)
     assert len(smtp_sink.messages) == len(mails) - len(NO_ACK)
 
@@ -158,17 +164,18 @@ def test_smtp_outage_is_retried_next_cycle_without_repeating(loaded, mailbox: Ma
     triage = build_triage(config, clock=clock)
     smtp_sink.handler.refuse_with = "451 4.3.0 mail system busy, try later"
 
-    [first] = run_once(config, triage)
+    [first] = cycle(config, triage)
 
-    assert "retry" in {o.status for o in first.outcomes}
+    assert "451" in first.error and first.failed, "the server's trouble stops the cycle and is reported"
     assert smtp_sink.messages == []
+    assert all(r.attempts == 0 for r in rows(config)), "no ticket is blamed for the server's trouble"
     smtp_sink.handler.refuse_with = None
-    run_once(config, triage)
-    run_once(config, triage)
+    cycle(config, triage)
+    cycle(config, triage)
     sent = smtp_sink.messages
     assert len(sent) == len(mails) - len(NO_ACK)
     assert len({str(m["In-Reply-To"]) for m in sent}) == len(sent), "nobody is acknowledged twice"
-    assert all(r.status in ("done", "skipped") for r in rows(config))
+    assert all(r.status in ("done", "unreadable") and not r.pending for r in rows(config))
 
 
 def test_unreachable_mailbox_does_not_stop_the_others(loaded, mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path,
@@ -178,7 +185,7 @@ def test_unreachable_mailbox_does_not_stop_the_others(loaded, mailbox: Mailbox, 
                          username="x", password="y", timeout=2)
     config = make_config([dead, mailbox.config], smtp_sink, tmp_path, model_cache)
 
-    broken, working = run_once(config, build_triage(config, clock=clock))
+    broken, working = cycle(config, build_triage(config, clock=clock))
 
     assert "connect" in broken.error and broken.outcomes == []
     assert len(working.outcomes) == len(mails) + 1
@@ -212,7 +219,7 @@ def test_uidvalidity_change_handles_nothing_twice(mailbox: Mailbox, smtp_sink: S
     support = mailbox.config.model_copy(update={"folder": "Support"})
     config = make_config([support], smtp_sink, tmp_path, model_cache)
     triage = build_triage(config, clock=clock)
-    run_once(config, triage)
+    cycle(config, triage)
     sent = len(smtp_sink.messages)
     client = mailbox.client()  # the folder is rebuilt: the server hands out a new UIDVALIDITY
     client.select_folder("INBOX")
@@ -221,9 +228,9 @@ def test_uidvalidity_change_handles_nothing_twice(mailbox: Mailbox, smtp_sink: S
     client.logout()
     mailbox.append(*mails, folder="Support")
 
-    [report] = run_once(config, triage)
+    [report] = cycle(config, triage)
 
-    assert [o.status for o in report.outcomes] == ["already-processed"] * len(mails)
+    assert [o.status for o in report.outcomes] == ["already-recorded"] * len(mails)
     assert len(smtp_sink.messages) == sent
     assert len(rows(config)) == len(mails)
 
@@ -235,9 +242,9 @@ def test_oversized_mail_is_set_aside_unread(mailbox: Mailbox, smtp_sink: SmtpSin
     small_limit = mailbox.config.model_copy(update={"max_message_bytes": 200})
     config = make_config([small_limit], smtp_sink, tmp_path, model_cache)
 
-    [report] = run_once(config, build_triage(config, clock=clock))
+    [report] = cycle(config, build_triage(config, clock=clock))
 
-    assert [o.status for o in report.outcomes] == ["skipped"]
+    assert [o.status for o in report.outcomes] == ["unreadable"]
     [record] = rows(config)
     assert "over max_message_bytes (200)" in record.error
     [flags] = folder_state(mailbox)["INBOX"].values()

@@ -1,0 +1,76 @@
+"""Connecting to an IMAP server and translating its failures into deskbot's error tree.
+
+A TLS certificate the system does not trust, a refused login and a dropped connection each end
+in a message that says what happened; the socket of a failed login or handshake is closed without
+letting a second error (EBADF from a socket the TLS layer already closed) hide the first.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import imapclient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+
+from bot.config import MailboxConfig
+from bot.errors import AuthError, PermanentError, ServiceUnavailable
+
+_NOT_ATOM = re.compile(r"[^a-z0-9_.-]+")
+
+
+def keyword(kind: str, value: str) -> str:
+    """An IMAP keyword (an atom, RFC 3501 9) such as deskbot-dept-billing."""
+    slug = _NOT_ATOM.sub("-", value.lower()).strip("-") or "unknown"
+    return f"deskbot-{kind}-{slug}"
+
+
+@contextmanager
+def translated(action: str) -> Iterator[None]:
+    """Library and socket errors become deskbot's errors: the server's trouble, ours, or this message's."""
+    try:
+        yield
+    except LoginError as exc:
+        raise AuthError(f"{action}: login refused: {exc}") from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise PermanentError(f"{action}: the server's TLS certificate is not trusted ({exc.verify_message}); "
+                             "fix the server's certificate or name its CA in the config") from exc
+    except IMAPClientAbortError as exc:
+        raise ServiceUnavailable(f"{action}: connection lost: {exc}") from exc
+    except (socket.timeout, TimeoutError, ConnectionError, ssl.SSLError, OSError) as exc:
+        raise ServiceUnavailable(f"{action}: {exc}") from exc
+    except IMAPClientError as exc:
+        raise PermanentError(f"{action}: server said no: {exc}") from exc
+
+
+def connect(config: MailboxConfig) -> imapclient.IMAPClient:
+    """A logged-in client; any failure closes the socket and raises a translated error."""
+    with translated(f"connect to {config.host}:{config.port}"):
+        client = imapclient.IMAPClient(config.host, port=config.port, ssl=config.security == "ssl",
+                                       ssl_context=ssl.create_default_context(), timeout=config.timeout)
+    try:
+        with translated(f"log in to {config.host}:{config.port} as {config.username}"):
+            client.normalise_times = False  # keep INTERNALDATE's zone: the SLA clock needs it
+            if config.security == "starttls":
+                client.starttls(ssl.create_default_context())
+            client.login(config.username, config.password)
+    except BaseException:
+        close_quietly(client)
+        raise
+    return client
+
+
+def close_quietly(client: imapclient.IMAPClient) -> None:
+    """Log out if the connection still works, else just drop the socket; never raises."""
+    try:
+        client.logout()
+        return
+    except Exception:  # noqa: BLE001 - the connection is going away anyway
+        pass
+    try:
+        client.shutdown()
+    except Exception:  # noqa: BLE001 - e.g. EBADF after a failed TLS handshake closed the socket
+        pass
