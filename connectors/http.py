@@ -12,7 +12,8 @@ Facts this relies on (checked against the helpdesks' own references):
   (credits: an `include` costs extra) and answers 429 with `Retry-After`.
   https://developers.freshdesk.com/api/#ratelimit
 
-Errors become deskbot's own (bot/errors.py): unreachable or rate-limited for longer than we wait ->
+Errors become deskbot's own (bot/errors.py), `maybe_done` only where the request may have been applied:
+unreachable or rate-limited for longer than we wait ->
 ServiceUnavailable; a 5xx that persists -> TransientError; a write whose answer never came ->
 UncertainWrite (the caller looks before posting again); 401/403 -> AuthError, logged once; 404 ->
 GoneError; 409 -> Conflict for the caller; 400/422/other 4xx -> PermanentError with the API's message.
@@ -29,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from bot.errors import AuthError, GoneError, PermanentError, ServiceUnavailable, TransientError
+from bot.errors import AuthError, GoneError, PermanentError, ServiceUnavailable, TransientError, not_done
 from connectors.budget import Budget
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,8 @@ class ApiClient:
         for budget in (self._budget(ACCOUNT), self._budget(family)):
             seconds = budget.delay(self._now())
             if seconds > self._max_wait:
-                raise ServiceUnavailable(f"{self.name}: rate limit reached; next request possible in {seconds:.0f} s")
+                raise not_done(ServiceUnavailable(f"{self.name}: rate limit reached; next request possible in "
+                                                  f"{seconds:.0f} s"))
             if seconds > 0:
                 log.debug("%s: pacing %s requests for %.1f s", self.name, family, seconds)
                 self._sleep(seconds)
@@ -165,8 +167,9 @@ class ApiClient:
         if not repeatable and not isinstance(exc, NOT_SENT):
             raise UncertainWrite(f"{self.name}: {what}: no answer ({type(exc).__name__}); it may have been applied")
         if attempt == self._max_attempts:
-            raise ServiceUnavailable(f"{self.name}: {what}: unreachable after {attempt} attempts "
-                                     f"({type(exc).__name__})") from None
+            error = ServiceUnavailable(f"{self.name}: {what}: unreachable after {attempt} attempts "
+                                       f"({type(exc).__name__})")
+            raise (not_done(error) if isinstance(exc, NOT_SENT) else error) from None
         self._retry_pause(attempt)
 
     def _after_429(self, what: str, family: str, response: httpx.Response, attempt: int) -> None:
@@ -181,7 +184,7 @@ class ApiClient:
         self._budget(family if own else ACCOUNT).block(self._now(), seconds)
         log.warning("%s: %s: rate limited (429), Retry-After %.0f s", self.name, what, seconds)
         if seconds > self._max_wait or attempt == self._max_attempts:
-            raise ServiceUnavailable(f"{self.name}: rate limited; the helpdesk asks to wait {seconds:.0f} s")
+            raise not_done(ServiceUnavailable(f"{self.name}: rate limited; the helpdesk asks to wait {seconds:.0f} s"))
 
     def _after_5xx(self, what: str, repeatable: bool, response: httpx.Response, attempt: int) -> None:
         status = response.status_code
@@ -192,6 +195,10 @@ class ApiClient:
         self._retry_pause(attempt)
 
     def _client_error(self, what: str, response: httpx.Response) -> Exception:
+        """A 4xx: the helpdesk refused the request, so its effect surely does not exist."""
+        return not_done(self._refusal(what, response))
+
+    def _refusal(self, what: str, response: httpx.Response) -> PermanentError:
         status, message = response.status_code, api_message(response)
         if status in (401, 403):
             if not self._auth_logged:

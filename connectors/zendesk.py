@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from bot.config import ZendeskConfig
-from bot.errors import BadInputError, PermanentError, TransientError
+from bot.errors import BadInputError, PermanentError, TransientError, not_done
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet
 from connectors import zendesk_api
@@ -141,7 +141,7 @@ class ZendeskSource(HelpdeskSource):
             for line in kept:
                 log.info("%s %s: %s", self.name, action.ticket.ref, line)
             return describe(fields, kept, now, "private note" if note else "")
-        raise TransientError(f"ticket {action.ticket.ref} kept changing; will try again next cycle")
+        raise not_done(TransientError(f"ticket {action.ticket.ref} kept changing; will try again next cycle"))
 
     def _post(self, action: Action, comment: dict[str, Any], what: str) -> str:
         """One comment through Update Ticket (never sent twice by the client: it would add a second)."""

@@ -57,9 +57,9 @@ def test_429_waits_retry_after_then_succeeds() -> None:
 
 def test_429_longer_than_we_wait_stops_the_cycle() -> None:
     server, clock = Scripted(httpx.Response(429, headers={"Retry-After": "900"})), FakeClock()
-    with pytest.raises(ServiceUnavailable, match="wait 900 s"):
+    with pytest.raises(ServiceUnavailable, match="wait 900 s") as caught:
         make(server, clock).get("/x", family="read")
-    assert clock.slept == 0 and len(server.requests) == 1
+    assert clock.slept == 0 and len(server.requests) == 1 and not caught.value.maybe_done
 
 
 def test_429_of_one_endpoint_family_blocks_only_that_family() -> None:
@@ -92,8 +92,9 @@ def test_5xx_that_persists_is_transient_after_bounded_attempts() -> None:
 def test_a_post_is_never_sent_twice_after_a_5xx_or_a_lost_answer() -> None:
     for answer in (httpx.Response(500), httpx.ReadTimeout("read timed out")):
         server, clock = Scripted(answer, ok()), FakeClock()
-        with pytest.raises(UncertainWrite, match="may have been applied"):
+        with pytest.raises(UncertainWrite, match="may have been applied") as caught:
             make(server, clock).post("/api/v2/tickets/1/notes", {"body": "x"}, family="write")
+        assert caught.value.maybe_done
         assert len(server.requests) == 1
 
 
@@ -133,9 +134,9 @@ def test_auth_failure_is_logged_once_without_the_secret(caplog: pytest.LogCaptur
 ])
 def test_client_errors_become_deskbots(response: httpx.Response, error: type[Exception], message: str) -> None:
     server, clock = Scripted(response), FakeClock()
-    with pytest.raises(error, match=message):
+    with pytest.raises(error, match=message) as caught:
         make(server, clock).put("/api/v2/tickets/1.json", {}, family="update")
-    assert len(server.requests) == 1
+    assert len(server.requests) == 1 and not caught.value.maybe_done  # refused: nothing to look for
 
 
 def test_slows_down_before_the_account_budget_runs_out() -> None:
