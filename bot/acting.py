@@ -32,6 +32,7 @@ def act(row: TicketLog, source: Source, triage: Triage) -> Outcome:
     assert row.id is not None
     store = triage.store
     todo = [a for a in store.actions(row.id) if a.state in ("pending", "inflight")]
+    todo.sort(key=lambda a: a.kind != "unflag")  # after `deskbot retry`: unflag before the mail is filed away
     failed: list[str] = []
     for index, action in enumerate(todo):
         following = todo[index + 1].id if index + 1 < len(todo) and todo[index + 1].state == "pending" else None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal, Mapping, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.errors import ConfigError
 from bot.tomlfile import TomlFile
@@ -62,6 +62,17 @@ _SectionT = TypeVar("_SectionT", bound=_Section)
 
 class DatabaseConfig(_Section):
     url: str = "sqlite:///deskbot.sqlite3"
+
+    @field_validator("url")
+    @classmethod
+    def _is_a_url(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError(f"{value!r} is not a database URL: write sqlite:///{value} (relative to this file) "
+                             "or sqlite:////absolute/path.sqlite3")
+        scheme = value.split("://", 1)[0].split("+", 1)[0]
+        if scheme not in ("sqlite", "postgresql"):
+            raise ValueError(f"database {scheme!r} is not supported: use sqlite:/// or postgresql+psycopg://")
+        return value
 
 
 class SmtpConfig(_Server):

@@ -6,6 +6,7 @@ Dovecot where it is installed).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -83,6 +84,7 @@ class _Collector:
         self.refuse_rcpt: dict[str, str] = {}  # recipient address -> answer to RCPT TO, e.g. "450 4.2.0 greylisted"
         self.refuse_sender: str | None = None  # answer to MAIL FROM
         self.sessions: set[int] = set()  # connections that sent mail
+        self.delay = 0.0  # seconds to wait before answering DATA (a slow server)
         self.lock = threading.Lock()
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
@@ -102,6 +104,8 @@ class _Collector:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.refuse_with:
             return self.refuse_with
         message = message_from_bytes(envelope.content, policy=policy.default)

@@ -19,7 +19,7 @@ from types import TracebackType
 import imapclient
 
 from bot.config import MailboxConfig
-from bot.errors import BadInputError, GoneError
+from bot.errors import BadInputError
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet
 from connectors.base import (ACKNOWLEDGE, DUPLICATE, FILE, FLAG_FAILED, QUARANTINE, SET_ASIDE, WRITE_BACK, Action,
@@ -156,9 +156,7 @@ class ImapSource:
         if action.kind == ACKNOWLEDGE:
             return self._acknowledge(action)
         uid = self._locate(action)
-        if uid is None:
-            if action.kind in (WRITE_BACK, SET_ASIDE, FLAG_FAILED, UNFLAG):
-                raise GoneError(f"the message is no longer in {self.config.folder} (moved or deleted by someone)")
+        if uid is None:  # an agent was quicker: nothing to mark here, but the customer is still acknowledged
             return f"not done: the message is no longer in {self.config.folder} (moved or deleted by someone)"
         handler = {WRITE_BACK: self._write_back, FILE: self._file, SET_ASIDE: self._set_aside,
                    DUPLICATE: self._duplicate, FLAG_FAILED: self._flag_failed, QUARANTINE: self._quarantine,
@@ -258,7 +256,7 @@ class ImapSource:
                 self.client.move([uid], folder)
                 return
             # RFC 6851 fallback: COPY (unless an earlier, interrupted attempt already did), then delete this UID.
-            if not (action.ticket.message_id and self._search_folder(folder, action.ticket.message_id, processed=True)):
+            if not self._copied_before(uid, folder, action):
                 self.client.copy([uid], folder)
             self.client.add_flags([uid], [b"\\Deleted"], silent=True)
             if self.client.has_capability("UIDPLUS"):
@@ -285,15 +283,24 @@ class ImapSource:
             found = self.client.search(["HEADER", "Message-ID", action.ticket.message_id, "NOT", "DELETED"])
         return min(found) if found else None
 
-    def _search_folder(self, folder: str, message_id: str, *, processed: bool = False) -> list[int]:
-        """UIDs in another folder holding `message_id` (then back to ours)."""
+    def _copied_before(self, uid: int, folder: str, action: Action) -> bool:
+        """Does `folder` already hold this message (same Message-ID and size), copied by an interrupted attempt?"""
+        if not action.ticket.message_id:
+            return False
+        size = self.client.fetch([uid], ["RFC822.SIZE"]).get(uid, {}).get(b"RFC822.SIZE")
+        return size is not None and size in self._search_folder(folder, action.ticket.message_id, sizes=True)
+
+    def _search_folder(self, folder: str, message_id: str, *, sizes: bool = False) -> list[int]:
+        """UIDs (or, with `sizes`, the sizes) of messages in another folder holding `message_id`; then back to ours."""
         with translated(f"search {folder}"):
             if not self.client.folder_exists(folder):
                 return []
             self.client.select_folder(folder, readonly=True)
             try:
-                criteria = ["HEADER", "Message-ID", message_id] + (["KEYWORD", PROCESSED] if processed else [])
-                return list(self.client.search(criteria))
+                found = list(self.client.search(["HEADER", "Message-ID", message_id, "NOT", "DELETED"]))
+                if sizes and found:
+                    return [d.get(b"RFC822.SIZE", -1) for d in self.client.fetch(found, ["RFC822.SIZE"]).values()]
+                return found
             finally:
                 self._select()
 

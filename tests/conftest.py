@@ -46,13 +46,18 @@ class Mailbox:
         client.logout()
 
 
+def new_mailbox(imap_server: DovecotServer | PymapPool, name: str = "support") -> Mailbox:
+    """A fresh, empty account on the real IMAP server, configured as `[[mailbox]] name = NAME`."""
+    user, password = imap_server.new_user()
+    config = MailboxConfig(name=name, host=imap_server.host, port=imap_server.port, security="none",
+                           username=user, password=password, first_run="all")
+    return Mailbox(config, imap_server.kind)
+
+
 @pytest.fixture
 def mailbox(imap_server: DovecotServer | PymapPool) -> Mailbox:
     """An empty mailbox on the real IMAP server."""
-    user, password = imap_server.new_user()
-    config = MailboxConfig(name="support", host=imap_server.host, port=imap_server.port, security="none",
-                           username=user, password=password, first_run="all")
-    return Mailbox(config, imap_server.kind)
+    return new_mailbox(imap_server)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from bot.cli import main
 from bot.demo import sample_mails
 from bot.loopback import SmtpSink
 from tests.conftest import Mailbox
+from tests.scenario import write_config
 
 
 @pytest.fixture
@@ -38,30 +39,12 @@ def test_demo_twice_handles_nothing_twice(env: Path, capsys: pytest.CaptureFixtu
     assert "imap:demo" in capsys.readouterr().out
 
 
-def test_run_once_with_a_config_file_and_dry_run(env: Path, mailbox: Mailbox, smtp_sink: SmtpSink,
+def test_run_once_with_a_config_file_and_dry_run(env: Path, mailbox: Mailbox, smtp_sink: SmtpSink, model_cache: Path,
                                                  monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     mailbox.append(*(data for _, data in sample_mails()[:3]))
-    cfg = mailbox.config
-    config = env / "deskbot.toml"
-    config.write_text(f"""
-[database]
-url = "sqlite:///var/deskbot.sqlite3"
-[smtp]
-host = "{smtp_sink.host}"
-port = {smtp_sink.port}
-security = "none"
-from = "Support <support@deskbot.test>"
-[[mailbox]]
-name = "support"
-host = "{cfg.host}"
-port = {cfg.port}
-security = "none"
-username = "{cfg.username}"
-password_env = "TEST_IMAP_PASSWORD"
-first_run = "all"
-""")
-    monkeypatch.setenv("TEST_IMAP_PASSWORD", cfg.password)
+    config = write_config(env, mailbox, smtp_sink, model_cache)
+    monkeypatch.setenv("TEST_IMAP_PASSWORD", mailbox.config.password)
 
     assert main(["run", "--config", str(config), "--once", "--dry-run"]) == 0
     assert "support: 3 dry-run" in capsys.readouterr().out

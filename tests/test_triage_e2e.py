@@ -6,15 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session, select
 
-from bot.config import Config, DatabaseConfig, MailboxConfig, PathsConfig, SmtpConfig
-from bot.daemon import build_triage, run_once, sources_of
-from bot.pipeline import NEVER, SourceReport, Triage
+from bot.config import Config, MailboxConfig
+from bot.daemon import build_triage
 from bot.demo import sample_mails
 from bot.loopback import SmtpSink
-from bot.store import ActionLog, TicketLog
+from bot.schema import ActionLog
 from tests.conftest import Clock, Mailbox
+from tests.scenario import cycle, folder_state, make_config, rows
 
 EXPECTED = {  # the demo mails' departments, as written by their author (bot/demo/mail/README.md)
     "01": "technical", "02": "billing", "03": "account", "04": "orders", "06": "sales", "08": "sales",
@@ -22,46 +21,6 @@ EXPECTED = {  # the demo mails' departments, as written by their author (bot/dem
 }
 NO_ACK = {"05": "List", "07": "Auto-Submitted", "11": "follow-up"}
 GARBAGE = b"\x89PNG\r\n\x1a\n this is not a mail at all \xff\xfe"
-
-
-def make_config(mailboxes: list[MailboxConfig], sink: SmtpSink, tmp_path: Path, cache: Path) -> Config:
-    """A config like a user's deskbot.toml, pointing at the test servers."""
-    return Config(
-        database=DatabaseConfig(url=f"sqlite:///{tmp_path / 'log.sqlite3'}"),
-        smtp=SmtpConfig(host=sink.host, port=sink.port, security="none", **{"from": "Support <support@deskbot.test>"}),
-        mailbox=mailboxes,
-        paths=PathsConfig(cache=str(cache)),
-        base_dir=str(tmp_path),
-    )
-
-
-def cycle(config: Config, triage: Triage) -> list[SourceReport]:
-    """One `run --once` cycle over every source of the config."""
-    return run_once(sources_of(config, triage), triage, stop=NEVER)
-
-
-def rows(config: Config) -> list[TicketLog]:
-    """Every record of the decision log."""
-    from bot.store import open_engine
-
-    with Session(open_engine(config.database_url())) as session:
-        return list(session.exec(select(TicketLog).order_by(TicketLog.id)))
-
-
-def folder_state(mailbox: Mailbox) -> dict[str, dict[bytes, tuple[bytes, ...]]]:
-    """Folder -> Message-ID header -> flags, for every message on the server."""
-    client = mailbox.client()
-    state = {}
-    for _, _, name in client.list_folders():
-        client.select_folder(name, readonly=True)
-        uids = client.search("ALL")
-        fetched = client.fetch(uids, ["FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]) if uids else {}
-        state[name] = {  # \Recent belongs to whichever session saw the message first, not to the message
-            data[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].strip(): tuple(f for f in data[b"FLAGS"] if f != b"\\Recent")
-            for data in fetched.values()
-        }
-    client.logout()
-    return state
 
 
 @pytest.fixture

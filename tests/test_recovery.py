@@ -1,0 +1,225 @@
+"""Bad days on real servers (Dovecot, aiosmtpd): failures, interruptions, copies, typos. Nothing lost, nothing twice."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import Session
+
+from bot.ack import shipped_templates_dir
+from bot.config import Config
+from bot.daemon import build_triage
+from bot.database import open_engine
+from bot.loopback import SmtpSink
+from bot.rules import shipped_rules_path
+from bot.schema import ActionLog, TicketLog
+from tests.conftest import Clock, Mailbox, new_mailbox
+from tests.scenario import actions, copies, customer_mail, cycle, folder_state, make_config, rows
+
+
+@pytest.fixture
+def setup(mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path):
+    """Three customer mails in INBOX and a config that keeps a copy of each acknowledgement in Sent."""
+    mailbox.append(*(customer_mail(n) for n in range(3)))
+    config = make_config([mailbox.config.model_copy(update={"sent_folder": "Sent"})], smtp_sink, tmp_path, model_cache)
+    return config
+
+
+def _set_inflight(config: Config, ticket_id: int, *kinds: str) -> None:
+    """Put the decision log back where a crash would have left it: these actions in flight, the ticket pending."""
+    with Session(open_engine(config.database_url())) as session:
+        session.exec(update(ActionLog).where(ActionLog.ticket_id == ticket_id, ActionLog.kind.in_(kinds))  # type: ignore[attr-defined]
+                     .values(state="inflight", detail=""))
+        session.exec(update(TicketLog).where(TicketLog.id == ticket_id).values(status="decided", pending=True))
+        session.commit()
+
+
+def test_actions_found_done_after_a_crash_are_not_repeated(setup: Config, mailbox: Mailbox, smtp_sink: SmtpSink,
+                                                           clock: Clock) -> None:
+    triage = build_triage(setup, clock=clock)
+    cycle(setup, triage)
+    first = rows(setup)[0]
+    before, sent = copies(mailbox), len(smtp_sink.messages)
+    _set_inflight(setup, first.id, "acknowledge", "file")  # killed after both effects, before recording them
+
+    [report] = cycle(setup, triage)
+
+    assert [o.status for o in report.outcomes] == ["done"]
+    assert len(smtp_sink.messages) == sent, "the copy in Sent proves the acknowledgement went out"
+    assert copies(mailbox) == before, "the message already left INBOX: not moved again"
+    for kind in ("acknowledge", "file"):
+        assert actions(setup, first.id)[kind].detail == "found done on the server after an interruption"
+
+
+def test_acknowledgement_in_flight_but_not_sent_goes_out_once_with_its_message_id(
+        setup: Config, mailbox: Mailbox, smtp_sink: SmtpSink, clock: Clock) -> None:
+    triage = build_triage(setup, clock=clock)
+    cycle(setup, triage)
+    first = rows(setup)[0]
+    client = mailbox.client()  # as if killed after marking it in flight, before the SMTP server took it
+    client.select_folder("Sent")
+    client.delete_messages(client.search(["HEADER", "Message-ID", first.ack_message_id]))
+    client.expunge()
+    client.logout()
+    smtp_sink.handler.messages.clear()
+    _set_inflight(setup, first.id, "acknowledge")
+
+    cycle(setup, triage)
+
+    assert [str(m["Message-ID"]) for m in smtp_sink.messages] == [first.ack_message_id]
+    assert first.reference in str(smtp_sink.messages[0]["Subject"])
+
+
+def test_without_a_sent_folder_an_unknown_acknowledgement_is_resent_with_the_same_id_and_said(
+        mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+    mailbox.append(customer_mail(1))
+    config = make_config([mailbox.config], smtp_sink, tmp_path, model_cache)
+    triage = build_triage(config, clock=clock)
+    cycle(config, triage)
+    [row] = rows(config)
+    _set_inflight(config, row.id, "acknowledge")
+
+    cycle(config, triage)
+
+    assert [str(m["Message-ID"]) for m in smtp_sink.messages] == [row.ack_message_id] * 2
+    assert "could not be checked" in actions(config, row.id)["acknowledge"].detail
+
+
+def test_one_mail_in_two_mailboxes_is_one_ticket_and_the_copy_is_filed_as_a_duplicate(
+        imap_server, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+    support, sales = new_mailbox(imap_server), new_mailbox(imap_server, "sales")
+    mail = customer_mail(0)  # To support@, Cc sales@: delivered to both, with their own delivery headers
+    support.append(b"Delivered-To: support@deskbot.test\n" + mail)
+    sales.append(b"Delivered-To: sales@deskbot.test\nReceived: from mx2.example.net; Tue, 17 Nov 2026\n" + mail)
+    config = make_config([support.config, sales.config], smtp_sink, tmp_path, model_cache)
+
+    first, second = cycle(config, build_triage(config, clock=clock))
+
+    assert [o.status for o in first.outcomes] == ["done"]
+    assert [o.status for o in second.outcomes] == ["duplicate"]
+    assert len(smtp_sink.messages) == 1
+    original, duplicate = rows(config)
+    assert duplicate.duplicate_of == original.id and duplicate.reference is None
+    if imap_server.kind == "dovecot":
+        [(folder, flags)] = [(f, fl) for f, msgs in folder_state(sales).items() for fl in msgs.values()]
+        assert folder == original.folder
+        assert {b"deskbot-duplicate", original.reference.encode()} <= set(flags)
+
+
+def test_two_different_mails_sharing_a_message_id_are_two_tickets(
+        mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+    mailbox.append(customer_mail(0, message_id="<reused@example.org>"),
+                   customer_mail(1, message_id="<reused@example.org>"))
+    config = make_config([mailbox.config], smtp_sink, tmp_path, model_cache)
+
+    [report] = cycle(config, build_triage(config, clock=clock))
+
+    assert [o.status for o in report.outcomes] == ["done", "done"]
+    assert len({r.reference for r in rows(config)}) == 2
+    assert len(smtp_sink.messages) == 2
+
+
+def _rules_with_folders(tmp_path: Path, folder: str) -> Path:
+    path = tmp_path / "rules.toml"
+    text = shipped_rules_path().read_text(encoding="utf-8")
+    path.write_text(re.sub(r'^folder = ".*"$', f'folder = "{folder}"', text, flags=re.M), encoding="utf-8")
+    return path
+
+
+def test_a_permanent_failure_is_flagged_logged_with_its_reason_and_fails_the_run(
+        mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path, clock: Clock,
+        caplog: pytest.LogCaptureFixture) -> None:
+    if mailbox.kind != "dovecot":
+        pytest.skip("needs a server that refuses a folder name (Dovecot refuses names starting with '~')")
+    mailbox.append(customer_mail(0))
+    config = make_config([mailbox.config], smtp_sink, tmp_path, model_cache,
+                         rules=str(_rules_with_folders(tmp_path, "~Unfileable")))
+
+    with caplog.at_level(logging.WARNING):
+        [report] = cycle(config, build_triage(config, clock=clock))
+
+    assert report.failed and [o.status for o in report.outcomes] == ["failed"]
+    [row] = rows(config)
+    assert row.status == "failed" and not row.pending and row.flagged
+    assert "move to ~Unfileable" in row.error and "Begins with '~'" in row.error
+    assert any(r.levelno == logging.WARNING and "~Unfileable" in r.getMessage() for r in caplog.records)
+    [flags] = folder_state(mailbox)["INBOX"].values()
+    assert {b"\\Flagged", b"deskbot-failed", b"deskbot-processed"} <= set(flags)
+    assert len(smtp_sink.messages) == 1, "the acknowledgement does not depend on filing"
+    [again] = cycle(config, build_triage(config, clock=clock))
+    assert again.outcomes == [] and len(smtp_sink.messages) == 1
+
+
+def test_a_ticket_failing_on_its_own_is_quarantined_after_three_attempts_then_retried(
+        mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+    mailbox.append(customer_mail(7), customer_mail(8))
+    smtp_sink.handler.refuse_rcpt["customer7@example.org"] = "450 4.2.0 greylisted, try again later"
+    config = make_config([mailbox.config], smtp_sink, tmp_path, model_cache)
+    triage = build_triage(config, clock=clock)
+
+    statuses = []
+    for minutes in (0, 2, 7, 40, 120):  # the pauses between attempts grow: 1, 5, 30 minutes
+        clock.now += timedelta(minutes=minutes)
+        [report] = cycle(config, triage)
+        statuses.append([o.status for o in report.outcomes])
+
+    assert statuses == [["retry", "done"], ["retry"], ["quarantined"], [], []]
+    stuck = rows(config)[0]
+    assert stuck.status == "quarantined" and stuck.attempts == 3 and "450" in stuck.error
+    inbox = folder_state(mailbox)["INBOX"]
+    assert len(inbox) == 1 and {b"\\Flagged", b"deskbot-quarantined"} <= set(next(iter(inbox.values())))
+
+    del smtp_sink.handler.refuse_rcpt["customer7@example.org"]
+    [requeued] = triage.store.requeue([stuck.id])
+    [report] = cycle(config, triage)
+
+    assert [o.status for o in report.outcomes] == ["done"]
+    assert sorted(str(m["To"]) for m in smtp_sink.messages) == ["Customer 7 <customer7@example.org>",
+                                                                 "Customer 8 <customer8@example.org>"]
+    assert "INBOX" not in {f for f, msgs in folder_state(mailbox).items() if msgs}, "filed after the retry"
+    flags = {fl for msgs in folder_state(mailbox).values() for f in msgs.values() for fl in f}
+    assert b"deskbot-quarantined" not in flags and b"\\Flagged" not in flags
+
+
+def test_a_template_typo_made_while_running_stops_acting_and_is_resumed_once_fixed(
+        mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(shipped_templates_dir(), templates, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    mailbox.append(*(customer_mail(n) for n in range(3)))
+    config = make_config([mailbox.config], smtp_sink, tmp_path, model_cache, templates=str(templates))
+    triage = build_triage(config, clock=clock)  # the templates are fine at start
+    good = (templates / "ack.en.txt.j2").read_text()
+    (templates / "ack.en.txt.j2").write_text(good.replace("{{ reference }}", "{{ refrence }}", 1))
+
+    [broken] = cycle(config, triage)
+
+    assert broken.failed and "ack.en.txt.j2:1" in broken.error and "refrence" in broken.error
+    assert smtp_sink.messages == []
+    assert all(r.pending and r.attempts == 0 and r.status != "unreadable" for r in rows(config))
+    (templates / "ack.en.txt.j2").write_text(good)
+    [fixed] = cycle(config, triage)
+    assert not fixed.failed
+    assert len(smtp_sink.messages) == 3 and all(r.status == "done" for r in rows(config))
+
+
+def test_references_never_repeat_after_a_dry_run_or_a_new_database(
+        setup: Config, mailbox: Mailbox, smtp_sink: SmtpSink, clock: Clock) -> None:
+    cycle(setup, build_triage(setup, clock=clock, dry_run=True))
+    assert all(r.reference is None for r in rows(setup)), "a dry run gives out no reference"
+    cycle(setup, build_triage(setup, clock=clock))
+    assert sorted(r.reference for r in rows(setup) if not r.dry_run) == ["SUP-000001", "SUP-000002", "SUP-000003"]
+
+    database = Path(setup.database_url().removeprefix("sqlite:///"))
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):  # the database is lost
+        path.unlink(missing_ok=True)
+    mailbox.append(customer_mail(10))
+    cycle(setup, build_triage(setup, clock=clock))
+
+    [new] = [r for r in rows(setup) if r.reference]
+    assert new.reference == "SUP-000004", "seeded from the references in the Sent folder"
