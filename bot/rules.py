@@ -121,6 +121,8 @@ class RuleSet(_Section):
     acknowledgement: Acknowledgement = Acknowledgement()
     departments: dict[str, Route] = Field(min_length=1)
     rules: list[Rule] = []
+    # helpdesk -> our priority -> its own; bool is listed so that `true` is refused instead of read as 1
+    priority_map: dict[str, dict[str, str | int | bool]] = {}
     _file: TomlFile | None = PrivateAttr(default=None)
 
     def error_at(self, loc: tuple[str | int, ...], message: str) -> ConfigError:
@@ -175,3 +177,28 @@ def _check_references(toml: TomlFile, rs: RuleSet) -> None:
             )
         if rule.name in [r.name for r in rs.rules[:index]]:
             raise toml.error(f"rule name {rule.name!r} is used twice", ("rules", index, "name"))
+    _check_priority_map(toml, rs)
+
+
+# The priorities each helpdesk accepts: Zendesk names them, Freshdesk numbers them 1 (low) to 4 (urgent).
+HELPDESK_PRIORITIES: dict[str, tuple[str | int, ...]] = {
+    "zendesk": ("low", "normal", "high", "urgent"),
+    "freshdesk": (1, 2, 3, 4),
+}
+
+
+def _check_priority_map(toml: TomlFile, rs: RuleSet) -> None:
+    """[priority_map.<helpdesk>]: known helpdesks, known priorities, values that helpdesk accepts."""
+    for helpdesk, mapping in rs.priority_map.items():
+        if helpdesk not in HELPDESK_PRIORITIES:
+            raise toml.error(f"unknown helpdesk {helpdesk!r}; known: {', '.join(HELPDESK_PRIORITIES)}",
+                             ("priority_map", helpdesk))
+        allowed = HELPDESK_PRIORITIES[helpdesk]
+        for priority, value in mapping.items():
+            if priority not in rs.priorities:
+                raise toml.error(f"unknown priority {priority!r}; known: {', '.join(rs.priorities)}",
+                                 ("priority_map", helpdesk, priority))
+            if value not in allowed or type(value) is not type(allowed[0]):
+                shown = ", ".join(repr(v) for v in allowed)
+                raise toml.error(f"{helpdesk} has no priority {value!r}; use one of {shown}",
+                                 ("priority_map", helpdesk, priority))

@@ -32,9 +32,9 @@ def _columns(value: str) -> list[str]:
     return columns
 
 
-def _add_data_options(parser: argparse.ArgumentParser) -> None:
+def _add_data_options(parser: argparse.ArgumentParser, *, optional: bool = False) -> None:
     """The options shared by train and evaluate that say where the text and labels are."""
-    parser.add_argument("data", type=Path, nargs="+", metavar="DATA",
+    parser.add_argument("data", type=Path, nargs="*" if optional else "+", metavar="DATA",
                         help="labelled tickets: CSV or JSON lines (several files are read as one)")
     parser.add_argument("--text-columns", type=_columns, default=["subject", "body"], metavar="A,B",
                         help="columns joined into the ticket text (default: subject,body)")
@@ -48,8 +48,13 @@ def add_commands(subparsers: Any) -> None:
     """Register `train` and `evaluate` on the deskbot sub-command parser."""
     train = subparsers.add_parser("train", help="train a model from labelled tickets", description=TRAIN_HELP,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_data_options(train)
+    _add_data_options(train, optional=True)
     train.add_argument("--out", type=Path, required=True, metavar="DIR", help="where to save the model")
+    train.add_argument("--from", dest="source", metavar="SOURCE", help="also learn from the solved tickets of a "
+                       "helpdesk of --config (zendesk:NAME or freshdesk:NAME); their export is kept in DIR")
+    train.add_argument("--config", type=Path, metavar="FILE", help="deskbot.toml, for --from")
+    train.add_argument("--since", default="180d", metavar="AGE", help="with --from: tickets changed within "
+                       "this many days or weeks, or since a date (default: 180d)")
     train.add_argument("--holdout", type=float, default=0.0, metavar="FRACTION",
                        help="keep this share of DATA out of training and record scores on it in model.json "
                        "(default: 0, train on everything)")
@@ -101,7 +106,9 @@ def run_train(args: argparse.Namespace) -> int:
     """deskbot train: read, (hold out,) fit, (score,) save."""
     from classifier.evaluate import evaluate
     from classifier.model import save, train
+    from connectors.export import training_files
 
+    args.data = training_files(args)
     data = _read(args)
     held = None
     if args.holdout:

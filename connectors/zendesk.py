@@ -1,0 +1,166 @@
+"""A Zendesk account as a ticket source: pull new tickets, write the decision back, reply, recover.
+
+Per ticket deskbot reads nothing of its own (the incremental export brings 1,000 tickets, their
+first message and their requesters a page) and writes at most twice, both through Update Ticket:
+group, priority, tags and the private note in one update guarded by `safe_update` (a 409 means
+someone changed the ticket after deskbot read it: re-read, keep what they set, merge the tags, try
+again), then the public reply. API facts and their sources: connectors/zendesk_api.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+
+from bot.config import ZendeskConfig
+from bot.errors import BadInputError, PermanentError, TransientError, not_done
+from bot.models import Decision, Ticket
+from bot.rules import RuleSet
+from connectors import zendesk_api
+from connectors.base import ACKNOWLEDGE, NOTE, WRITE_BACK, Action, RawItem
+from connectors.helpdesk import (MARKER_TAG, HelpdeskSource, Snapshot, build_ticket, contains_post, decode_position,
+                                 describe, encode_position, merge_write_back, parse_time, post_once, utc_now,
+                                 wanted_tags, with_resume_cursors)
+from connectors.http import ApiClient, Conflict
+
+log = logging.getLogger(__name__)
+WRITE_ATTEMPTS = 3  # safe_update tries before giving up for this cycle (each 409 costs one re-read)
+
+
+class ZendeskSource(HelpdeskSource):
+    """One [[zendesk]] table; use as a context manager per cycle (logs in, resolves groups once)."""
+
+    kind = "zendesk"
+    config: ZendeskConfig
+
+    def __init__(self, config: ZendeskConfig, *, rules: RuleSet, transport: httpx.BaseTransport | None = None,
+                 clock: Callable[[], datetime] = utc_now, sleep: Callable[[float], None] = time.sleep) -> None:
+        super().__init__(config, rules=rules, transport=transport, clock=clock, sleep=sleep)
+
+    def connect(self) -> ApiClient:
+        cfg = self.config
+        return ApiClient(cfg.url, name=self.name, auth=(f"{cfg.email}/token", cfg.token), clock=self._clock,
+                         sleep=self._sleep, transport=self._transport, timeout=cfg.timeout, limits=zendesk_api.LIMITS)
+
+    def _login(self, api: ApiClient) -> tuple[dict[str, Any], dict[str, int]]:
+        return zendesk_api.me(api), zendesk_api.groups(api)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def fetch_new(self, cursor: str | None) -> Iterator[RawItem]:
+        """Open tickets created since `start` that changed after the cursor, oldest change first."""
+        position = decode_position(cursor)
+        start = self.start(position)
+        after = position.get("after")
+        if isinstance(after, str) and after:
+            pages = zendesk_api.export(self.api, cursor=after)
+        else:  # the export refuses a start_time within the last minute; the scope check keeps `start`
+            newest = int(self._clock().timestamp()) - 61
+            pages = zendesk_api.export(self.api, start_time=min(int(start.timestamp()), newest))
+            after = None
+        mark = start.astimezone(timezone.utc).isoformat()
+
+        def scoped() -> Iterator[tuple[list[RawItem], str]]:
+            for page in pages:
+                items = [self._raw(t, page.users) for t in page.tickets if self._in_scope(t, start)]
+                yield items, encode_position(start=mark, after=page.after_cursor)
+
+        first = encode_position(start=mark, after=after) if after else encode_position(start=mark)
+        yield from with_resume_cursors(scoped(), start=first)
+
+    @staticmethod
+    def _in_scope(ticket: dict[str, Any], start: datetime) -> bool:
+        created = parse_time(ticket.get("created_at"))
+        return created is not None and created >= start and ticket.get("status") not in zendesk_api.CLOSED_STATUSES
+
+    @staticmethod
+    def _raw(ticket: dict[str, Any], users: dict[int, dict[str, Any]]) -> RawItem:
+        requester = users.get(int(ticket.get("requester_id") or 0), {})
+        data = json.dumps({"ticket": ticket, "requester": requester}).encode()
+        return RawItem(ref=str(ticket["id"]), data=data, cursor="", received_at=parse_time(ticket.get("created_at")))
+
+    def parse(self, item: RawItem) -> Ticket:
+        """Subject plus the first comment; the requester's address as sender."""
+        try:
+            data = json.loads(item.data)
+            ticket, requester = data["ticket"], data.get("requester") or {}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BadInputError(f"not a Zendesk ticket: {exc}") from None
+        subject, description = str(ticket.get("subject") or ""), str(ticket.get("description") or "")
+        if not subject.strip() and not description.strip():
+            raise BadInputError("ticket has neither a subject nor a description")
+        return build_ticket(source=self.name, ticket_id=int(ticket["id"]), subject=subject,
+                            first_message=description, sender=str(requester.get("email") or ""),
+                            sender_name=str(requester.get("name") or ""),
+                            created_at=parse_time(ticket.get("created_at")), snapshot=Snapshot.of(ticket))
+
+    # -- acting -----------------------------------------------------------------------------------
+
+    def plan(self, decision: Decision) -> tuple[str, ...]:
+        """Write-back (with the note folded in), then the public reply if replies are on."""
+        return (WRITE_BACK, ACKNOWLEDGE) if self.config.acknowledge == "reply" else (WRITE_BACK,)
+
+    def perform(self, action: Action) -> str:
+        """Cause one action's effect; the detail says what was written and what was kept."""
+        if action.kind == WRITE_BACK:
+            return self._write_back(action)
+        if action.kind == NOTE:
+            return self._post(action, {"body": action.note, "public": False}, "private note")
+        if action.kind == ACKNOWLEDGE:
+            if action.ack is None:
+                raise PermanentError("no acknowledgement was rendered for this ticket")
+            return self._post(action, {"body": action.ack.text, "public": True}, f"public reply to {action.ack.to}")
+        raise PermanentError(f"{self.name} cannot {action.kind}")
+
+    def _write_back(self, action: Action) -> str:
+        decision = action.decision
+        if decision is None:
+            raise PermanentError("write_back needs a decision")
+        read = now = Snapshot.from_meta(action.ticket)
+        group_id, priority = self.group_id(decision), self.priority(decision)
+        note = action.note if self.config.note else ""
+        for _ in range(WRITE_ATTEMPTS):
+            if MARKER_TAG in now.tags:
+                return "already written back (deskbot's tag is on the ticket)"
+            fields, kept = merge_write_back(read, now, group_id=group_id, priority=priority,
+                                            tags=wanted_tags(decision))
+            body = {**fields, "safe_update": True, "updated_stamp": now.updated_at}
+            if note:
+                body["comment"] = {"body": note, "public": False}
+            try:
+                zendesk_api.update_ticket(self.api, action.ticket.ref, body, repeatable=True)
+            except Conflict:
+                now = Snapshot.of(zendesk_api.get_ticket(self.api, action.ticket.ref))
+                continue
+            for line in kept:
+                log.info("%s %s: %s", self.name, action.ticket.ref, line)
+            return describe(fields, kept, now, "private note" if note else "")
+        raise not_done(TransientError(f"ticket {action.ticket.ref} kept changing; will try again next cycle"))
+
+    def _post(self, action: Action, comment: dict[str, Any], what: str) -> str:
+        """One comment through Update Ticket (never sent twice by the client: it would add a second)."""
+        return post_once(lambda: zendesk_api.update_ticket(self.api, action.ticket.ref, {"comment": comment},
+                                                           repeatable=False), lambda: self.verify(action), what)
+
+    def verify(self, action: Action) -> bool | None:
+        """Look on the ticket: deskbot's tag for a write-back, deskbot's comment for a note or reply."""
+        ref = action.ticket.ref
+        if action.kind == WRITE_BACK:
+            return MARKER_TAG in zendesk_api.get_ticket(self.api, ref).get("tags", [])
+        if action.kind not in (NOTE, ACKNOWLEDGE):
+            return None
+        public = action.kind == ACKNOWLEDGE
+        text = action.ack.text if public and action.ack else action.note
+        assert self.me is not None
+        for comment in zendesk_api.comments(self.api, ref):
+            shown = str(comment.get("plain_body") or comment.get("body") or "")
+            if comment.get("author_id") == self.me.get("id") and bool(comment.get("public")) == public and (
+                    contains_post(shown, text) or (action.marker and action.marker in shown)):
+                return True
+        return False

@@ -1,0 +1,1 @@
+"""Stateful fakes of the Zendesk and Freshdesk APIs, plugged in with httpx.MockTransport."""

@@ -1,0 +1,91 @@
+"""End to end through the pipeline: Zendesk and Freshdesk fakes -> triage -> SQLite -> write-back, note, reply."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.config import Config, DatabaseConfig, FreshdeskConfig, PathsConfig, ZendeskConfig
+from bot.daemon import build_triage, run_once, sources_of
+from bot.pipeline import NEVER, SourceReport, Triage
+from tests.fakes.decisions import GROUPS
+from tests.fakes.freshdesk import FakeFreshdesk
+from tests.fakes.limits import Fault, FakeClock
+from tests.fakes.zendesk import FakeZendesk
+
+START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+TICKETS = [  # subject, first message, requester
+    ("Charged twice for my invoice", "I was charged twice for invoice 4411. Please refund the duplicate payment.",
+     "jane@example.com"),
+    ("Cannot log in after password reset", "Since resetting my password the login page says my 2FA code is "
+     "invalid. I am locked out of my account.", "max@example.com"),
+    ("Delivery Status Notification", "Your message could not be delivered.", "mailer-daemon@example.com"),
+]
+
+
+class Helpdesks:
+    """Both fakes behind one transport, routed by host as the real accounts would be."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.zendesk, self.freshdesk = FakeZendesk(clock), FakeFreshdesk(clock)
+        for name in GROUPS:
+            self.zendesk.add_group(name)
+            self.freshdesk.add_group(name)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        return (self.zendesk if request.url.host == "acme.zendesk.com" else self.freshdesk)(request)
+
+    def writes(self) -> int:
+        return sum(1 for fake in (self.zendesk, self.freshdesk) for method, _ in fake.calls if method in ("PUT", "POST"))
+
+
+@pytest.fixture
+def world(tmp_path: Path, model_cache: Path) -> tuple[Config, Helpdesks, FakeClock]:
+    clock = FakeClock(datetime(2026, 11, 18, 9, 0, tzinfo=timezone.utc))
+    desks = Helpdesks(clock)
+    for subject, body, requester in TICKETS:
+        desks.zendesk.create_ticket(subject, body, requester=requester, tags=("from-web",))
+        desks.freshdesk.create_ticket(subject, body, requester=requester)
+    clock.advance(61)  # Zendesk's export leaves out the last minute
+    config = Config(
+        database=DatabaseConfig(url=f"sqlite:///{tmp_path / 'log.sqlite3'}"),
+        zendesk=[ZendeskConfig(name="acme", url="https://acme.zendesk.com", email=desks.zendesk.email,
+                               token_env="T", token=desks.zendesk.token, start=START)],
+        freshdesk=[FreshdeskConfig(name="acme", url="https://acme.freshdesk.com", api_key_env="K",
+                                   api_key=desks.freshdesk.api_key, start=START)],
+        paths=PathsConfig(cache=str(model_cache)), base_dir=str(tmp_path))
+    return config, desks, clock
+
+
+def cycle(config: Config, triage: Triage, desks: Helpdesks) -> list[SourceReport]:
+    return run_once(sources_of(config, triage, transport=httpx.MockTransport(desks)), triage, stop=NEVER)
+
+
+def test_two_runs_triage_each_ticket_once_and_the_second_writes_nothing(world) -> None:  # noqa: ANN001
+    config, desks, clock = world
+    triage = build_triage(config, clock=clock)
+    desks.freshdesk.faults.add(Fault("POST", "/api/v2/tickets/1/reply", timeout_after_apply=True))
+    reports = cycle(config, triage, desks)
+    assert [(r.name, r.error) for r in reports] == [("zendesk:acme", ""), ("freshdesk:acme", "")]
+    assert all(o.status == "done" for r in reports for o in r.outcomes) and sum(len(r.outcomes) for r in reports) == 6
+    zendesk = desks.zendesk.tickets.values()
+    assert all(t.tags[0] == "from-web" and "deskbot" in t.tags and t.group_id for t in zendesk)
+    assert all(len(desks.zendesk.private_notes(t.id)) == 1 for t in zendesk)
+    assert [len(desks.zendesk.public_replies(t.id)) for t in zendesk] == [1, 1, 0]  # never to mailer-daemon
+    freshdesk = desks.freshdesk.tickets.values()
+    assert all("deskbot" in t.tags and t.group_id for t in freshdesk)
+    assert [len(desks.freshdesk.notes(t.id)) for t in freshdesk] == [1, 1, 1]
+    assert [len(desks.freshdesk.replies(t.id)) for t in freshdesk] == [1, 1, 0]  # the lost answer: found, not resent
+    first = min(t.id for t in zendesk)
+    reply, note = desks.zendesk.public_replies(first)[0]["body"], desks.zendesk.private_notes(first)[0]["body"]
+    assert "our Billing team" in reply and "first answer within" in reply  # the acknowledgement template
+    assert note.startswith("deskbot SUP-") and "billing" in note and desks.zendesk.tickets[first].tags[1] == "billing"
+
+    writes = desks.writes()
+    clock.advance(120)
+    again = cycle(config, triage, desks)
+    assert desks.writes() == writes
+    assert all(o.status == "already-recorded" for r in again for o in r.outcomes) and not any(r.error for r in again)
