@@ -74,29 +74,30 @@ def sources_of(config: Config, triage: Triage, **kwargs: object) -> list[Schedul
     return build_sources(Needs(config=config, rules=triage.rules, clock=triage.store.clock, **kwargs))  # type: ignore[arg-type]
 
 
-def seed_all(scheduled: list[Scheduled], triage: Triage) -> None:
-    """Before any new reference is given out, raise the sequence above what every reachable server shows."""
-    if triage.dry_run:
-        return
+def start_sources(scheduled: list[Scheduled], triage: Triage) -> None:
+    """Log in to every source once before work starts: a configuration mistake found there (a helpdesk group
+    the rules name but the helpdesk lacks) stops the run; a server that is down only delays its source.
+    On a new decision log, the reference sequence is raised above what every reachable server shows."""
     prefix = triage.rules.acknowledgement.reference_prefix
     for item in scheduled:
         source = item.source
-        if not status.needs_seed(triage.store, source.name):
-            continue
+        seed = not triage.dry_run and status.needs_seed(triage.store, source.name)
         finder = getattr(source, "highest_reference", None)
         try:
             with source:
-                highest = finder(prefix) if finder else 0
+                highest = finder(prefix) if seed and finder else 0
+        except ConfigError:
+            raise
         except DeskbotError as exc:
-            log.warning("%s: cannot look for existing references yet (%s); will try at its first cycle",
-                        source.name, exc)
+            log.warning("%s: cannot log in yet (%s); its cycles will keep trying", source.name, exc)
             continue
-        status.seed_references(triage.store, source.name, highest)
+        if seed:
+            status.seed_references(triage.store, source.name, highest)
 
 
 def run_once(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event) -> list[SourceReport]:
     """One cycle over every source, one after the other, until done or asked to stop."""
-    seed_all(scheduled, triage)
+    start_sources(scheduled, triage)
     reports = []
     for item in scheduled:
         if stop.is_set():
@@ -110,7 +111,7 @@ def serve(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event) 
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    seed_all(scheduled, triage)
+    start_sources(scheduled, triage)
     owner, started = status.instance_id(), triage.store.now()
     triage.owner = owner
     scheduler = BackgroundScheduler(timezone=timezone.utc,

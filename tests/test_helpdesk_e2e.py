@@ -89,3 +89,19 @@ def test_two_runs_triage_each_ticket_once_and_the_second_writes_nothing(world) -
     again = cycle(config, triage, desks)
     assert desks.writes() == writes
     assert all(o.status == "already-recorded" for r in again for o in r.outcomes) and not any(r.error for r in again)
+
+
+def test_a_group_the_helpdesk_lacks_stops_the_run_naming_the_rules_line_and_the_groups_there_are(world) -> None:  # noqa: ANN001
+    from bot.errors import ConfigError
+
+    config, desks, clock = world
+    desks.zendesk.groups.pop(next(gid for gid, name in desks.zendesk.groups.items() if name == "Billing"))
+    triage = build_triage(config, clock=clock)
+
+    with pytest.raises(ConfigError) as caught:
+        cycle(config, triage, desks)
+
+    message = str(caught.value)
+    assert "default.toml:" in message and "departments.billing.group" in message
+    assert "zendesk:acme has no group named 'Billing'" in message and "Technical Support" in message
+    assert desks.writes() == 0
