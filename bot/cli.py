@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else quiet,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for noisy in ("alembic", "apscheduler"):  # one line per job run would drown the decisions
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.handler(args) or 0)
     except ConfigError as exc:

@@ -113,7 +113,8 @@ def serve(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event) 
 
     start_sources(scheduled, triage)
     owner, started = status.instance_id(), triage.store.now()
-    triage.owner = owner
+    if triage.store.engine.dialect.name != "sqlite":  # SQLite has its file lock: one instance at all
+        triage.owner = owner  # a shared database: instances take a lease per source
     scheduler = BackgroundScheduler(timezone=timezone.utc,
                                     executors={"default": ThreadPoolExecutor(max(1, len(scheduled)))})
     for item in scheduled:

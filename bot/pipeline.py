@@ -111,7 +111,8 @@ def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
     report = SourceReport(source.name)
     holder = status.claim(triage.store, source.name, triage.owner) if triage.owner else ""
     if holder:
-        report.error = f"skipped: instance {holder} holds this source"
+        report.error = f"skipped: instance {holder} works on this source (its lease lapses after 5 minutes)"
+        log.warning("%s: %s", source.name, report.error)
         return report
     backlog = None
     try:
