@@ -56,7 +56,8 @@ class Mail:
     body: str
     attachments: tuple[tuple[str, str, int], ...]
     content_types: tuple[str, ...]
-    defects: tuple[str, ...]  # what the parser had to repair or guess: MIME defects, charset repairs
+    defects: tuple[str, ...]  # what the MIME parser found broken (missing boundaries, bad base64...)
+    repairs: tuple[str, ...]  # where a declared charset did not serve and another was used
 
 
 def raw_key(data: bytes) -> str:
@@ -79,7 +80,11 @@ def mail_key(*, message_id: str, sender: str, date: str, subject: str, body: str
 
 def parse_mail(data: bytes, *, source: str, ref: str, received_at: datetime | None = None) -> Ticket:
     """Parse raw mail bytes into a Ticket; BadInputError says why when that is impossible."""
-    mail = read_mail(data)
+    return ticket_from_mail(read_mail(data), source=source, ref=ref, received_at=received_at)
+
+
+def ticket_from_mail(mail: Mail, *, source: str, ref: str, received_at: datetime | None = None) -> Ticket:
+    """The Ticket of a decoded mail: the classifier's text without quotes, its language, its key."""
     try:
         text = strip_quotes(mail.body[:_READ_CHARS])
         language = detect_language(f"{mail.subject}\n{text}")
@@ -121,7 +126,7 @@ def read_mail(data: bytes) -> Mail:
 
 
 def _mail(message: Message, parts: MimeContent) -> Mail:
-    hints = tuple(parts.charsets)
+    hints = tuple(dict.fromkeys(c for c in parts.charsets if c != "ascii"))
     headers = tuple((name, _unfold(decode_header(value, hints=hints)))
                     for name, value in message.raw_items())  # type: ignore[attr-defined]
     sender_name, sender = _sender(message, hints)
@@ -134,7 +139,7 @@ def _mail(message: Message, parts: MimeContent) -> Mail:
         headers=headers, sender=sender, sender_name=sender_name, reply_to=_reply_to(message, hints),
         subject=subject, date=" ".join(_raw(message, "Date").split()), message_id=_message_id(message),
         references=tuple(dict.fromkeys(refs)), body=body, attachments=tuple(parts.attachments),
-        content_types=tuple(parts.content_types), defects=_defects(message) + tuple(parts.notes),
+        content_types=tuple(parts.content_types), defects=_defects(message), repairs=tuple(parts.notes),
     )
 
 
@@ -230,6 +235,8 @@ def _first(headers: tuple[tuple[str, str], ...], name: str) -> str:
 
 def _unfold(value: str) -> str:
     """RFC 5322 section 2.2.3: a folded header is one line."""
+    if "\n" not in value and "\r" not in value:
+        return value.strip()
     return re.sub(r"\r?\n(?=[ \t])", "", value).replace("\r", "").replace("\n", "").strip()
 
 

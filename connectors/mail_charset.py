@@ -14,6 +14,7 @@ import binascii
 import codecs
 import re
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from charset_normalizer import from_bytes
 from charset_normalizer.md import mess_ratio
@@ -61,22 +62,30 @@ def codec_for(label: str | None) -> str | None:
     return None
 
 
-def decode_bytes(data: bytes, declared: str | None = None, *, hints: Iterable[str] = ()) -> tuple[str, str]:
-    """Text of `data` and, when the declared charset did not serve, a note of what was done instead."""
+class Decoded(NamedTuple):
+    """Text, the codec it was read with, and a note when the declared charset did not serve."""
+
+    text: str
+    codec: str
+    note: str
+
+
+def decode_bytes(data: bytes, declared: str | None = None, *, hints: Iterable[str] = ()) -> Decoded:
+    """Text of `data`: the declared charset if it fits, else a superset, UTF-8, a hint or a guess."""
     codec = codec_for(declared)
     if data.isascii() and codec not in _SEVEN_BIT:
-        if _ESCAPE_JIS in data:  # undeclared ISO-2022-JP (7-bit Japanese mail)
-            return _strict(data, "iso2022_jp") or data.decode("ascii"), ""
-        return data.decode("ascii"), ""
+        if _ESCAPE_JIS in data and (text := _strict(data, "iso2022_jp")) is not None:
+            return Decoded(text, "iso2022_jp", "")  # undeclared ISO-2022-JP (7-bit Japanese mail)
+        return Decoded(data.decode("ascii"), codec or "ascii", "")
     if codec and _SINGLE_BYTE.match(codec) and (text := _strict(data, "utf-8")) is not None:
-        return text, f"declared {declared} but the bytes are UTF-8"
+        return Decoded(text, "utf-8", f"declared {declared} but the bytes are UTF-8")
     for name in (codec, *_RELATIVES.get(codec or "", ())):
         if name and (text := _strict(data, name)) is not None:
-            return text, "" if name == codec else f"declared {declared}, read as {name}"
+            return Decoded(text, name, "" if name == codec else f"declared {declared}, read as {name}")
     text, used = _guess(data, [codec_for(h) for h in hints])
     if codec is None and declared is None:
-        return text, f"no charset declared, read as {used}"
-    return text, f"declared charset {declared!r} does not fit, read as {used}"
+        return Decoded(text, used, f"no charset declared, read as {used}")
+    return Decoded(text, used, f"declared charset {declared!r} does not fit, read as {used}")
 
 
 def _strict(data: bytes, codec: str) -> str | None:
@@ -110,7 +119,7 @@ def decode_8bit(raw: str, *, hints: Iterable[str] = ()) -> str:
     """A header as the parser left it (8-bit bytes as surrogates) as text: UTF-8 (RFC 6532) or a guess."""
     if raw.isascii():
         return raw
-    return decode_bytes(raw.encode("utf-8", "surrogateescape"), None, hints=hints)[0]
+    return decode_bytes(raw.encode("utf-8", "surrogateescape"), None, hints=hints).text
 
 
 def decode_header(raw: str, *, hints: Iterable[str] = ()) -> str:
@@ -129,14 +138,14 @@ def decode_header(raw: str, *, hints: Iterable[str] = ()) -> str:
         between = raw[end:match.start()]
         charset = match.group(1).split("*", 1)[0]  # RFC 2231 section 5: charset*language
         if pending and (between.strip() or charset.lower() != pending_charset.lower()):
-            out.append(decode_bytes(pending, pending_charset, hints=hints)[0])
+            out.append(decode_bytes(pending, pending_charset, hints=hints).text)
             pending = b""
         if between.strip() or not out and not pending:
             out.append(between)
         pending += _word_bytes(match.group(2), match.group(3))
         pending_charset, end = charset, match.end()
     if pending:
-        out.append(decode_bytes(pending, pending_charset, hints=hints)[0])
+        out.append(decode_bytes(pending, pending_charset, hints=hints).text)
     out.append(raw[end:])
     return "".join(out)
 

@@ -35,7 +35,7 @@ class MimeContent:
     forwarded_html: list[str] = field(default_factory=list)
     attachments: list[tuple[str, str, int]] = field(default_factory=list)
     content_types: list[str] = field(default_factory=list)
-    charsets: list[str] = field(default_factory=list)
+    charsets: list[str] = field(default_factory=list)  # the codecs that read the text parts
     notes: list[str] = field(default_factory=list)  # charset repairs, in the order met
 
 
@@ -93,12 +93,11 @@ def _text(part: Message, out: MimeContent) -> str:
     declared = str(declared) if isinstance(declared, str) else None
     if declared is None and part.get_content_subtype() == "html":
         declared = _html_meta_charset(payload)
-    text, note = decode_bytes(payload, declared, hints=out.charsets)
-    if declared:
-        out.charsets.append(declared)
-    if note:
-        out.notes.append(note)
-    return text
+    decoded = decode_bytes(payload, declared, hints=out.charsets)
+    out.charsets.append(decoded.codec)  # what served this part is the best hint for raw bytes in headers
+    if decoded.note:
+        out.notes.append(decoded.note)
+    return decoded.text
 
 
 def _html_meta_charset(payload: bytes) -> str | None:
@@ -117,7 +116,7 @@ def _filename(part: Message) -> str:
         raw = _param(part, param, header)
         if isinstance(raw, tuple):
             charset, _, value = raw
-            text = decode_bytes(bytes(value, "raw-unicode-escape"), charset or None)[0]
+            text = decode_bytes(bytes(value, "raw-unicode-escape"), charset or None).text
         else:
             text = collapse_rfc2231_value(raw) if raw else ""
         if text:
@@ -139,14 +138,20 @@ def _param(part: Message, param: str, header: str) -> str | tuple[str, str, str]
 
 
 def _size(part: Message) -> int:
-    """Bytes of the decoded content (of the whole message, for an attached mail)."""
+    """Bytes of the decoded content; for an attached mail, its encoded size (what its .eml file would be)."""
     if part.is_multipart():
-        try:
-            return sum(len(p.as_bytes()) for p in _children(part))
-        except (ValueError, TypeError, LookupError, UnicodeError):
-            return 0
+        return sum(_encoded_size(p) for p in _children(part))
     payload = part.get_payload(decode=True)
     return len(payload) if isinstance(payload, bytes) else 0
+
+
+def _encoded_size(part: Message) -> int:
+    """About the bytes of a part as sent: its header lines and its content as transferred."""
+    head = sum(len(name) + len(str(value)) + 4 for name, value in part.raw_items())  # type: ignore[attr-defined]
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return head + sum(_encoded_size(p) for p in payload if isinstance(p, Message))
+    return head + len(payload) if isinstance(payload, str) else head
 
 
 def _unnamed(ctype: str) -> str:

@@ -46,9 +46,10 @@ def test_text_comes_out_right(text: str, encoding: str, declared: str | None) ->
 
 
 def test_repairs_are_noted_and_fitting_labels_are_not() -> None:
-    assert decode_bytes(GERMAN.encode("cp1252"), "windows-1252") == (GERMAN, "")
-    assert "does not fit" in decode_bytes(GERMAN.encode("cp1252"), "utf-8")[1]
-    assert decode_bytes(b"plain ascii", None) == ("plain ascii", "")
+    assert decode_bytes(GERMAN.encode("cp1252"), "windows-1252") == (GERMAN, "cp1252", "")
+    assert decode_bytes(GERMAN.encode("cp1252"), "utf-8").note == (
+        "declared charset 'utf-8' does not fit, read as cp1252")
+    assert decode_bytes(b"plain ascii", None) == ("plain ascii", "ascii", "")
 
 
 def test_hints_from_the_same_mail_serve_undeclared_bytes() -> None:
@@ -189,11 +190,11 @@ def test_forwarded_mail_is_an_attachment_and_its_parts_are_one_level_deeper() ->
     assert [a[:2] for a in ticket.attachments] == [("message.eml", "message/rfc822")]
 
 
-def test_defects_and_repairs_are_reported() -> None:
+def test_defects_and_charset_repairs_are_reported() -> None:
     clean = read_mail(b"From: a@example.com\nSubject: Hi\nContent-Type: text/plain; charset=utf-8\n\nHello\n")
-    assert clean.defects == ()
+    assert clean.defects == () and clean.repairs == ()
     broken = read_mail(b'From: a@example.com\nSubject: Hi\nContent-Type: multipart/mixed; boundary="x"\n\n'
                        b"--x\nContent-Type: text/plain; charset=utf-8\n\nGr\xfc\xdfe\n")
     assert "CloseBoundaryNotFoundDefect" in broken.defects
-    assert any("utf-8" in note for note in broken.defects)
+    assert broken.repairs == ("declared charset 'utf-8' does not fit, read as cp1252",)
     assert broken.body == "Grüße"
