@@ -164,7 +164,7 @@ def _list_mail(ticket: Ticket, h: _Headers, own: frozenset[str]) -> str | None:
 
 # RFC 3834 section 2 and RFC 2142: robots' and list managers' addresses (after any +tag or VERP part).
 _SYSTEM_LOCALPART = re.compile(
-    r"^(mailer[-_.]?daemon|post[-_.]?master|(no|do[-_.]?not|dont)[-_.]?reply([-_.].*)?|noreply.*|bounces?([-_.].*)?|"
+    r"^(mailer[-_.]?daemon|post[-_.]?master|(.+[-_])?(no|do[-_.]?not|dont)[-_.]?reply([-_.].*)?|noreply.*|bounces?([-_.].*)?|"
     r"listserv|majordomo|mailman|sympa|ecartis|listar|lyris|ezmlm|smartlist|mlmmj|owner-.+|"
     r".+-(admin|request|owner|bounces?)|microsoftexchange[0-9a-f]{32})$", re.I)
 _AUTO_SUBJECT = re.compile(
@@ -172,7 +172,8 @@ _AUTO_SUBJECT = re.compile(
     r"r[ée]ponse automatique|respuesta autom[aá]tica|resposta autom[aá]tica|fuera de la oficina|"
     r"undeliverable|undelivered mail( returned to sender)?|delivery status notification|unzustellbar|"
     r"nicht zustellbar|mail delivery (failed|failure|subsystem)|returned mail|failure notice)"
-    r"\s*(?=[:\-\u2013(\[!.]|$)|(loop alert|you are not (a )?member)\b)",  # list managers' error mails
+    r"\s*(?=[:\-\u2013(\[!.]|$)|(loop alert|you are not (a )?member)\b|"  # list managers' error mails
+    r"complaint about message from \d{1,3}(\.\d{1,3}){3}\b)",  # Microsoft JMRP: its report is a plain attached mail
     re.I,
 )
 

@@ -30,6 +30,7 @@ from connectors.mail_charset import decode_8bit, decode_header
 from connectors.mail_mime import MimeContent, read_parts
 
 _MSGID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
+_LOOSE_ADDRESS = re.compile(r"[^\s<>\"'(),;:@]+@[^\s<>\"'(),;:@]+\.[^\s<>\"'(),;:@]+")
 _BARE_MSGID = re.compile(r"^\s*([^<>\s@]+@[^<>\s@]+)\s*$")
 _REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pl", "sv"]
 _reply_parser = EmailReplyParser(languages=_REPLY_LANGUAGES)
@@ -172,7 +173,10 @@ def _sender(message: Message, hints: tuple[str, ...]) -> tuple[str, str]:
         found = _address(_raw(message, name), hints)
         if found:
             return found
-    if _raw(message, "From").strip():
+    raw_from = _raw(message, "From")
+    if "<>" in raw_from.replace(" ", ""):  # "MAILER-DAEMON <>": bounces sign with the null address (RFC 5321 4.5.5)
+        return " ".join(decode_header(raw_from.replace("<>", ""), hints=hints).split()).strip("'\" "), ""
+    if raw_from.strip():
         raise BadInputError("From header holds no usable address")
     raise BadInputError("no From header")
 
@@ -181,12 +185,18 @@ def _address(raw: str, hints: tuple[str, ...]) -> tuple[str, str] | None:
     """The first usable (display name, address) of an address header, in Unicode (RFC 6532)."""
     if not raw.strip():
         return None
-    for display, address in getaddresses([decode_8bit(raw, hints=hints)]):
+    text = decode_8bit(raw, hints=hints)
+    for display, address in getaddresses([text]):
         address = address.strip().lower()
         # A bare local part ("MAILER-DAEMON") is how local bounces sign: readable, and never answered.
         if address and " " not in address and not address.startswith("@"):
             display = " ".join(decode_header(display, hints=hints).split()).strip("'\" ")
             return display, _unicode_domain(address)
+    # Broken mailers write "Name name@example.com" or two bare addresses; a reader still sees who wrote.
+    match = _LOOSE_ADDRESS.search(text)
+    if match:
+        display = " ".join(decode_header(text[:match.start()], hints=hints).split()).strip("'\" ")
+        return display, _unicode_domain(match.group(0).lower())
     return None
 
 

@@ -82,6 +82,9 @@ def decode_bytes(data: bytes, declared: str | None = None, *, hints: Iterable[st
     for name in (codec, *_RELATIVES.get(codec or "", ())):
         if name and (text := _strict(data, name)) is not None:
             return Decoded(text, name, "" if name == codec else f"declared {declared}, read as {name}")
+    mostly = codec or "utf-8"
+    if (text := _mostly(data, mostly)) is not None:  # one corrupt byte must not turn the whole text into CJK
+        return Decoded(text, mostly, f"{text.count(chr(0xFFFD))} undecodable bytes in {mostly} text replaced")
     text, used = _guess(data, [codec_for(h) for h in hints])
     if codec is None and declared is None:
         return Decoded(text, used, f"no charset declared, read as {used}")
@@ -93,6 +96,17 @@ def _strict(data: bytes, codec: str) -> str | None:
         return data.decode(codec)
     except (UnicodeError, LookupError):
         return None
+
+
+def _mostly(data: bytes, codec: str) -> str | None:
+    """`data` read as `codec` with replacement characters, when they are rare among its non-ASCII characters."""
+    try:
+        text = data.decode(codec, errors="replace")
+    except LookupError:
+        return None
+    bad = text.count("\ufffd")
+    good = sum(1 for char in text if char > "\x7f") - bad
+    return text if good >= 20 * bad else None
 
 
 def _guess(data: bytes, hints: list[str | None]) -> tuple[str, str]:

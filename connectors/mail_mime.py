@@ -94,7 +94,8 @@ def _text(part: Message, out: MimeContent) -> str:
     if declared is None and part.get_content_subtype() == "html":
         declared = _html_meta_charset(payload)
     decoded = decode_bytes(payload, declared, hints=out.charsets)
-    out.charsets.append(decoded.codec)  # what served this part is the best hint for raw bytes in headers
+    # What served this part, and what it claimed, are the best hints for raw bytes in its headers.
+    out.charsets.extend((decoded.codec, declared) if declared else (decoded.codec,))
     if decoded.note:
         out.notes.append(decoded.note)
     return decoded.text

@@ -193,7 +193,7 @@ def test_a_person_forwarding_a_report_is_answered(types: tuple[str, ...], subjec
     "dev-owner@lists.example.org", "owner-dev@lists.example.org", "dev-admin@lists.example.org",
     "dev-bounces+anna=example.com@lists.example.org", "listserv@lists.example.edu", "majordomo@example.org",
     "microsoftexchange329e71ec88ae4615bbc36ab6ce41109e@contoso.example", "no_reply@example.com",
-    "noreply+billing@example.com",
+    "noreply+billing@example.com", "gmail-noreply@google.example", "calendar_noreply@example.com",
 ])
 def test_robots_and_list_managers(sender: str) -> None:
     assert no_ack(replace(CUSTOMER, sender=sender)) == NoAck(AUTOMATED, f"automated sender address ({sender})")
@@ -205,7 +205,7 @@ def test_local_sender_without_domain() -> None:
 
 @pytest.mark.parametrize("subject", ["Loop Alert: message to dev@lists.example.org", "You are not member of list dev",
                                      "failure notice", "Réponse automatique : absent", "Respuesta automática: Re: hola",
-                                     "Unzustellbar: Rechnung"])
+                                     "Unzustellbar: Rechnung", "complaint about message from 192.0.2.222"])
 def test_list_manager_errors_and_foreign_auto_subjects(subject: str) -> None:
     assert no_ack(replace(CUSTOMER, subject=subject)).category == AUTOMATED  # type: ignore[union-attr]
 

@@ -92,6 +92,8 @@ def test_raw_8bit_header_read_in_the_charset_of_the_body() -> None:
     ('"=?utf-8?q?M=C3=BCller=2C_J=C3=B6rg?=" <J@Example.DE>', "j@example.de", "Müller, Jörg"),
     ("用户 <用户@例子.广告>", "用户@例子.广告", "用户"),
     ("Mail Delivery Subsystem <MAILER-DAEMON>", "mailer-daemon", "Mail Delivery Subsystem"),
+    ("Big Bug bb@bug.example", "bb@bug.example", "Big Bug"),  # no angle brackets
+    ("tim@power.example concierge@power.example", "tim@power.example", ""),
 ])
 def test_international_and_odd_senders(from_header: str, sender: str, name: str) -> None:
     data = f"From: {from_header}\nSubject: Hi\nContent-Type: text/plain; charset=utf-8\n\nHello\n".encode()
@@ -198,3 +200,19 @@ def test_defects_and_charset_repairs_are_reported() -> None:
     assert "CloseBoundaryNotFoundDefect" in broken.defects
     assert broken.repairs == ("declared charset 'utf-8' does not fit, read as cp1252",)
     assert broken.body == "Grüße"
+
+
+@pytest.mark.parametrize(("from_header", "name"), [("MAILER-DAEMON <>", "MAILER-DAEMON"), ("<>", ""),
+                                                   ("Mail Delivery System <>", "Mail Delivery System")])
+def test_null_sender_of_bounces_is_readable(from_header: str, name: str) -> None:
+    data = f"From: {from_header}\nSubject: Returned mail\n\nUser unknown\n".encode()
+    ticket = parse_mail(data, source="s", ref="1")
+    assert (ticket.sender, ticket.sender_name) == ("", name)
+
+
+def test_one_corrupt_byte_keeps_the_declared_charset() -> None:
+    data = (RUSSIAN * 5).encode("utf-8")
+    broken = data[:100] + b"\xd1f" + data[102:]
+    text, codec, note = decode_bytes(broken, "utf-8")
+    assert codec == "utf-8" and 1 <= text.count("\ufffd") <= 2 and "replaced" in note
+    assert text.endswith(RUSSIAN)
