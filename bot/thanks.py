@@ -15,23 +15,25 @@ from bot.models import Ticket
 
 _THANKS = frozenset("""
 thank thanks thx tnx ty thankyou danke dank dankeschön dankeschoen dankesehr gracias merci obrigado obrigada obg
-agradezco agradecemos agradecida agradecido agradeço agradecemos remercie remercions""".split())
+agradezco agradecemos agradecida agradecido agradeço remercie remercions valeu grato grata""".split())
 _PRAISE = frozenset("""
 you so much very a lot lots many again for the your all quick fast prompt swift kind help reply response answer
 support assistance effort efforts that this it works worked now perfect great awesome excellent wonderful brilliant
 fantastic super ok okay fine solved sorted fixed resolved helped is was really truly appreciated appreciate i we
-and everything good guys team folks everyone have nice day weekend much indeed million heaps tons
+and everything good guys team folks everyone have nice day weekend much indeed million heaps tons got info
+update information explanation
 vielen herzlichen besten lieben tausend schön sehr für fuer die den das ihre eure deine schnelle rasche hilfe
 antwort rückmeldung unterstützung mühe es funktioniert klappt jetzt wieder alles perfekt prima toll klasse gut
 vielmals nochmals noch mal ihnen euch dir hat geklappt gelöst erledigt sie haben mir uns geholfen und ein einen
-schönen tag wochenende
+schönen tag wochenende info infos informationen
 muchas muchísimas mil por la su tu vuestra ayuda respuesta rápida pronta atención todo funciona ya ahora perfecto
 genial excelente estupendo muy amable amables de nuevo otra vez solucionado resuelto equipo es usted ustedes le
-les mucho y buen día fin semana
+les mucho y buen día fin semana información
 beaucoup mille infiniment bien pour votre vos ton aide réponse rapide retour tout fonctionne marche maintenant
-parfait génial encore une fois c est ça résolu réglé équipe à vous très et bonne journée
+parfait génial encore une fois c est ça résolu réglé équipe à vous très et bonne journée je l d
+information informations
 muito muitíssimo pela pelo sua seu ajuda resposta atenção suporte tudo funcionou agora já perfeito ótimo otimo
-resolvido mais uma vez equipe equipa o vocês e bom dia ótima""".split())
+resolvido mais uma vez equipe equipa o vocês e bom dia ótima informação""".split())
 _GREETING = frozenset("""
 hi hello hey dear hallo liebe lieber liebes sehr geehrte geehrter damen herren guten morgen abend moin servus
 hola estimado estimada estimados buenos buenas días tardes bonjour bonsoir salut cher chère chers madame monsieur
