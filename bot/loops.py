@@ -235,6 +235,8 @@ def _rspamd(h: _Headers, thresholds: SpamThresholds) -> str | None:
     """rspamd: the proxy's X-Spam, the action headers, X-Spamd-Result of its milter_headers module."""
     if h("X-Spam").strip().lower() in ("yes", "true"):
         return "X-Spam: yes"
+    if h("Deliver-To").strip().lower() == "junk":  # the default of milter_headers' spam-header routine
+        return "Deliver-To: Junk"
     for name in ("X-Spam-Action", "X-Rspamd-Action"):
         action = h(name).strip().lower().replace("_", " ")
         if action in thresholds.rspamd_actions:

@@ -232,6 +232,7 @@ SPAM_CASES = [
     ([("X-Spam-Status", "Yes, score=7.9 required=5.0 tests=BAYES_99,HTML_MESSAGE autolearn=no")], "X-Spam-Status: Yes"),
     ([("X-Spam", "Yes")], "X-Spam: yes"),
     ([("X-Spam-Action", "add header")], "X-Spam-Action: add header"),
+    ([("Deliver-To", "Junk")], "Deliver-To: Junk"),
     ([("X-Rspamd-Action", "rewrite_subject")], "X-Rspamd-Action: rewrite subject"),
     ([("X-Spamd-Result", "default: True [16.20 / 15.00]; BAYES_SPAM(5.10)[99.9%]")], "default: True"),
     ([("X-MS-Exchange-Organization-SCL", "5")], "X-MS-Exchange-Organization-SCL 5 >= 5"),
