@@ -1,53 +1,266 @@
-"""Mail that must never be answered automatically: auto-replies, bounces, lists, bulk.
+"""Mail that must never be acknowledged: automated mail, spam verdicts, and thanks that need no answer.
 
-Answering these is how mail loops start (RFC 3834 section 2, RFC 2369 for List-*,
-RFC 3464 for delivery reports). Every check returns the reason, so the decision log
-says why no acknowledgement went out.
+Answering robots is how mail loops start (RFC 3834 section 2); answering spam with a forged
+sender is backscatter that gets our mail server blocklisted. Every check is pure and returns
+the reason, so the decision log says why no acknowledgement went out.
+
+    no_ack_reason(ticket, ...) -> NoAck("automated" | "spam", reason) | None
+        automated_reason(...)  auto-replies, reports (RFC 3464/3798/5965), lists, robots, our own mail
+        spam_verdict(...)      SpamAssassin, rspamd, Microsoft SCL of the server in front of us
+    is_thanks_only(ticket)     a message that only says thanks (bot.thanks)
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from bot.models import Ticket
+from bot.thanks import is_thanks_only
 
-_NO_REPLY_LOCALPART = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|noreply-.*)$", re.I)
+__all__ = ["AUTOMATED", "SPAM", "NoAck", "SpamThresholds", "auto_reply_reason", "automated_reason",
+           "is_thanks_only", "no_ack_reason", "spam_verdict"]
+
+AUTOMATED = "automated"
+SPAM = "spam"
+
+
+@dataclass(frozen=True)
+class NoAck:
+    """Why a mail gets no acknowledgement: its category (AUTOMATED or SPAM) and the reason logged."""
+
+    category: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SpamThresholds:
+    """When the verdict of the mail server in front of us counts as spam (None: that score is not used)."""
+
+    enabled: bool = True
+    scl: int = 5  # Microsoft SCL -1..9; Exchange's junk-mail threshold is 5
+    spamassassin_score: float | None = None  # besides X-Spam-Flag / "X-Spam-Status: Yes"
+    rspamd_score: float | None = None  # besides rspamd's own action
+    rspamd_actions: frozenset[str] = frozenset({"reject", "add header", "rewrite subject"})
+
+
+def no_ack_reason(
+    ticket: Ticket, *, own_addresses: frozenset[str] = frozenset(), own_message_id_domain: str = "",
+    spam: SpamThresholds = SpamThresholds(),
+) -> NoAck | None:
+    """Why this mail must get no acknowledgement, or None if it may get one (thanks-only is asked apart)."""
+    reason = automated_reason(ticket, own_addresses=own_addresses, own_message_id_domain=own_message_id_domain)
+    if reason:
+        return NoAck(AUTOMATED, reason)
+    verdict = spam_verdict(ticket, spam)
+    return NoAck(SPAM, verdict) if verdict else None
+
+
+def auto_reply_reason(ticket: Ticket, *, own_addresses: frozenset[str] = frozenset()) -> str | None:
+    """Why this mail must not get an automatic answer, or None if it may (kept for existing callers)."""
+    return automated_reason(ticket, own_addresses=own_addresses)
+
+
+def automated_reason(
+    ticket: Ticket, *, own_addresses: frozenset[str] = frozenset(), own_message_id_domain: str = ""
+) -> str | None:
+    """Why this mail was written by a machine (or is our own), or None for a person's mail."""
+    h = _Headers(ticket)
+    for check in (_auto_submitted, _report, _auto_reply_headers, _list_mail):
+        reason = check(ticket, h, own_addresses)
+        if reason:
+            return reason
+    return _sender_reason(ticket, h, own_addresses, own_message_id_domain.lower().lstrip("@"))
+
+
+class _Headers(dict[str, str]):
+    """The first value of each header by lower-case name: one pass instead of one scan per question."""
+
+    def __init__(self, ticket: Ticket) -> None:
+        super().__init__()
+        for name, value in ticket.headers:
+            self.setdefault(name.lower(), value)
+
+    def __call__(self, name: str) -> str:
+        return self.get(name.lower(), "")
+
+
+def _auto_submitted(ticket: Ticket, h: _Headers, own: frozenset[str]) -> str | None:
+    """RFC 3834 section 5: any value but "no" marks mail sent by a program."""
+    value = h("Auto-Submitted").strip().lower()
+    if value and not value.startswith("no"):
+        return f"auto-submitted mail (Auto-Submitted: {value})"
+    return None
+
+
+_REPORT_KINDS = {"delivery-status": "delivery report (bounce)", "disposition-notification": "read receipt",
+                 "feedback-report": "abuse or feedback report (ARF)"}
+_LOOSE_REPORTS = {"message/delivery-status": "delivery-status", "message/global-delivery-status": "delivery-status",
+                  "message/disposition-notification": "disposition-notification",
+                  "message/global-disposition-notification": "disposition-notification",
+                  "message/feedback-report": "feedback-report"}
+_FORWARD = re.compile(r"^\s*(fwd?|fw|wg|tr|rv|enc|i)\s*:", re.I)
+
+
+def _report(ticket: Ticket, h: _Headers, own: frozenset[str]) -> str | None:
+    """A report of RFC 3464 (delivery), 3798 (read) or 5965 (ARF) anywhere in the mail's own MIME tree.
+
+    Parts under message/rfc822 belong to a forwarded mail: a person forwarding a bounce is
+    answered. ARF reports are the exception: feedback loops wrap them, people do not forward them.
+    """
+    top = h("Content-Type").lower().replace(" ", "")
+    forwarded = bool(_FORWARD.match(ticket.subject))
+    for label in ticket.content_types or ((top,) if top else ()):
+        nested, ctype, kind = label.startswith(">"), label.lstrip(">"), ""
+        if ctype.startswith("multipart/report"):
+            kind = next((k for k in _REPORT_KINDS if f"report-type={k}" in ctype), "unknown")
+        elif ctype in _LOOSE_REPORTS and not forwarded:
+            kind = _LOOSE_REPORTS[ctype]
+        if kind and (not nested or kind == "feedback-report" and not forwarded):
+            what = _REPORT_KINDS.get(kind, "delivery or read report")
+            return f"{what} (multipart/report; report-type={kind})"
+    return None
+
+
+_AUTO_REPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Auto-Reply", "X-Autogenerated",
+                       "X-Mail-Autoreply", "X-FC-MachineGenerated", "X-MS-Exchange-Inbox-Rules-Loop", "X-Loop")
+
+
+def _auto_reply_headers(ticket: Ticket, h: _Headers, own: frozenset[str]) -> str | None:
+    """Headers auto-responders, Exchange inbox rules and loop-aware robots (procmail, RT, Sieve) set."""
+    for name in _AUTO_REPLY_HEADERS:
+        value = h(name).strip()
+        if value and value.lower() not in ("no", "false", "0"):
+            return f"auto-reply ({name} header)" if name != "X-Loop" else f"mail loop marker (X-Loop: {value})"
+    suppress = h("X-Auto-Response-Suppress").lower()
+    if any(word in suppress for word in ("all", "autoreply", "oof")):  # Microsoft [MS-OXCMAIL] 2.2.3.2.14
+        return f"sender asked for no auto-responses (X-Auto-Response-Suppress: {suppress})"
+    if h("Return-Path").strip() in ("<>", "<<>>"):
+        return "bounce (empty Return-Path)"
+    return None
+
+
+_LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Post", "List-Help", "List-Subscribe", "List-Owner",
+                 "List-Archive", "Mailing-List", "X-Mailing-List", "X-BeenThere")
+
+
+def _list_mail(ticket: Ticket, h: _Headers, own: frozenset[str]) -> str | None:
+    """Bulk and list mail (RFC 2369, RFC 2919, Precedence of RFC 3834 section 2), unless the list is ours.
+
+    A support address that is itself a group (Google Groups, Mailman) stamps list headers on
+    every customer's mail; its List-Id is the address with "@" as "." (RFC 2919 section 3).
+    """
+    list_id = h("List-Id").lower()
+    if any(f"<{address.replace('@', '.')}>" in list_id for address in own):
+        return None
+    precedence = (h("Precedence") or h("X-Precedence")).strip().lower()
+    if precedence in {"bulk", "list", "junk", "auto_reply"}:
+        return f"bulk or list mail (Precedence: {precedence})"
+    for name in _LIST_HEADERS:
+        if h(name):
+            return f"mailing-list mail ({name} header)"
+    return None
+
+
+# RFC 3834 section 2 and RFC 2142: robots' and list managers' addresses (after any +tag or VERP part).
+_SYSTEM_LOCALPART = re.compile(
+    r"^(mailer[-_.]?daemon|post[-_.]?master|(.+[-_])?(no|do[-_.]?not|dont)[-_.]?reply([-_.].*)?|noreply.*|bounces?([-_.].*)?|"
+    r"listserv|majordomo|mailman|sympa|ecartis|listar|lyris|ezmlm|smartlist|mlmmj|owner-.+|"
+    r".+-(admin|request|owner|bounces?)|microsoftexchange[0-9a-f]{32})$", re.I)
 _AUTO_SUBJECT = re.compile(
-    r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|out of (the )?office|abwesenheits?notiz|"
-    r"automatische antwort|undeliverable|undelivered mail( returned to sender)?|delivery status notification|"
-    r"mail delivery (failed|failure|subsystem)|returned mail)\s*(?=[:\-\u2013(\[]|$)",
+    r"^\s*((auto(matic)?[ -]?(reply|response|antwort)|out of (the )?office|abwesenheits?notiz|automatische antwort|"
+    r"r[ée]ponse automatique|respuesta autom[aá]tica|resposta autom[aá]tica|fuera de la oficina|"
+    r"automatisch antwoord|risposta automatica|automatisk svar|autosvar|"
+    r"undeliverable|undelivered mail( returned to sender)?|delivery status notification|unzustellbar|"
+    r"nicht zustellbar|mail delivery (failed|failure|subsystem)|returned mail|failure notice)"
+    r"\s*(?=[:\-\u2013(\[!.]|$)|(loop alert|you are not (a )?member)\b|"  # list managers' error mails
+    r"complaint about message from \d{1,3}(\.\d{1,3}){3}\b)",  # Microsoft JMRP: its report is a plain attached mail
     re.I,
 )
 
 
-def auto_reply_reason(ticket: Ticket, *, own_addresses: frozenset[str] = frozenset()) -> str | None:
-    """Why this mail must not get an automatic answer, or None if it may."""
-    auto_submitted = ticket.header("Auto-Submitted").strip().lower()
-    if auto_submitted and not auto_submitted.startswith("no"):
-        return f"auto-submitted mail (Auto-Submitted: {auto_submitted})"
-    for name in ("X-Autoreply", "X-Autorespond", "X-Auto-Reply"):
-        if ticket.header(name):
-            return f"auto-reply ({name} header)"
-    suppress = ticket.header("X-Auto-Response-Suppress").lower()
-    if any(word in suppress for word in ("all", "autoreply", "oof")):
-        return f"sender asked for no auto-responses (X-Auto-Response-Suppress: {suppress})"
-    precedence = ticket.header("Precedence").strip().lower()
-    if precedence in {"bulk", "list", "junk", "auto_reply"}:
-        return f"bulk or list mail (Precedence: {precedence})"
-    for name in ("List-Id", "List-Unsubscribe", "List-Post"):
-        if ticket.header(name):
-            return f"mailing-list mail ({name} header)"
-    if "multipart/report" in ticket.header("Content-Type").lower():
-        return "delivery or read report (multipart/report)"
-    if ticket.header("Return-Path").strip() == "<>":
-        return "bounce (empty Return-Path)"
+def _sender_reason(ticket: Ticket, h: _Headers, own: frozenset[str], own_domain: str) -> str | None:
+    """Robots by address or subject, and our own mail coming back."""
     sender = ticket.sender.lower()
     if not sender:
         return "no sender address to answer"
-    if sender in own_addresses:
+    if sender in own or h("Sender").strip("<> ").lower() in own - {""}:
         return "mail from our own address (would loop)"
-    if _NO_REPLY_LOCALPART.match(sender.split("@", 1)[0]):
+    if own_domain and ticket.message_id.lower().rstrip(">").endswith("@" + own_domain):
+        return f"our own message came back (Message-ID {ticket.message_id})"
+    if "@" not in sender:
+        return f"local system sender without a domain ({sender})"
+    if _SYSTEM_LOCALPART.match(sender.rsplit("@", 1)[0].split("+", 1)[0]):
         return f"automated sender address ({sender})"
     if _AUTO_SUBJECT.match(ticket.subject):
         return "subject of an automatic reply or bounce"
+    return None
+
+
+def spam_verdict(ticket: Ticket, thresholds: SpamThresholds = SpamThresholds()) -> str | None:
+    """The spam verdict of the server in front of us, or None.
+
+    Only a header's first (topmost) occurrence counts: our server prepends its own, while
+    anything further down was written by the sender or a server on the way.
+    """
+    if not thresholds.enabled:
+        return None
+    h = _Headers(ticket)
+    for check in (_spamassassin, _rspamd, _microsoft):
+        reason = check(h, thresholds)
+        if reason:
+            return f"spam verdict of the receiving server ({reason})"
+    return None
+
+
+_SCORE = re.compile(r"\bscore=(-?\d+(?:\.\d+)?)", re.I)
+_SPAMD_RESULT = re.compile(r"default:\s*(true|false)\s*\[\s*(-?\d+(?:\.\d+)?)", re.I)
+_MS_FIELD = re.compile(r"(?:^|;)\s*(SCL|SFV):\s*([-\w]+)", re.I)
+
+
+def _spamassassin(h: _Headers, thresholds: SpamThresholds) -> str | None:
+    """SpamAssassin's X-Spam-Flag and X-Spam-Status (rspamd's milter writes the same X-Spam-Status)."""
+    if h("X-Spam-Flag").strip().lower() in ("yes", "true"):
+        return "X-Spam-Flag: YES"
+    status = h("X-Spam-Status").strip()
+    if status.lower().startswith("yes"):
+        return f"X-Spam-Status: {status[:40]}"
+    score = _SCORE.search(status)
+    if score and thresholds.spamassassin_score is not None and float(score.group(1)) >= thresholds.spamassassin_score:
+        return f"X-Spam-Status score {score.group(1)} >= {thresholds.spamassassin_score:g}"
+    return None
+
+
+def _rspamd(h: _Headers, thresholds: SpamThresholds) -> str | None:
+    """rspamd: the proxy's X-Spam, the action headers, X-Spamd-Result of its milter_headers module."""
+    if h("X-Spam").strip().lower() in ("yes", "true"):
+        return "X-Spam: yes"
+    if h("Deliver-To").strip().lower() == "junk":  # the default of milter_headers' spam-header routine
+        return "Deliver-To: Junk"
+    for name in ("X-Spam-Action", "X-Rspamd-Action"):
+        action = h(name).strip().lower().replace("_", " ")
+        if action in thresholds.rspamd_actions:
+            return f"{name}: {action}"
+    result = _SPAMD_RESULT.search(h("X-Spamd-Result"))
+    if result and result.group(1).lower() == "true":
+        return "X-Spamd-Result: default: True"
+    raw = result.group(2) if result else h("X-Rspamd-Score").strip()
+    try:
+        score = float(raw)
+    except ValueError:
+        return None
+    if thresholds.rspamd_score is not None and score >= thresholds.rspamd_score:
+        return f"rspamd score {score:g} >= {thresholds.rspamd_score:g}"
+    return None
+
+
+def _microsoft(h: _Headers, thresholds: SpamThresholds) -> str | None:
+    """Exchange / Microsoft 365: SCL -1..9 ([MS-OXCSPAM] 2.2.1.3), SFV:SPM or SKS (filtered as spam)."""
+    fields = {k.upper(): v.upper() for k, v in _MS_FIELD.findall(h("X-Forefront-Antispam-Report"))}
+    for name, value in (("X-MS-Exchange-Organization-SCL", h("X-MS-Exchange-Organization-SCL").strip()),
+                        ("X-Forefront-Antispam-Report SCL", fields.get("SCL", ""))):
+        if re.fullmatch(r"-?\d+", value) and int(value) >= thresholds.scl:
+            return f"{name} {value} >= {thresholds.scl}"
+    if fields.get("SFV") in ("SPM", "SKS"):
+        return f"X-Forefront-Antispam-Report SFV:{fields['SFV']}"
     return None

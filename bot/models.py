@@ -32,6 +32,10 @@ class Ticket:
     headers: tuple[tuple[str, str], ...] = ()
     reply_to: str = ""  # where the customer asked answers to go (a mail address header value), if anywhere
     meta: tuple[tuple[str, str], ...] = ()
+    attachments: tuple[tuple[str, str, int], ...] = ()  # (file name, content type, bytes) of each attached file
+    # Every MIME part's type, for loop checks: ">" per enclosing message/rfc822 (a forwarded mail),
+    # multipart/report with its report-type ("multipart/report;report-type=delivery-status").
+    content_types: tuple[str, ...] = ()
 
     def header(self, name: str) -> str:
         """The first value of header `name` (case-insensitive), or ''."""

@@ -64,8 +64,8 @@ def test_run_once_exits_1_on_a_failed_ticket_and_status_and_retry_show_the_way_o
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("TEST_IMAP_PASSWORD", mailbox.config.password)
     config = write_config(tmp_path, mailbox, smtp_sink, model_cache)
-    mailbox.append(customer_mail(3, sender="bounce-me@example.org"))
-    smtp_sink.handler.refuse_rcpt["bounce-me@example.org"] = "550 5.1.1 no such user"
+    mailbox.append(customer_mail(3, sender="wrong-address@example.org"))
+    smtp_sink.handler.refuse_rcpt["wrong-address@example.org"] = "550 5.1.1 no such user"
 
     assert main(["run", "--config", str(config), "--once"]) == 1
     assert "1 failed" in capsys.readouterr().out
@@ -77,11 +77,11 @@ def test_run_once_exits_1_on_a_failed_ticket_and_status_and_retry_show_the_way_o
     [source] = json.loads(capsys.readouterr().out)["sources"]
     assert source["tickets"]["failed"] == 1 and source["last_success_at"]
 
-    del smtp_sink.handler.refuse_rcpt["bounce-me@example.org"]  # the person fixed the address
+    del smtp_sink.handler.refuse_rcpt["wrong-address@example.org"]  # the person fixed the address
     assert main(["retry", "--config", str(config), "--ticket", "sup-000001"]) == 0
     assert "re-queued SUP-000001" in capsys.readouterr().out
     assert main(["run", "--config", str(config), "--once"]) == 0
-    assert [str(m["To"]) for m in smtp_sink.messages] == ["bounce-me@example.org"]
+    assert [str(m["To"]) for m in smtp_sink.messages] == ["wrong-address@example.org"]
     assert main(["retry", "--config", str(config), "--ticket", "SUP-000099"]) == 1
 
 

@@ -1,0 +1,85 @@
+"""A message that only says thanks (EN/DE/ES/FR/PT) needs no acknowledgement with a promised answer time.
+
+The test is strict on purpose: after greetings, closings and the signature are set aside,
+every remaining word must come from a small vocabulary of thanks and praise. Any other word
+("but", "still", "aber", "pero", "mais", "mas", "ainda") or a question mark means the
+customer says something more, and a missed thanks costs one needless acknowledgement while
+a missed question costs a customer.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.models import Ticket
+
+_THANKS = frozenset("""
+thank thanks thx tnx ty thankyou danke dank dankeschön dankeschoen dankesehr gracias merci obrigado obrigada obg
+agradezco agradecemos agradecida agradecido agradeço remercie remercions valeu grato grata""".split())
+_PRAISE = frozenset("""
+you so much very a lot lots many again for the your all quick fast prompt swift kind help reply response answer
+support assistance effort efforts that this it works worked now perfect great awesome excellent wonderful brilliant
+fantastic super ok okay fine solved sorted fixed resolved helped is was really truly appreciated appreciate i we
+and everything good guys team folks everyone have nice day weekend much indeed million heaps tons got info
+update information explanation
+vielen herzlichen besten lieben tausend schön sehr für fuer die den das ihre eure deine schnelle rasche hilfe
+antwort rückmeldung unterstützung mühe es funktioniert klappt jetzt wieder alles perfekt prima toll klasse gut
+vielmals nochmals noch mal ihnen euch dir hat geklappt gelöst erledigt sie haben mir uns geholfen und ein einen
+schönen tag wochenende info infos informationen
+muchas muchísimas mil por la su tu vuestra ayuda respuesta rápida pronta atención todo funciona ya ahora perfecto
+genial excelente estupendo muy amable amables de nuevo otra vez solucionado resuelto equipo es usted ustedes le
+les mucho y buen día fin semana información
+beaucoup mille infiniment bien pour votre vos ton aide réponse rapide retour tout fonctionne marche maintenant
+parfait génial encore une fois c est ça résolu réglé équipe à vous très et bonne journée je l d
+information informations
+muito muitíssimo pela pelo sua seu ajuda resposta atenção suporte tudo funcionou agora já perfeito ótimo otimo
+resolvido mais uma vez equipe equipa o vocês e bom dia ótima informação""".split())
+_GREETING = frozenset("""
+hi hello hey dear hallo liebe lieber liebes sehr geehrte geehrter damen herren guten morgen abend moin servus
+hola estimado estimada estimados buenos buenas días tardes bonjour bonsoir salut cher chère chers madame monsieur
+olá ola oi prezado prezada prezados caro cara boa tarde support zusammen everyone pessoal""".split())
+_CLOSING = re.compile(
+    r"^(best|kind|warm|many)?\s*(regards|wishes)|^cheers|^best\W*$|^(mit )?(freundlichen|besten|vielen|lieben|herzlichen)"
+    r" gr(ü|ue)(ß|ss)en|^(viele|liebe|beste|herzliche) gr(ü|ue)(ß|ss)e|^(mfg|lg|vg|gruß|grüße)\b|^(un )?saludos?|"
+    r"^atentamente|^cordialement|^bien (à|a) vous|^(bien )?cordialement|^salutations|^atenciosamente|"
+    r"^abra(ç|c)os?|^cumprimentos|^sent from my|^enviado desde|^envoyé de mon|^von meinem \w+ gesendet|^-- ?$",
+    re.I,
+)
+_REPLY_PREFIX = re.compile(r"^\s*((re|aw|wg|fwd?|tr|rv|res|enc|sv)\s*:\s*|\[[^\]]*\]\s*)+", re.I)
+_SIGNATURE_LINE = re.compile(r"^([A-ZÀ-Þ][\w'.-]*|of|and|und|de|da|do|der|von|van|y|e|&|\||[-+()\d\s/.,@:]+)"
+                             r"(\s+([A-ZÀ-Þ][\w'.-]*|of|and|und|de|da|do|der|von|van|y|e|&|\||[-+()\d\s/.,@:]+))*$")
+_WORD = re.compile(r"[^\W\d_]+")
+_MAX_WORDS = 30
+
+
+def is_thanks_only(ticket: Ticket) -> bool:
+    """True when the mail says nothing but thanks (with greetings and a signature at most)."""
+    text = _own_words(ticket.text or ticket.body)
+    if not ticket.references and not _REPLY_PREFIX.match(ticket.subject):
+        text += "\n" + ticket.subject  # a new mail may say everything in its subject
+    else:
+        text = text or _REPLY_PREFIX.sub("", ticket.subject)
+    if "?" in text or "¿" in text:
+        return False
+    names = {w for w in _WORD.findall(f"{ticket.sender_name} {ticket.sender.split('@')[0]}".lower())}
+    words = _WORD.findall(text.lower())
+    if not words or len(words) > _MAX_WORDS or not _THANKS.intersection(words):
+        return False
+    return all(w in _THANKS or w in _PRAISE or w in _GREETING or w in names for w in words)
+
+
+def _own_words(text: str) -> str:
+    """The text without its closing and signature: cut at the closing line, or at a name block after thanks."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith(">")]
+    first = _WORD.findall(lines[0].lower()) if lines else []
+    if first and first[0] in _GREETING and len(first) <= 6 and not _THANKS.intersection(first):
+        lines = lines[1:]  # "Hi Sarah," / "Sehr geehrte Frau Weber,": whom it greets is no message
+    for index, line in enumerate(lines):
+        if _CLOSING.match(line):
+            return "\n".join(lines[:index])
+    last_thanks = max((i for i, line in enumerate(lines) if _THANKS.intersection(_WORD.findall(line.lower()))),
+                      default=-1)
+    tail = lines[last_thanks + 1:]
+    if 0 < len(tail) <= 5 and all(_SIGNATURE_LINE.match(line) for line in tail):
+        return "\n".join(lines[:last_thanks + 1])
+    return "\n".join(lines)
