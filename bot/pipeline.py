@@ -191,7 +191,7 @@ def _read_new(source: Source, triage: Triage, report: SourceReport, stop: thread
             report.stopped = True
             break
         renewed = _renew_lease(source, triage, renewed)
-        outcome = _handle_item(item, source, triage)
+        outcome = handle_item(item, source, triage)
         report.outcomes.append(outcome)
         report.read += 1
         seen = item.cursor if outcome.status == "already-recorded" else None
@@ -208,8 +208,12 @@ def _renew_lease(source: Source, triage: Triage, renewed: float) -> float:
     return monotonic()
 
 
-def _handle_item(item: RawItem, source: Source, triage: Triage) -> Outcome:
-    """Parse, deduplicate, judge and record one new item, then act on it."""
+def handle_item(item: RawItem, source: Source, triage: Triage) -> Outcome:
+    """Parse, deduplicate, judge and record one new item, then act on it.
+
+    The unit every entry point shares: a source's cycle, and an HTTP request or webhook that brings
+    one ticket at once. The source must be entered (`with source:`); systemic errors propagate.
+    """
     store = triage.store
     try:
         ticket = source.parse(item)
@@ -332,4 +336,4 @@ def _guarded(row: TicketLog, source: Source, triage: Triage, work: Callable[[], 
         return Outcome(row.ref, "retry", row.id, error)
 
 
-__all__ = ["Outcome", "SourceReport", "Triage", "judge", "load_decision", "run_source"]
+__all__ = ["Outcome", "SourceReport", "Triage", "handle_item", "judge", "load_decision", "run_source"]
