@@ -81,7 +81,7 @@ class Acknowledgement(_Section):
 
     enabled: bool = True
     reference_prefix: str = Field(default="SUP", pattern=r"^[A-Z][A-Z0-9]{0,9}$")
-    languages: list[str] = ["en", "de"]  # templates exist for these
+    languages: list[str] = ["en", "de", "es", "fr", "pt"]  # each needs its templates (the shipped ones: these five)
     default_language: str = "en"
 
 

@@ -60,6 +60,12 @@ def copy_templates(tmp_path: Path) -> Path:
      "simply reply to this email"),
     ("de", "Ihre Anfrage ist bei uns eingegangen", "Team\nBuchhaltung", "Montag, 23. November 2026, 11:00 Uhr",
      "antworten Sie einfach auf diese E-Mail"),
+    ("es", "Hemos recibido su solicitud", "equipo de Facturación", "lunes, 23 de noviembre de 2026, a las 11:00",
+     "basta con que responda a este correo"),
+    ("fr", "Nous avons bien reçu votre demande ", "équipe\nFacturation", "lundi 23 novembre 2026 à 11 h 00",
+     "il vous suffit de répondre à cet e-mail"),
+    ("pt", "Recebemos o seu pedido", "área de\nFaturas e Pagamentos", "segunda-feira, 23 de novembro de 2026, às 11:00",
+     "basta responder a este e-mail"),
 ])
 def test_every_shipped_language_renders_text_and_html(language: str, subject: str, department: str, due: str,
                                                       invite: str) -> None:
@@ -77,7 +83,13 @@ def test_every_shipped_language_renders_text_and_html(language: str, subject: st
     assert html.startswith("<!DOCTYPE html>") and f'<html lang="{language}">' in html
 
 
-@pytest.mark.parametrize("language", ["en", "de"])
+def test_every_shipped_language_is_listed_with_department_names() -> None:
+    assert RULES.acknowledgement.languages == ["en", "de", "es", "fr", "pt"]
+    assert all(set(route.names) == {"en", "de", "es", "fr", "pt"} for route in RULES.departments.values())
+    assert len(check_templates(AckRenderer(), RULES)) == 5 * len(RULES.departments)
+
+
+@pytest.mark.parametrize("language", ["en", "de", "es", "fr", "pt"])
 def test_without_a_due_time_nothing_is_promised(language: str) -> None:
     promised = ack_of(d=decision(language=language, needs_review=True)).text
     for d in (decision(language=language, sla_due=None), decision(language=language, sla_due=NOW - timedelta(hours=1))):

@@ -217,7 +217,7 @@ def test_missing_priority_uses_default() -> None:
     assert (d.priority, d.sla_hours) == ("medium", 8)
 
 
-@pytest.mark.parametrize(("language", "expected"), [("de", "de"), ("en", "en"), ("fr", "en"), ("und", "en")])
+@pytest.mark.parametrize(("language", "expected"), [("de", "de"), ("en", "en"), ("fr", "fr"), ("it", "en"), ("und", "en")])
 def test_ack_language_falls_back_to_default(language: str, expected: str) -> None:
     assert run(ticket={"language": language}).language == expected
 

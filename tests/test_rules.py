@@ -38,7 +38,8 @@ def test_shipped_rules_load() -> None:
     assert (rules.business_hours.start, rules.business_hours.end) == (time(9), time(17))
     assert set(rules.departments) == {"billing", "technical", "account", "orders", "sales", "general"}
     assert [r.name for r in rules.rules] == ["vip-senders", "urgent-keywords", "legal-threats"]
-    assert rules.departments["billing"].names == {"en": "Billing", "de": "Buchhaltung"}
+    assert rules.departments["billing"].names == {"en": "Billing", "de": "Buchhaltung", "es": "Facturación",
+                                                  "fr": "Facturation", "pt": "Faturas e Pagamentos"}
     assert rules.acknowledgement.reference_prefix == "SUP"
 
 
