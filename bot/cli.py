@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.set_defaults(handler=commands.classify)
 
     _add_log(sub, commands)
+    _add_templates(sub, commands)
     status = sub.add_parser("status", help="per source: last poll, backlog, pending, failed and quarantined tickets",
                             description="Show what the decision log knows of each source and of the running daemon. "
                             "Reads only the database: no server password is needed.")
@@ -133,3 +134,17 @@ def _add_log(sub: argparse._SubParsersAction, commands: object) -> None:  # type
     log.add_argument("--until", help="recorded before this date/time")
     log.add_argument("--json", action="store_true", help="print one JSON object per line, with actions and states")
     log.set_defaults(handler=commands.log)  # type: ignore[attr-defined]
+
+
+def _add_templates(sub: argparse._SubParsersAction, commands: object) -> None:  # type: ignore[type-arg]
+    templates = sub.add_parser("templates", help="work with the acknowledgement templates",
+                               description="Work with the acknowledgement templates.")
+    actions = templates.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    check = actions.add_parser("check", help="render every template with sample data and list every error",
+                               description="Render every acknowledgement template the rules can choose (each "
+                               "department in each language, text and HTML) and every other one in the folder, with "
+                               "sample data, and list every error with its file and line. Exit 2 on errors.")
+    check.add_argument("--config", type=Path, help="deskbot.toml: its [paths] rules and templates")
+    check.add_argument("--templates", type=Path, help="a templates folder (default: the config's, else the shipped)")
+    check.add_argument("--rules", type=Path, help="a rules file (default: the config's, else the shipped one)")
+    check.set_defaults(handler=commands.templates_check)  # type: ignore[attr-defined]

@@ -8,8 +8,12 @@ import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.errors import ConfigError, DeskbotError
+
+if TYPE_CHECKING:
+    from bot.config import Config
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -218,3 +222,25 @@ def retry(args: argparse.Namespace) -> int:
     if done:
         print("they are retried at the next cycle of their source (a running daemon, or `deskbot run --once`)")
     return 0
+
+
+def templates_check(args: argparse.Namespace) -> int:
+    """`deskbot templates check`: every problem of every template, exit 2 when one is an error."""
+    from bot.rules import load_rules
+    from bot.templates import AckRenderer
+    from bot.templates_check import format_report, inspect_templates
+
+    config = _config_without_secrets(args.config)
+    rules = load_rules(args.rules or (config.resolve(config.paths.rules) if config else None))
+    templates = args.templates or (config.resolve(config.paths.templates) if config else None)
+    report = inspect_templates(AckRenderer(templates), rules)
+    for line in format_report(report):
+        print(line)
+    return 2 if report.errors else 0
+
+
+def _config_without_secrets(path: Path | None) -> Config | None:
+    """The config named by --config, if any, read without its passwords (the command logs in nowhere)."""
+    from bot.config import load_config
+
+    return load_config(path, secrets=False) if path else None
