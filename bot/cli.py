@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_log(sub, commands)
     _add_templates(sub, commands)
+    _add_ack(sub, commands)
     status = sub.add_parser("status", help="per source: last poll, backlog, pending, failed and quarantined tickets",
                             description="Show what the decision log knows of each source and of the running daemon. "
                             "Reads only the database: no server password is needed.")
@@ -148,3 +149,16 @@ def _add_templates(sub: argparse._SubParsersAction, commands: object) -> None:  
     check.add_argument("--templates", type=Path, help="a templates folder (default: the config's, else the shipped)")
     check.add_argument("--rules", type=Path, help="a rules file (default: the config's, else the shipped one)")
     check.set_defaults(handler=commands.templates_check)  # type: ignore[attr-defined]
+
+
+def _add_ack(sub: argparse._SubParsersAction, commands: object) -> None:  # type: ignore[type-arg]
+    ack = sub.add_parser("ack", help="work with acknowledgements", description="Work with acknowledgements.")
+    actions = ack.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    preview = actions.add_parser("preview", help="print the acknowledgement a mail would get, sending nothing",
+                                 description="Parse a mail, classify it and apply the rules as `deskbot run` would, "
+                                 "and print the exact message that would be sent (headers and every part), or why "
+                                 "none would be. No server is contacted and nothing is recorded; what was decided "
+                                 "and assumed goes to standard error.")
+    preview.add_argument("--eml", type=Path, required=True, help="the mail, as an RFC 5322 .eml file")
+    preview.add_argument("--config", type=Path, help="deskbot.toml (default: the shipped rules and templates)")
+    preview.set_defaults(handler=commands.ack_preview)  # type: ignore[attr-defined]

@@ -244,3 +244,22 @@ def _config_without_secrets(path: Path | None) -> Config | None:
     from bot.config import load_config
 
     return load_config(path, secrets=False) if path else None
+
+
+def ack_preview(args: argparse.Namespace) -> int:
+    """`deskbot ack preview`: the message on standard output, what was decided on standard error."""
+    from bot.ack_preview import describe, load_setup, preview_ack
+
+    try:
+        data = args.eml.read_bytes()
+    except OSError as exc:
+        raise DeskbotError(f"cannot read {args.eml}: {exc.strerror}") from None
+    setup = load_setup(_config_without_secrets(args.config))
+    preview = preview_ack(data, setup)
+    for line in describe(preview, setup):
+        print(line, file=sys.stderr)
+    if preview.ack is None or preview.ack.message is None:
+        print(f"no acknowledgement would be sent: {preview.reason}")
+    else:
+        print(preview.ack.message.as_string(), end="")
+    return 0
