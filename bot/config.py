@@ -80,7 +80,7 @@ def _oauth_problem(server: _Server) -> str:
     oauth_keys = sorted(k for k in server.model_fields_set if k.startswith("oauth_") and k != "oauth_client_secret")
     if server.auth == "password":
         return f"{oauth_keys[0]} needs auth = \"oauth2\"" if oauth_keys else ""
-    if server.password_env or server.password:
+    if server.password_env:
         return "auth = \"oauth2\" uses no password: remove password_env"
     if not server.username:
         return "auth = \"oauth2\" needs username (the mailbox's address, as it signs in)"

@@ -139,6 +139,15 @@ def refusal(account: Account, status: int, body: dict[str, Any], *, url: str) ->
                      f"was revoked: {account.fix()} to sign in again")
 
 
+def server_refused(account: Account, protocol: Literal["IMAP", "SMTP"]) -> str:
+    """What to check when the mail server refuses an access token the token endpoint just issued."""
+    allowed = ("Microsoft 365: IMAP enabled for the mailbox and IMAP.AccessAsUser.All granted to the app; Google "
+               "Workspace: IMAP allowed" if protocol == "IMAP" else
+               "Microsoft 365: authenticated SMTP enabled for the mailbox and SMTP.Send granted to the app")
+    return (f"the server refused a fresh OAuth2 access token of {account.label()}: check that username is the "
+            f"account that signed in and that it may use {protocol} ({allowed}), or {account.fix()} again")
+
+
 def read_token_file(path: Path, account: Account) -> dict[str, Any]:
     """The stored tokens; a file other users may open is refused, a missing one says how to make it."""
     try:

@@ -216,7 +216,7 @@ class XOAuth2Handler:
             return AuthResult(success=True, auth_data=user)
         # Gmail's way: a 334 challenge with a JSON error, the client's empty line, then the refusal.
         await server.challenge_auth(json.dumps({"status": "401", "schemes": "bearer"}))
-        return AuthResult(success=False, message="535 5.7.8 Username and Password not accepted")
+        return AuthResult(success=False, handled=False, message="535 5.7.8 Username and Password not accepted")
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         if not session.authenticated:
