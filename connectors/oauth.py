@@ -53,7 +53,8 @@ SCOPES: dict[tuple[str, Kind], tuple[str, ...]] = {
 }
 
 
-def _utc_now() -> datetime:
+def utc_now() -> datetime:
+    """Now, in UTC: the default clock."""
     return datetime.now(timezone.utc)
 
 
@@ -226,7 +227,7 @@ class AccessTokens:
 
     def __init__(self, *, path: Path, token_url: str, client_id: str, scopes: tuple[str, ...], account: Account,
                  client_secret: str = "", send_scope: bool = True, transport: httpx.BaseTransport | None = None,
-                 clock: Callable[[], datetime] = _utc_now, timeout: float = 30.0,
+                 clock: Callable[[], datetime] = utc_now, timeout: float = 30.0,
                  margin: timedelta = timedelta(minutes=5)) -> None:
         self.path, self.token_url, self.account = path, token_url, account
         self._client_id, self._client_secret, self._scopes, self._send_scope = client_id, client_secret, scopes, send_scope
@@ -271,7 +272,7 @@ class AccessTokens:
 
 
 def tokens_for(server: MailboxConfig | SmtpConfig, *, transport: httpx.BaseTransport | None = None,
-               clock: Callable[[], datetime] = _utc_now) -> AccessTokens:
+               clock: Callable[[], datetime] = utc_now) -> AccessTokens:
     """The access tokens of a [[mailbox]] or [smtp] table with auth = "oauth2"."""
     return AccessTokens(path=token_path(server), token_url=token_url(server), client_id=server.oauth_client_id,
                         scopes=scopes_of(server), account=account_of(server),
