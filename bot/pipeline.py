@@ -22,15 +22,22 @@ from time import monotonic
 from typing import Protocol
 
 from bot import status
-from bot.acting import act, quarantine
 from bot.ack import AckRenderer
-from bot.decide import decide
-from bot.errors import AuthError, BadInputError, ConfigError, DeskbotError, ServiceUnavailable
+from bot.acting import act, quarantine
+from bot.decide import decide, reply_address
+from bot.errors import (
+    AuthError,
+    BadInputError,
+    ConfigError,
+    DeskbotError,
+    ServiceUnavailable,
+)
 from bot.models import Decision, Prediction, Ticket
 from bot.rules import RuleSet
 from bot.schema import TicketLog
 from bot.sla import BusinessHours
 from bot.store import KeyTaken, Store, as_utc, load_decision, row_ticket
+from bot.thread import reference_tokens
 from classifier.text import ticket_text
 from connectors.base import ACKNOWLEDGE, DUPLICATE, SET_ASIDE, RawItem, Source
 from connectors.mail import raw_key
@@ -239,21 +246,47 @@ def handle_item(item: RawItem, source: Source, triage: Triage) -> Outcome:
                                     dry_run=triage.dry_run, ack_message_id=_ack_id(triage))
     except KeyTaken:  # a copy in another mailbox was recorded a moment ago by another job
         return _known(item, ticket, store.find_key(ticket.key), source, triage)
-    log.info("%s %s %s -> %s/%s review=%s ack=%s; %s", source.name, item.ref, row.reference or "(dry run)",
-             decision.department, decision.priority, decision.needs_review, decision.ack_skip_reason or "yes",
-             "; ".join(decision.reasons))
+    log.info("%s %s %s -> %s/%s review=%s ack=%s; %s%s", source.name, item.ref,
+             row.reference or ("(dry run)" if triage.dry_run else "-"), decision.department, decision.priority or "-",
+             decision.needs_review, decision.ack_skip_reason or "yes", "; ".join(decision.reasons),
+             f"; {len(ticket.attachments)} attachment(s)" if ticket.attachments else "")
+    if not triage.dry_run:
+        _note_bounce(ticket, decision, triage)
     if triage.dry_run:
         return Outcome(item.ref, "dry-run", row.id)
     return _guarded(row, source, triage, lambda: act(row, source, triage))
 
 
 def judge(ticket: Ticket, triage: Triage) -> tuple[Prediction, Decision]:
-    """Predict, then apply the rules (pure): the same inputs always give the same decision."""
+    """Predict, gather what the log knows (the thread, the recipient), then apply the rules (pure)."""
+    store = triage.store
     prediction = triage.classifier.predict(ticket_text(ticket.subject, ticket.text))
-    prior = triage.store.find_prior((*ticket.references,))
-    decision = decide(ticket, prediction, triage.rules, now=triage.store.clock(), calendar=triage.calendar,
-                      prior=prior, own_addresses=triage.own_addresses)
+    prior = store.find_prior(ticket.references, reference_tokens(ticket, triage.rules.acknowledgement.reference_prefix))
+    decision = decide(ticket, prediction, triage.rules, now=store.clock(), calendar=triage.calendar, prior=prior,
+                      own_addresses=triage.own_addresses, own_message_id_domain=ack_domain(triage.from_address),
+                      recipient=store.recipient(reply_address(ticket)))
     return prediction, decision
+
+
+def ack_domain(from_address: str) -> str:
+    """The right side of our acknowledgements' Message-IDs: a name only deskbot uses, so our own mail
+    coming back is recognised without mistaking a colleague's mail from the same domain for ours."""
+    domain = from_address.rpartition("@")[2].strip("> ").lower()
+    return f"deskbot.{domain}" if domain else "deskbot.invalid"
+
+
+def _note_bounce(ticket: Ticket, decision: Decision, triage: Triage) -> None:
+    """A delivery report that one of our acknowledgements failed for good silences that address for a while."""
+    failed = ticket.meta_value("failed_recipients").split()
+    if decision.kind != "automated" or not failed:
+        return
+    hours = triage.rules.acknowledgement.suppress_after_bounce_hours
+    for row in triage.store.acknowledged_by(ticket.meta_value("reported_message_ids").split()):
+        if row.ack_to and row.ack_to in failed and hours:
+            triage.store.suppress(row.ack_to, hours=hours,
+                                  reason=f"the acknowledgement of {row.reference or row.id} bounced for good")
+            log.warning("%s: acknowledgements to %s suppressed for %g h: %s bounced", ticket.source, row.ack_to,
+                        hours, row.reference or row.id)
 
 
 def _for_source(decision: Decision, source: Source) -> Decision:
@@ -268,8 +301,7 @@ def _for_source(decision: Decision, source: Source) -> Decision:
 
 def _ack_id(triage: Triage) -> str:
     """The acknowledgement's Message-ID, chosen before anything is sent so a resend carries the same one."""
-    domain = triage.from_address.rpartition("@")[2].strip("> ") or None
-    return make_msgid(domain=domain)
+    return make_msgid(domain=ack_domain(triage.from_address))
 
 
 def _known(item: RawItem, ticket: Ticket, original: TicketLog | None, source: Source, triage: Triage) -> Outcome:
