@@ -17,14 +17,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.utils import make_msgid
 from time import monotonic
 from typing import Protocol
 
 from bot import status
 from bot.ack import AckRenderer
 from bot.acting import act, quarantine
-from bot.decide import decide, reply_address
 from bot.errors import (
     AuthError,
     BadInputError,
@@ -32,14 +30,13 @@ from bot.errors import (
     DeskbotError,
     ServiceUnavailable,
 )
-from bot.models import Decision, Prediction, Ticket
+from bot.judge import for_source, judge, new_ack_id, note_bounce
+from bot.models import Prediction, Ticket
 from bot.rules import RuleSet
 from bot.schema import TicketLog
 from bot.sla import BusinessHours
 from bot.store import KeyTaken, Store, as_utc, load_decision, row_ticket
-from bot.thread import reference_tokens
-from classifier.text import ticket_text
-from connectors.base import ACKNOWLEDGE, DUPLICATE, SET_ASIDE, RawItem, Source
+from connectors.base import DUPLICATE, SET_ASIDE, RawItem, Source
 from connectors.mail import raw_key
 
 log = logging.getLogger(__name__)
@@ -182,9 +179,9 @@ def _resume_one(row: TicketLog, source: Source, triage: Triage) -> Outcome:
     if row.status == "received":
         ticket = row_ticket(row)
         prediction, decision = judge(ticket, triage)
-        decision = _for_source(decision, source)
+        decision = for_source(decision, source)
         row = triage.store.record_late_decision(row.id, prediction, decision, kinds=source.plan(decision),
-                                                ack_message_id=_ack_id(triage))
+                                                ack_message_id=new_ack_id(triage))
         return act(row, source, triage)
     return act(row, source, triage)
 
@@ -240,10 +237,10 @@ def handle_item(item: RawItem, source: Source, triage: Triage) -> Outcome:
         log.warning("%s %s: cannot decide yet, will retry: %s: %s", source.name, item.ref, type(exc).__name__, exc)
         row = store.record_received(ticket, f"{type(exc).__name__}: {exc}", cursor=item.cursor)
         return Outcome(item.ref, "retry", row.id, str(exc))
-    decision = _for_source(decision, source)
+    decision = for_source(decision, source)
     try:
         row = store.record_decision(ticket, prediction, decision, kinds=source.plan(decision), cursor=item.cursor,
-                                    dry_run=triage.dry_run, ack_message_id=_ack_id(triage))
+                                    dry_run=triage.dry_run, ack_message_id=new_ack_id(triage))
     except KeyTaken:  # a copy in another mailbox was recorded a moment ago by another job
         return _known(item, ticket, store.find_key(ticket.key), source, triage)
     log.info("%s %s %s -> %s/%s review=%s ack=%s; %s%s", source.name, item.ref,
@@ -251,57 +248,10 @@ def handle_item(item: RawItem, source: Source, triage: Triage) -> Outcome:
              decision.needs_review, decision.ack_skip_reason or "yes", "; ".join(decision.reasons),
              f"; {len(ticket.attachments)} attachment(s)" if ticket.attachments else "")
     if not triage.dry_run:
-        _note_bounce(ticket, decision, triage)
+        note_bounce(ticket, decision, triage)
     if triage.dry_run:
         return Outcome(item.ref, "dry-run", row.id)
     return _guarded(row, source, triage, lambda: act(row, source, triage))
-
-
-def judge(ticket: Ticket, triage: Triage) -> tuple[Prediction, Decision]:
-    """Predict, gather what the log knows (the thread, the recipient), then apply the rules (pure)."""
-    store = triage.store
-    prediction = triage.classifier.predict(ticket_text(ticket.subject, ticket.text))
-    prior = store.find_prior(ticket.references, reference_tokens(ticket, triage.rules.acknowledgement.reference_prefix))
-    decision = decide(ticket, prediction, triage.rules, now=store.clock(), calendar=triage.calendar, prior=prior,
-                      own_addresses=triage.own_addresses, own_message_id_domain=ack_domain(triage.from_address),
-                      recipient=store.recipient(reply_address(ticket)))
-    return prediction, decision
-
-
-def ack_domain(from_address: str) -> str:
-    """The right side of our acknowledgements' Message-IDs: a name only deskbot uses, so our own mail
-    coming back is recognised without mistaking a colleague's mail from the same domain for ours."""
-    domain = from_address.rpartition("@")[2].strip("> ").lower()
-    return f"deskbot.{domain}" if domain else "deskbot.invalid"
-
-
-def _note_bounce(ticket: Ticket, decision: Decision, triage: Triage) -> None:
-    """A delivery report that one of our acknowledgements failed for good silences that address for a while."""
-    failed = ticket.meta_value("failed_recipients").split()
-    if decision.kind != "automated" or not failed:
-        return
-    hours = triage.rules.acknowledgement.suppress_after_bounce_hours
-    for row in triage.store.acknowledged_by(ticket.meta_value("reported_message_ids").split()):
-        if row.ack_to and row.ack_to in failed and hours:
-            triage.store.suppress(row.ack_to, hours=hours,
-                                  reason=f"the acknowledgement of {row.reference or row.id} bounced for good")
-            log.warning("%s: acknowledgements to %s suppressed for %g h: %s bounced", ticket.source, row.ack_to,
-                        hours, row.reference or row.id)
-
-
-def _for_source(decision: Decision, source: Source) -> Decision:
-    """A decision that wants an acknowledgement, on a source that has no way to send one, records why not."""
-    if decision.ack_template is None or ACKNOWLEDGE in source.plan(decision):
-        return decision
-    from dataclasses import replace
-
-    return replace(decision, ack_template=None,
-                   ack_skip_reason=f"{source.name} sends no acknowledgements (no [smtp] server, or acknowledge = \"none\")")
-
-
-def _ack_id(triage: Triage) -> str:
-    """The acknowledgement's Message-ID, chosen before anything is sent so a resend carries the same one."""
-    return make_msgid(domain=ack_domain(triage.from_address))
 
 
 def _known(item: RawItem, ticket: Ticket, original: TicketLog | None, source: Source, triage: Triage) -> Outcome:
