@@ -89,7 +89,7 @@ class HelpdeskSource:
         with self:
             assert self.me is not None and self.groups is not None
             groups = ", ".join(f"{name} (#{gid})" for name, gid in sorted(self.groups.items()))
-            return f"{self.name}: logged in as {self.login_name()}; groups {groups}"
+            return f"logged in as {self.login_name()}; groups {groups}"
 
     def login_name(self) -> str:
         """Who deskbot is logged in as, for check()."""
