@@ -17,8 +17,8 @@ import aiosmtplib
 from bot.config import SmtpConfig
 from connectors.oauth import AccessTokens, server_refused, tokens_for
 from connectors.tls import tls_context
-from bot.errors import (AuthError, ConfigError, DeskbotError, PermanentError, ServiceUnavailable, TransientError,
-                        not_done)
+from bot.errors import (AuthError, ConfigError, DeskbotError, Impossible, PermanentError, ServiceUnavailable,
+                        TransientError, not_done)
 
 
 class SmtpMailer:
@@ -130,6 +130,10 @@ def _translated(exc: BaseException, cfg: SmtpConfig) -> BaseException:
         return ConfigError(f"the SMTP server {where} has a TLS certificate this machine does not trust "
                            f"({getattr(cause, 'verify_message', '') or exc}): fix the certificate, or name the CA that signed "
                            "it with ca_file under [smtp]")
+    if isinstance(exc, aiosmtplib.SMTPNotSupported) and "non-ASCII" in str(exc):
+        # RFC 6531: an internationalised address needs SMTPUTF8; without it the mail cannot be carried at all.
+        return not_done(Impossible(f"the SMTP server {where} does not offer SMTPUTF8, which an address with "
+                                   f"non-ASCII characters needs ({exc})"))
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return AuthError(f"SMTP login refused by {where}: {exc.code} {exc.message}")
     if isinstance(exc, aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused):
@@ -147,8 +151,10 @@ def _refusal(exc: BaseException, cfg: SmtpConfig, where: str) -> BaseException:
         # Only here is a refusal about this one message: greylisting (4xx) or no such mailbox (5xx).
         codes = [r.code for r in exc.recipients]
         kind = TransientError if codes and all(400 <= c < 500 for c in codes) else PermanentError
-        return kind("SMTP recipient refused: " + "; ".join(f"{r.recipient}: {r.code} {r.message}"
-                                                           for r in exc.recipients))
+        error = kind("SMTP recipient refused: " + "; ".join(f"{r.recipient}: {r.code} {r.message}"
+                                                            for r in exc.recipients))
+        error.bounced = kind is PermanentError  # type: ignore[attr-defined]  # a hard bounce, known at once
+        return error
     if isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code >= 500:
         return ConfigError(f"the SMTP server {where} refuses our sender {exc.sender}: {exc.code} {exc.message}; "
                            "check [smtp] from and username")
