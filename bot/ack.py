@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, tzinfo
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, getaddresses, make_msgid, parseaddr
+from email.headerregistry import Address
+from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from html import escape
 
 from bot.models import Decision, Ticket
@@ -86,8 +87,15 @@ def _reply_address(ticket: Ticket) -> str:
     if reply_to:
         name, address = getaddresses([reply_to])[0]
         if "@" in address:
-            return formataddr((one_line(name), address))
-    return formataddr((one_line(ticket.sender_name), ticket.sender))
+            return _mailbox(name, address)
+    return _mailbox(ticket.sender_name, ticket.sender)
+
+
+def _mailbox(name: str, address: str) -> str:
+    """`Name <address>`, quoted where RFC 5322 wants it; an internationalised address (RFC 6532) is kept as it
+    is, for the mailer to send with SMTPUTF8 (formataddr refuses it, which crashed the acknowledgement)."""
+    local, _, domain = address.rpartition("@")
+    return str(Address(display_name=one_line(name), username=local, domain=domain))
 
 
 __all__ = ["Ack", "AckRenderer", "build_ack", "check_templates", "decision_note", "format_due", "html_document",

@@ -223,3 +223,15 @@ def test_a_template_may_include_another_from_its_folder(tmp_path: Path) -> None:
     (folder / "ack.en.txt.j2").write_text(text.replace("signature.txt.j2", "../secrets.txt"))
     with pytest.raises(ConfigError, match="no template ../secrets.txt"):
         ack_of(templates=folder)
+
+
+@pytest.mark.parametrize(("name", "address", "shown"), [
+    ("Alex Example", "alex@example.com", "Alex Example <alex@example.com>"),
+    ("Example, Alex", "alex@example.com", '"Example, Alex" <alex@example.com>'),
+    ("", "alex@example.com", "alex@example.com"),
+    ("Jörg Weiß", "jörg@beispiel.de", "Jörg Weiß <jörg@beispiel.de>"),
+])
+def test_the_recipient_is_quoted_and_an_internationalised_address_kept(name: str, address: str, shown: str) -> None:
+    ack = ack_of(ticket(sender_name=name, sender=address))
+    assert ack.message is not None and ack.to == shown
+    assert message_from_bytes(ack.message.as_bytes(policy=policy.SMTPUTF8), policy=policy.SMTPUTF8)["To"] == shown
