@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy
+from email.message import EmailMessage
 
 from bot.ack import build_ack
 from bot.config import Config
 from bot.errors import BadInputError
+from bot.judge import for_source, new_ack_id
 from bot.models import Decision, Prediction
 from bot.pipeline import Triage, judge
 from bot.rules import load_rules
@@ -21,8 +24,10 @@ from bot.schema import Counter
 from bot.sla import BusinessHours
 from bot.store import Store, format_reference, utc_now
 from bot.templates import AckRenderer
-from connectors.base import Ack
+from connectors.base import Ack, Source
+from connectors.imap import ImapSource
 from connectors.mail import parse_mail
+from connectors.smtp import SmtpMailer
 
 PLACEHOLDER_FROM = "Support <support@example.com>"  # without --config there is no [smtp] from
 
@@ -44,7 +49,7 @@ class PreviewSetup:
 
     triage: Triage
     source: str  # the source the mail is taken to come from ("imap:<first mailbox>")
-    sends_mail: bool  # an [smtp] server is configured
+    mailbox: Source | None  # that mailbox (never entered: it only says what it would do), None without one
     notes: tuple[str, ...]  # what the preview assumes, to be said beside the result
 
 
@@ -64,12 +69,13 @@ def load_setup(config: Config | None, *, clock: Callable[[], datetime] = utc_now
         from_address=config.smtp.from_ if config and config.smtp else PLACEHOLDER_FROM,
         own_addresses=own_addresses(config) if config else frozenset(),
     )
-    mailbox = config.mailbox[0].name if config and config.mailbox else "preview"
     notes = [log_note, "the mail is taken as arriving now"]
-    if config is None:
-        notes.insert(0, f"no --config: shipped rules and templates, default model, From {PLACEHOLDER_FROM}")
-    return PreviewSetup(triage, f"imap:{mailbox}", sends_mail=config is None or config.smtp is not None,
-                        notes=tuple(notes))
+    if config is None or not config.mailbox:
+        notes.insert(0, "no --config: shipped rules and templates, default model, From " + PLACEHOLDER_FROM
+                     if config is None else "the config has no [[mailbox]]: the mail is taken as one with [smtp]")
+        return PreviewSetup(triage, "imap:preview", None, tuple(notes))
+    mailbox = ImapSource(config.mailbox[0], rules=rules, mailer=SmtpMailer(config.smtp) if config.smtp else None)
+    return PreviewSetup(triage, mailbox.name, mailbox, tuple(notes))
 
 
 def _decision_log(config: Config | None, prefix: str, clock: Callable[[], datetime]) -> tuple[Store, str]:
@@ -93,16 +99,26 @@ def preview_ack(data: bytes, setup: PreviewSetup) -> Preview:
     except BadInputError as exc:
         return Preview(None, None, None, f"the mail cannot be read ({exc}); it would be set aside for a person")
     prediction, decision = judge(ticket, triage)
+    if setup.mailbox is not None:
+        decision = for_source(decision, setup.mailbox)
     if decision.ack_template is None:
         return Preview(prediction, decision, None, decision.ack_skip_reason or "the decision sends none")
-    if not setup.sends_mail:
-        return Preview(prediction, decision, None, f"{setup.source} sends no acknowledgements (no [smtp] server)")
     choice = triage.renderer.choose(decision.ack_template, decision.department, decision.language,
                                     fallback=triage.rules.acknowledgement.default_language)
-    ack = build_ack(ticket, decision, reference=next_reference(triage.store), message_id="", rules=triage.rules,
-                    from_address=triage.from_address, renderer=triage.renderer, now=triage.store.clock())
+    ack = build_ack(ticket, decision, reference=next_reference(triage.store), message_id=new_ack_id(triage),
+                    rules=triage.rules, from_address=triage.from_address, renderer=triage.renderer,
+                    now=triage.store.clock())
     names = tuple(str(t.name) for t in (choice.text, choice.html) if t is not None)
     return Preview(prediction, decision, ack, "", names)
+
+
+def wire_text(message: EmailMessage) -> str:
+    """The message as the mailer hands it to the SMTP server (aiosmtplib's flattening), with \\n line ends:
+    SMTPUTF8 (raw UTF-8 headers) when an address needs it, else encoded words."""
+    addresses = [a.addr_spec for name in ("From", "To") if message[name] for a in message[name].addresses]
+    utf8 = not all(a.isascii() for a in addresses)
+    wire = (policy.SMTPUTF8 if utf8 else policy.SMTP).clone(linesep="\n")
+    return message.as_bytes(policy=wire).decode("utf-8", "replace")
 
 
 def next_reference(store: Store) -> str:

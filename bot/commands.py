@@ -265,7 +265,7 @@ def _config_without_secrets(path: Path | None) -> Config | None:
 
 def ack_preview(args: argparse.Namespace) -> int:
     """`deskbot ack preview`: the message on standard output, what was decided on standard error."""
-    from bot.ack_preview import describe, load_setup, preview_ack
+    from bot.ack_preview import describe, load_setup, preview_ack, wire_text
 
     try:
         data = args.eml.read_bytes()
@@ -278,5 +278,5 @@ def ack_preview(args: argparse.Namespace) -> int:
     if preview.ack is None or preview.ack.message is None:
         print(f"no acknowledgement would be sent: {preview.reason}")
     else:
-        print(preview.ack.message.as_string(), end="")
+        print(wire_text(preview.ack.message), end="")
     return 0
