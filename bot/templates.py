@@ -27,6 +27,7 @@ from bot.errors import ConfigError
 
 TEXT, HTML = "txt", "html"
 SUBJECT = "Subject:"
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")  # ends the head: the Subject line, folded if a template spreads it
 # Control characters (C0 without tab/LF/CR, which split() already removes, DEL, C1) never belong in a one-line value.
 _CONTROLS = dict.fromkeys([*range(0x20), 0x7F, *range(0x80, 0xA0)])
 
@@ -139,8 +140,10 @@ def data_values(context: Mapping[str, object]) -> dict[str, object]:
 
 
 def render_text(template: jinja2.Template, values: Mapping[str, object]) -> tuple[str, str]:
-    """The subject (the first line, folded) and the body of a text template."""
-    head, _, body = render_template(template, values).partition("\n\n")
+    """The subject (the head up to the first blank line, folded to one line) and the body of a text template."""
+    text = render_template(template, values)
+    blank = _BLANK_LINE.search(text)
+    head, body = (text[:blank.start()], text[blank.end():]) if blank else (text, "")
     if not head.startswith(SUBJECT):
         raise ConfigError(f"a text template must start with a '{SUBJECT}' line and a blank line",
                           path=str(template.filename), line=1)

@@ -12,11 +12,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from inscriptis import get_text
 
 from bot.ack import AckRenderer, build_ack, check_templates, format_due, shipped_templates_dir
 from bot.errors import ConfigError
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet, load_rules
+from connectors.helpdesk import normalise
 
 RULES = load_rules()
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)  # a Friday
@@ -235,3 +237,20 @@ def test_the_recipient_is_quoted_and_an_internationalised_address_kept(name: str
     ack = ack_of(ticket(sender_name=name, sender=address))
     assert ack.message is not None and ack.to == shown
     assert message_from_bytes(ack.message.as_bytes(policy=policy.SMTPUTF8), policy=policy.SMTPUTF8)["To"] == shown
+
+
+@pytest.mark.parametrize("language", ["en", "de", "es", "fr", "pt"])
+@pytest.mark.parametrize("review", [False, True])
+def test_the_shipped_html_says_what_the_text_says(language: str, review: bool) -> None:
+    """Alternatives of one content (RFC 2046 5.1.4); and a helpdesk that posts the HTML finds its reply by the text."""
+    ack = ack_of(ticket(language=language), decision(language=language, needs_review=review))
+    assert ack.html is not None and normalise(get_text(ack.html)) == normalise(ack.text)
+
+
+def test_the_subject_is_the_head_up_to_the_first_blank_line_folded(tmp_path: Path) -> None:
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "ack.en.txt.j2").write_text("Subject: [{{ reference }}]\n   {% if subject %}{{ subject }}{% endif %}\n \t\n"
+                                          "Body\n\nmore\n")
+    ack = ack_of(templates=folder)
+    assert (ack.subject, ack.text) == ("[SUP-000042] Invoice charged twice", "Body\n\nmore\n")
