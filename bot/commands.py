@@ -22,7 +22,7 @@ def demo(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """`deskbot run`: the daemon, or one cycle with --once; one instance per SQLite log."""
     from bot.config import load_config
-    from bot.daemon import build_triage, run_once, serve, sources_of
+    from bot.daemon import build_triage, run_once, serve_with_api, sources_of
     from bot.database import prepare
     from bot.lock import InstanceLock
     from bot.shutdown import Shutdown
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         shutdown = Shutdown(daemon=not args.once).install()
         try:
             if not args.once:
-                serve(scheduled, triage, stop=shutdown.stop)
+                serve_with_api(config, scheduled, triage, stop=shutdown.stop)
                 return shutdown.exit_code() or 0
             reports = run_once(scheduled, triage, stop=shutdown.stop)
         finally:
@@ -47,6 +47,29 @@ def run(args: argparse.Namespace) -> int:
     for report in reports:
         print(f"{report.name}: {report.summary()}")
     return shutdown.exit_code() or (1 if any(r.failed for r in reports) else 0)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """`deskbot serve`: the HTTP API of a config's [api] table, without polling; one instance per SQLite log."""
+    from bot.config import load_config
+    from bot.daemon import build_triage, serve_with_api, sources_of
+    from bot.database import prepare
+    from bot.lock import InstanceLock
+    from bot.shutdown import Shutdown
+
+    config = load_config(args.config)
+    if config.api is None:
+        raise ConfigError("no [api] table: add one to serve the HTTP API (see README.md, HTTP API)",
+                          path=str(args.config))
+    database = prepare(config.database_url())
+    with InstanceLock(database) if database is not None else contextlib.nullcontext():
+        triage = build_triage(config)
+        shutdown = Shutdown(daemon=True).install()
+        try:
+            serve_with_api(config, sources_of(config, triage), triage, stop=shutdown.stop, poll=False)
+        finally:
+            shutdown.restore()
+    return shutdown.exit_code() or 0
 
 
 def check(args: argparse.Namespace) -> int:
