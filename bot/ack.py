@@ -145,7 +145,8 @@ def build_ack(
         "department": names.get(decision.language) or (route.group if route and route.group else decision.department),
         "priority": decision.priority,
         "sla_hours": _hours(decision.sla_hours),
-        "sla_due": format_due(decision.sla_due, decision.language) if decision.sla_due else "",
+        # Never promise a time that has passed (a resend after an outage, an old mail): then promise nothing.
+        "sla_due": format_due(decision.sla_due, decision.language) if decision.sla_due and decision.sla_due > now else "",
         "needs_review": decision.needs_review,
     }
     subject, body = renderer.render(decision.ack_template, decision.department, decision.language, context)

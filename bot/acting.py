@@ -13,7 +13,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from bot.ack import build_ack, decision_note
-from bot.errors import AuthError, ConfigError, DeskbotError, GoneError, PermanentError, ServiceUnavailable
+from bot.errors import (AuthError, ConfigError, DeskbotError, GoneError, Impossible, PermanentError,
+                        ServiceUnavailable)
 from bot.schema import ActionLog, TicketLog
 from bot.store import load_decision, row_ticket
 from connectors.base import ACKNOWLEDGE, FLAG_FAILED, QUARANTINE, Action, Source
@@ -71,10 +72,16 @@ def _run(action: ActionLog, row: TicketLog, source: Source, triage: Triage) -> t
         return "done", source.perform(request) + note
     except GoneError as exc:
         return "gone", str(exc)
+    except Impossible as exc:
+        log.warning("%s %s %s: %s impossible: %s", source.name, row.ref, row.reference or "", action.kind, exc)
+        return "skipped", f"impossible: {exc}"
     except AuthError:
         raise
     except PermanentError as exc:
         log.warning("%s %s %s: %s failed for good: %s", source.name, row.ref, row.reference or "", action.kind, exc)
+        hours = triage.rules.acknowledgement.suppress_after_bounce_hours
+        if action.kind == ACKNOWLEDGE and getattr(exc, "bounced", False) and row.ack_to and hours:
+            triage.store.suppress(row.ack_to, hours=hours, reason=f"the server refused it for good: {exc}")
         return "failed", str(exc)
     except DeskbotError as exc:
         if not exc.maybe_done:  # the server said no: nothing to check before the next try
@@ -87,6 +94,9 @@ def build_action(action: ActionLog, row: TicketLog, triage: Triage) -> Action:
     decision = load_decision(row) if row.department else None
     ticket = row_ticket(row)
     reference = row.reference or ""
+    if not reference and row.follow_up_of is not None:  # a reply in a known thread is shown under its ticket
+        original = triage.store.get(row.follow_up_of)
+        reference = (original.reference or "") if original else ""
     marker = action.marker or (row.ack_message_id if action.kind == ACKNOWLEDGE else
                                f"deskbot:{reference or row.id}:{action.kind}")
     ack = None

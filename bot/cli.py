@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.set_defaults(handler=commands.classify)
 
     _add_log(sub, commands)
+    _add_auth(sub, commands)
     status = sub.add_parser("status", help="per source: last poll, backlog, pending, failed and quarantined tickets",
                             description="Show what the decision log knows of each source and of the running daemon. "
                             "Reads only the database: no server password is needed.")
@@ -147,3 +148,35 @@ def _add_log(sub: argparse._SubParsersAction, commands: object) -> None:  # type
     log.add_argument("--until", help="recorded before this date/time")
     log.add_argument("--json", action="store_true", help="print one JSON object per line, with actions and states")
     log.set_defaults(handler=commands.log)  # type: ignore[attr-defined]
+
+
+AUTH_DESCRIPTION = """\
+Sign a mailbox (or the SMTP account) in with OAuth2 once, for Microsoft 365 and Google Workspace, whose
+servers refuse passwords. The refresh token is stored in the table's oauth_token_file (default:
+tokens/mailbox-NAME.json or tokens/smtp.json beside the config file, mode 0600); the daemon renews access
+tokens from it by itself. Run this again when deskbot says the refresh token was refused.
+
+The table needs auth = "oauth2", oauth_provider and oauth_client_id (README.md: "Microsoft 365 and Google
+Workspace"). Tokens are never printed.
+
+  deskbot auth microsoft --mailbox support --config deskbot.toml   # a code to enter at Microsoft's page
+  deskbot auth google --smtp --config deskbot.toml                 # a sign-in in this machine's browser"""
+
+
+def _add_auth(sub: argparse._SubParsersAction, commands: object) -> None:  # type: ignore[type-arg]
+    auth = sub.add_parser("auth", help="sign a mailbox or the SMTP account in to Microsoft 365 or Google once (OAuth2)",
+                          description=AUTH_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    auth.add_argument("provider", choices=("microsoft", "google"), help="microsoft: the device-code flow (enter a "
+                      "code at Microsoft's page, on any device); google: a browser sign-in that redirects to this "
+                      "machine (authorization code with PKCE)")
+    which = auth.add_mutually_exclusive_group(required=True)
+    which.add_argument("--mailbox", metavar="NAME", help="the [[mailbox]] of this name")
+    which.add_argument("--smtp", action="store_true", help="the [smtp] account")
+    auth.add_argument("--config", type=Path, required=True, help="deskbot.toml")
+    auth.add_argument("--no-browser", action="store_true", help="google: only print the sign-in address")
+    auth.add_argument("--port", type=int, default=0, help="google: the redirect's port on 127.0.0.1 (default: a "
+                      "free one); fix it to forward it with `ssh -L PORT:127.0.0.1:PORT` from a desktop")
+    auth.add_argument("--device-url", help="microsoft flow, custom provider: the device-code endpoint "
+                      "(default: beside oauth_token_url)")
+    auth.add_argument("--authorize-url", help="google flow, custom provider: the authorization endpoint")
+    auth.set_defaults(handler=commands.auth)  # type: ignore[attr-defined]

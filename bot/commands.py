@@ -125,6 +125,23 @@ def _check_servers(config: object, rules: object) -> int:
     return 1 if failed else 0
 
 
+def auth(args: argparse.Namespace) -> int:
+    """`deskbot auth`: sign one account in once (device code or browser); tokens are stored, never printed."""
+    import os
+    import webbrowser
+
+    from bot.config import load_config
+    from connectors.oauth_flows import sign_in_command
+
+    config = load_config(args.config, secrets=False)  # only this account's client secret is read
+    path = sign_in_command(config, flow=args.provider, mailbox=args.mailbox, out=sys.stdout, environ=os.environ,
+                           device_url=args.device_url or "", authorize_url=args.authorize_url or "", port=args.port,
+                           open_browser=(lambda url: False) if args.no_browser else webbrowser.open)
+    print(f"signed in: the refresh token is stored in {path} (mode 0600); the daemon renews access tokens from it. "
+          f"Check with `deskbot check --config {args.config}`")
+    return 0
+
+
 def classify(args: argparse.Namespace) -> int:
     """`deskbot classify`."""
     from bot.daemon import load_classifier

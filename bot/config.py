@@ -47,6 +47,16 @@ class _Server(_Section):
     password: str = Field(default="", repr=False)  # filled from password_env; for tests and the demo
     timeout: float = Field(default=30.0, gt=0)
     ca_file: str = ""  # trust this CA (PEM) besides the system's; relative to the config file
+    # OAuth2 (XOAUTH2) instead of a password: Microsoft 365 and Google Workspace have switched basic auth off.
+    auth: Literal["password", "oauth2"] = "password"
+    oauth_provider: Literal["microsoft", "google", "custom"] | None = None
+    oauth_client_id: str = ""  # the app registration's (client) ID
+    oauth_client_secret_env: str = ""  # only for apps registered with a secret (Google desktop apps have one)
+    oauth_client_secret: str = Field(default="", repr=False)  # filled from oauth_client_secret_env
+    oauth_tenant: str = "organizations"  # Microsoft: the tenant ID or domain (organizations: any work account)
+    oauth_token_url: str = ""  # custom providers (and tests, sovereign clouds): the token endpoint
+    oauth_scopes: list[str] = []  # empty: the provider's IMAP or SMTP scopes (connectors/oauth.py)
+    oauth_token_file: str = ""  # empty: tokens/<mailbox-NAME|smtp>.json beside the config file
 
     @model_validator(mode="after")
     def _plaintext_only_on_loopback(self) -> _Server:
@@ -56,6 +66,36 @@ class _Server(_Section):
                 " (use \"ssl\" or \"starttls\"; \"none\" is for loopback test servers only)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _oauth_keys_fit_auth(self) -> _Server:
+        problem = _oauth_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+def _oauth_problem(server: _Server) -> str:
+    """What is wrong with a server's auth keys, or '' (one message naming the key to fix)."""
+    oauth_keys = sorted(k for k in server.model_fields_set if k.startswith("oauth_") and k != "oauth_client_secret")
+    if server.auth == "password":
+        return f"{oauth_keys[0]} needs auth = \"oauth2\"" if oauth_keys else ""
+    if server.password_env:
+        return "auth = \"oauth2\" uses no password: remove password_env"
+    if not server.username:
+        return "auth = \"oauth2\" needs username (the mailbox's address, as it signs in)"
+    if server.oauth_provider is None:
+        return "auth = \"oauth2\" needs oauth_provider = \"microsoft\", \"google\" or \"custom\""
+    if not server.oauth_client_id:
+        return "auth = \"oauth2\" needs oauth_client_id (the client ID of the app registration)"
+    if server.oauth_provider == "custom" and not server.oauth_token_url:
+        return "oauth_provider = \"custom\" needs oauth_token_url"
+    url = urlsplit(server.oauth_token_url)
+    if server.oauth_token_url and (url.scheme not in ("https", "http") or not url.hostname):
+        return f"oauth_token_url must look like https://login.example.com/token, not {server.oauth_token_url!r}"
+    if url.scheme == "http" and not is_loopback(url.hostname or ""):
+        return "oauth_token_url must use https (plain http only for a loopback host, e.g. a local fake)"
+    return ""
 
 
 _SectionT = TypeVar("_SectionT", bound=_Section)
@@ -253,8 +293,8 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None, secrets
                 raise toml.error(f"{kind} name {name!r} is used twice; names must be unique", (kind, index, "name"))
     base = path.resolve().parent
     update: dict[str, object] = {"base_dir": str(base)}
-    update["mailbox"] = [_absolute_ca(m, base) for m in config.mailbox]
-    update["smtp"] = _absolute_ca(config.smtp, base) if config.smtp else None
+    update["mailbox"] = [_token_file(_absolute_ca(m, base), base, f"mailbox-{m.name}") for m in config.mailbox]
+    update["smtp"] = _token_file(_absolute_ca(config.smtp, base), base, "smtp") if config.smtp else None
     update["api"] = _api_paths(toml, config.api, base) if config.api else None
     config = config.model_copy(update=update)
     if secrets:
@@ -272,9 +312,17 @@ def _absolute_ca(server: _ServerT, base: Path) -> _ServerT:
     return server.model_copy(update={"ca_file": str(base / server.ca_file)})
 
 
+def _token_file(server: _ServerT, base: Path, stem: str) -> _ServerT:
+    """An OAuth2 server's token file made absolute; by default tokens/<stem>.json beside the config file."""
+    if server.auth != "oauth2":
+        return server
+    path = Path(server.oauth_token_file or f"tokens/{stem}.json").expanduser()
+    return server.model_copy(update={"oauth_token_file": str(path if path.is_absolute() else base / path)})
+
+
 # Which field of a table names the environment variable of which secret field.
 _SECRETS = {"password_env": "password", "token_env": "token", "api_key_env": "api_key",
-            "webhook_secret_env": "webhook_secret"}
+            "oauth_client_secret_env": "oauth_client_secret", "webhook_secret_env": "webhook_secret"}
 MIN_TOKEN_CHARS = 16
 
 

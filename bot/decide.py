@@ -6,10 +6,10 @@ thread, so the same inputs always give the same decision and tests need no serve
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from bot.loops import auto_reply_reason
-from bot.models import Decision, Prediction, PriorTicket, Ticket
+from bot.loops import SPAM, NoAck, SpamThresholds, is_thanks_only, no_ack_reason
+from bot.models import Decision, Prediction, PriorTicket, Recipient, Ticket
 from bot.rules import Rule, RuleSet
 from bot.sla import BusinessHours, add_business_hours
 
@@ -23,9 +23,17 @@ def decide(
     calendar: BusinessHours,
     prior: PriorTicket | None = None,
     own_addresses: frozenset[str] = frozenset(),
+    own_message_id_domain: str = "",
+    recipient: Recipient = Recipient(),
 ) -> Decision:
     """Apply the rules to one prediction: department, priority, route, SLA and acknowledgement."""
     reasons = [f"model {prediction.model_version}: {prediction.department} ({prediction.confidence:.2f})"]
+    language = ticket.language if ticket.language in rules.acknowledgement.languages else \
+        rules.acknowledgement.default_language
+    no_ack = no_ack_reason(ticket, own_addresses=own_addresses, own_message_id_domain=own_message_id_domain,
+                           spam=_spam_thresholds(rules))
+    if no_ack is not None:
+        return _filed_apart(no_ack, rules, language, reasons)
     department = prediction.department
     priority = prediction.priority or rules.default_priority
     if priority not in rules.priorities:
@@ -56,8 +64,7 @@ def decide(
     tags.extend(route.tags if route else ())
     hours = rules.sla_hours[priority]
     received = ticket.received_at if ticket.received_at and ticket.received_at <= now else now
-    language = ticket.language if ticket.language in rules.acknowledgement.languages else rules.acknowledgement.default_language
-    skip = _ack_skip_reason(ticket, rules, prior, no_ack_rule, own_addresses)
+    skip = _ack_skip_reason(ticket, rules, prior, no_ack_rule, recipient, now=now)
     return Decision(
         department=department,
         priority=priority,
@@ -71,7 +78,32 @@ def decide(
         ack_template=None if skip else "ack",
         ack_skip_reason=skip,
         reasons=tuple(reasons),
+        follow_up_of=prior.ticket_id if prior else None,
+        ack_to=reply_address(ticket),
     )
+
+
+def _spam_thresholds(rules: RuleSet) -> SpamThresholds:
+    policy = rules.intake.spam
+    return SpamThresholds(enabled=policy.enabled, scl=policy.scl, spamassassin_score=policy.spamassassin_score,
+                          rspamd_score=policy.rspamd_score)
+
+
+def _filed_apart(no_ack: NoAck, rules: RuleSet, language: str, reasons: list[str]) -> Decision:
+    """Automated mail and spam: recorded with the reason, filed apart, out of the queues and the SLA figures."""
+    spam = no_ack.category == SPAM
+    folder = rules.intake.spam_folder if spam else rules.intake.automated_folder
+    tag = rules.intake.spam_tag if spam else rules.intake.automated_tag
+    reasons.append(f"{no_ack.category}: {no_ack.reason}; filed apart" + (f" in {folder}" if folder else ""))
+    return Decision(department=no_ack.category, priority="", tags=(tag,), group=None, folder=folder,
+                    needs_review=False, sla_hours=0.0, sla_due=None, language=language, ack_template=None,
+                    ack_skip_reason=no_ack.reason, reasons=tuple(reasons), kind=no_ack.category)
+
+
+def reply_address(ticket: Ticket) -> str:
+    """Where an answer goes: Reply-To when the customer set one (RFC 5322 3.6.2), else the author."""
+    address = ticket.reply_to.rpartition("<")[2].rstrip(">").strip() if ticket.reply_to else ""
+    return (address if "@" in address else ticket.sender).lower()
 
 
 def _matches(rule: Rule, ticket: Ticket, department: str) -> bool:
@@ -108,17 +140,25 @@ def _apply(rule: Rule, rules: RuleSet, department: str, priority: str, reasons: 
     return department, priority
 
 
-def _ack_skip_reason(
-    ticket: Ticket, rules: RuleSet, prior: PriorTicket | None, no_ack_rule: str, own_addresses: frozenset[str]
-) -> str | None:
-    """Why no acknowledgement goes out, or None when one should."""
-    if not rules.acknowledgement.enabled:
+def _ack_skip_reason(ticket: Ticket, rules: RuleSet, prior: PriorTicket | None, no_ack_rule: str,
+                     recipient: Recipient, *, now: datetime) -> str | None:
+    """Why no acknowledgement goes out to a person's mail, or None when one should."""
+    ack = rules.acknowledgement
+    if not ack.enabled:
         return "acknowledgements are disabled in the rules"
-    loop = auto_reply_reason(ticket, own_addresses=own_addresses)
-    if loop:
-        return loop
     if prior is not None and prior.acknowledged:
         return f"follow-up to {prior.reference or prior.ticket_id}, whose acknowledgement covers it"
     if no_ack_rule:
         return f"rule {no_ack_rule}"
+    if ticket.received_at and now - ticket.received_at > timedelta(days=ack.max_age_days):
+        days = (now - ticket.received_at).days
+        return f"received {days} days ago, older than max_age_days ({ack.max_age_days:g}): too late to acknowledge"
+    if ack.skip_thanks_only and is_thanks_only(ticket):
+        return "the message only says thanks"
+    if recipient.suppressed:
+        return recipient.suppressed
+    if recipient.acks_last_hour >= ack.max_per_address_per_hour:
+        return f"already {recipient.acks_last_hour} acknowledgements to this address in the last hour"
+    if recipient.acks_last_day >= ack.max_per_address_per_day:
+        return f"already {recipient.acks_last_day} acknowledgements to this address in the last day"
     return None

@@ -11,7 +11,9 @@
     └── PermanentError         this action will not succeed by retrying (a 4xx, a folder that cannot
         │                      exist): the action fails, the ticket is flagged for a person
         ├── AuthError          the server refuses our credentials: the whole source stops, logged once
-        └── GoneError          the item no longer exists (deleted ticket, expunged mail): recorded as such
+        ├── GoneError          the item no longer exists (deleted ticket, expunged mail): recorded as such
+        └── Impossible         this action cannot be done for this ticket at all (an address the SMTP
+                               server cannot carry): recorded as skipped with the reason, nobody flagged
 
 Connectors translate library exceptions (OSError, IMAPClient, aiosmtplib and httpx errors) into
 these at the edge. The pipeline catches them once per ticket; an error while *acting* never marks
@@ -77,6 +79,10 @@ class PermanentError(DeskbotError):
 
 class AuthError(PermanentError):
     """The server refuses our credentials: nothing of this source can work until a person fixes them."""
+
+
+class Impossible(PermanentError):
+    """The action cannot be done for this ticket at all; the log says why and nobody is flagged."""
 
 
 class GoneError(PermanentError):

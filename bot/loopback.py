@@ -119,10 +119,10 @@ class _Collector:
 class SmtpSink:
     """An aiosmtpd SMTP server in a thread that stores what it is sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, smtputf8: bool = True) -> None:
         self.handler = _Collector()
         self.host, self.port = "127.0.0.1", free_port()
-        self._controller = Controller(self.handler, hostname=self.host, port=self.port)
+        self._controller = Controller(self.handler, hostname=self.host, port=self.port, enable_SMTPUTF8=smtputf8)
 
     @property
     def messages(self) -> list[EmailMessage]:

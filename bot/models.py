@@ -86,6 +86,18 @@ class Decision:
     ack_template: str | None  # template family, e.g. "ack"; None: no acknowledgement
     ack_skip_reason: str | None
     reasons: tuple[str, ...] = field(default_factory=tuple)
+    kind: str = "ticket"  # "ticket"; "automated" or "spam": filed apart, out of the queues and the SLA figures
+    follow_up_of: int | None = None  # the ticket this mail continues (same thread or reference)
+    ack_to: str = ""  # the address an acknowledgement goes to (Reply-To, else the sender)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """What the decision log knows of an acknowledgement's recipient, for the per-address backstops."""
+
+    acks_last_hour: int = 0
+    acks_last_day: int = 0
+    suppressed: str = ""  # why acknowledgements to this address are suppressed now ('' : they are not)
 
 
 @dataclass(frozen=True)

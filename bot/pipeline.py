@@ -17,22 +17,26 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.utils import make_msgid
 from time import monotonic
 from typing import Protocol
 
 from bot import status
-from bot.acting import act, quarantine
 from bot.ack import AckRenderer
-from bot.decide import decide
-from bot.errors import AuthError, BadInputError, ConfigError, DeskbotError, ServiceUnavailable
-from bot.models import Decision, Prediction, Ticket
+from bot.acting import act, quarantine
+from bot.errors import (
+    AuthError,
+    BadInputError,
+    ConfigError,
+    DeskbotError,
+    ServiceUnavailable,
+)
+from bot.judge import for_source, judge, new_ack_id, note_bounce
+from bot.models import Prediction, Ticket
 from bot.rules import RuleSet
 from bot.schema import TicketLog
 from bot.sla import BusinessHours
 from bot.store import KeyTaken, Store, as_utc, load_decision, row_ticket
-from classifier.text import ticket_text
-from connectors.base import ACKNOWLEDGE, DUPLICATE, SET_ASIDE, RawItem, Source
+from connectors.base import DUPLICATE, SET_ASIDE, RawItem, Source
 from connectors.mail import raw_key
 
 log = logging.getLogger(__name__)
@@ -175,9 +179,9 @@ def _resume_one(row: TicketLog, source: Source, triage: Triage) -> Outcome:
     if row.status == "received":
         ticket = row_ticket(row)
         prediction, decision = judge(ticket, triage)
-        decision = _for_source(decision, source)
+        decision = for_source(decision, source)
         row = triage.store.record_late_decision(row.id, prediction, decision, kinds=source.plan(decision),
-                                                ack_message_id=_ack_id(triage))
+                                                ack_message_id=new_ack_id(triage))
         return act(row, source, triage)
     return act(row, source, triage)
 
@@ -233,43 +237,21 @@ def handle_item(item: RawItem, source: Source, triage: Triage) -> Outcome:
         log.warning("%s %s: cannot decide yet, will retry: %s: %s", source.name, item.ref, type(exc).__name__, exc)
         row = store.record_received(ticket, f"{type(exc).__name__}: {exc}", cursor=item.cursor)
         return Outcome(item.ref, "retry", row.id, str(exc))
-    decision = _for_source(decision, source)
+    decision = for_source(decision, source)
     try:
         row = store.record_decision(ticket, prediction, decision, kinds=source.plan(decision), cursor=item.cursor,
-                                    dry_run=triage.dry_run, ack_message_id=_ack_id(triage))
+                                    dry_run=triage.dry_run, ack_message_id=new_ack_id(triage))
     except KeyTaken:  # a copy in another mailbox was recorded a moment ago by another job
         return _known(item, ticket, store.find_key(ticket.key), source, triage)
-    log.info("%s %s %s -> %s/%s review=%s ack=%s; %s", source.name, item.ref, row.reference or "(dry run)",
-             decision.department, decision.priority, decision.needs_review, decision.ack_skip_reason or "yes",
-             "; ".join(decision.reasons))
+    log.info("%s %s %s -> %s/%s review=%s ack=%s; %s%s", source.name, item.ref,
+             row.reference or ("(dry run)" if triage.dry_run else "-"), decision.department, decision.priority or "-",
+             decision.needs_review, decision.ack_skip_reason or "yes", "; ".join(decision.reasons),
+             f"; {len(ticket.attachments)} attachment(s)" if ticket.attachments else "")
+    if not triage.dry_run:
+        note_bounce(ticket, decision, triage)
     if triage.dry_run:
         return Outcome(item.ref, "dry-run", row.id)
     return _guarded(row, source, triage, lambda: act(row, source, triage))
-
-
-def judge(ticket: Ticket, triage: Triage) -> tuple[Prediction, Decision]:
-    """Predict, then apply the rules (pure): the same inputs always give the same decision."""
-    prediction = triage.classifier.predict(ticket_text(ticket.subject, ticket.text))
-    prior = triage.store.find_prior((*ticket.references,))
-    decision = decide(ticket, prediction, triage.rules, now=triage.store.clock(), calendar=triage.calendar,
-                      prior=prior, own_addresses=triage.own_addresses)
-    return prediction, decision
-
-
-def _for_source(decision: Decision, source: Source) -> Decision:
-    """A decision that wants an acknowledgement, on a source that has no way to send one, records why not."""
-    if decision.ack_template is None or ACKNOWLEDGE in source.plan(decision):
-        return decision
-    from dataclasses import replace
-
-    return replace(decision, ack_template=None,
-                   ack_skip_reason=f"{source.name} sends no acknowledgements (no [smtp] server, or acknowledge = \"none\")")
-
-
-def _ack_id(triage: Triage) -> str:
-    """The acknowledgement's Message-ID, chosen before anything is sent so a resend carries the same one."""
-    domain = triage.from_address.rpartition("@")[2].strip("> ") or None
-    return make_msgid(domain=domain)
 
 
 def _known(item: RawItem, ticket: Ticket, original: TicketLog | None, source: Source, triage: Triage) -> Outcome:

@@ -83,6 +83,30 @@ class Acknowledgement(_Section):
     reference_prefix: str = Field(default="SUP", pattern=r"^[A-Z][A-Z0-9]{0,9}$")
     languages: list[str] = ["en", "de"]  # templates exist for these
     default_language: str = "en"
+    max_age_days: float = Field(default=7, gt=0)  # older mail is triaged but not acknowledged
+    skip_thanks_only: bool = True  # a message that only says thanks gets no acknowledgement
+    max_per_address_per_hour: int = Field(default=3, ge=1)  # the last backstop against loops
+    max_per_address_per_day: int = Field(default=10, ge=1)
+    suppress_after_bounce_hours: float = Field(default=72, ge=0)  # a hard bounce of an ack silences that address
+
+
+class SpamPolicy(_Section):
+    """When the verdict of the mail server in front of us counts as spam (no acknowledgement: no backscatter)."""
+
+    enabled: bool = True
+    scl: int = Field(default=5, ge=-1, le=9)  # Microsoft SCL; Exchange's junk threshold is 5
+    spamassassin_score: float | None = None  # besides X-Spam-Flag: YES
+    rspamd_score: float | None = None  # besides rspamd's own action
+
+
+class Intake(_Section):
+    """Mail that must not reach the department queues: automated mail and spam, each filed apart."""
+
+    automated_folder: str | None = "Automated"  # auto-replies, bounces, lists, our own mail coming back
+    automated_tag: str = "automated"
+    spam_folder: str | None = "Spam"
+    spam_tag: str = "spam"
+    spam: SpamPolicy = SpamPolicy()
 
 
 class Rule(_Section):
@@ -119,6 +143,7 @@ class RuleSet(_Section):
     business_hours: BusinessHoursSpec = BusinessHoursSpec()
     triage: Triage = Triage()
     acknowledgement: Acknowledgement = Acknowledgement()
+    intake: Intake = Intake()
     departments: dict[str, Route] = Field(min_length=1)
     rules: list[Rule] = []
     # helpdesk -> our priority -> its own; bool is listed so that `true` is refused instead of read as 1

@@ -82,6 +82,10 @@ class TicketLog(SQLModel, table=True):
     ack_template: str | None = None
     ack_skip_reason: str | None = None
     reasons: str = "[]"
+    kind: str = "ticket"  # "automated" / "spam": filed apart, out of the queues and the SLA figures
+    follow_up_of: int | None = None  # the ticket whose thread this mail continues
+    ack_to: str = Field(default="", index=True)  # the acknowledgement's recipient address
+    attachments: str = "[]"  # [[name, type, bytes], …]: listed, never classified
 
 
 class ActionLog(SQLModel, table=True):
@@ -141,6 +145,15 @@ class Event(SQLModel, table=True):
     ticket_id: int | None = None
     level: str = "WARNING"
     message: str = ""
+
+
+class Suppression(SQLModel, table=True):
+    """An address no acknowledgement goes to until `until`: one of ours bounced there for good."""
+
+    __tablename__ = "suppression"
+    address: str = Field(primary_key=True)
+    until: datetime
+    reason: str = ""
 
 
 class Instance(SQLModel, table=True):

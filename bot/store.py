@@ -12,17 +12,17 @@ import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from bot.database import open_engine
 from bot.errors import DeskbotError, ServiceUnavailable
-from bot.models import Decision, Prediction, PriorTicket, Ticket
-from bot.schema import ActionLog, Counter, Event, SourceCursor, TicketLog
+from bot.models import Decision, Prediction, PriorTicket, Recipient, Ticket
+from bot.schema import ActionLog, Counter, Event, SourceCursor, Suppression, TicketLog
 
 log = logging.getLogger(__name__)
 
@@ -96,21 +96,55 @@ class Store:
                                         TicketLog.dry_run == False, TicketLog.status != "quarantined")  # noqa: E712
                 .order_by(TicketLog.id).limit(limit)))
 
-    def find_prior(self, message_ids: Sequence[str]) -> PriorTicket | None:
-        """The latest decided ticket of the thread these Message-IDs belong to."""
-        ids = [m for m in message_ids if m]
-        if not ids:
+    def find_prior(self, message_ids: Sequence[str], references: Sequence[str] = ()) -> PriorTicket | None:
+        """The ticket a mail continues: by the thread's Message-IDs (its own or our acknowledgement's),
+        else by a customer reference it quotes. A follow-up of a follow-up leads to the first ticket."""
+        ids, refs = [m for m in message_ids if m], [r for r in references if r]
+        if not ids and not refs:
             return None
         with self.session() as session:
-            row = session.exec(
-                select(TicketLog)
-                .where(TicketLog.dry_run == False, TicketLog.department != "")  # noqa: E712
-                .where(col(TicketLog.message_id).in_(ids) | col(TicketLog.ack_message_id).in_(ids))
-                .order_by(col(TicketLog.id).desc())).first()
-        if row is None or row.id is None:
-            return None
-        return PriorTicket(ticket_id=row.id, department=row.department, reference=row.reference or "",
-                           acknowledged=bool(row.ack_template))
+            known = (select(TicketLog).where(TicketLog.dry_run == False, TicketLog.department != "",  # noqa: E712
+                                             TicketLog.kind == "ticket").order_by(col(TicketLog.id).desc()))
+            row = session.exec(known.where(col(TicketLog.message_id).in_(ids) |
+                                           col(TicketLog.ack_message_id).in_(ids))).first() if ids else None
+            row = row or (session.exec(known.where(col(TicketLog.reference).in_(refs))).first() if refs else None)
+            if row is None or row.id is None:
+                return None
+            root = session.get(TicketLog, row.follow_up_of) if row.follow_up_of else row
+        root = root or row
+        assert root.id is not None
+        return PriorTicket(ticket_id=root.id, department=row.department, reference=root.reference or "",
+                           acknowledged=bool(root.ack_template or row.ack_template))
+
+    def recipient(self, address: str) -> Recipient:
+        """How many acknowledgements went to `address` lately, and whether it is suppressed after a bounce."""
+        now = self.now()
+        with self.session() as session:
+            def acks_since(delta: timedelta) -> int:
+                return session.exec(select(func.count()).select_from(TicketLog).where(
+                    TicketLog.ack_to == address, col(TicketLog.ack_template).is_not(None),
+                    TicketLog.dry_run == False, col(TicketLog.created_at) >= now - delta)).one()  # noqa: E712
+            hold = session.get(Suppression, address)
+            suppressed = hold.reason if hold is not None and as_utc(hold.until) > now else ""
+            return Recipient(acks_last_hour=acks_since(timedelta(hours=1)), acks_last_day=acks_since(timedelta(days=1)),
+                             suppressed=suppressed)
+
+    def suppress(self, address: str, *, hours: float, reason: str) -> None:
+        """No acknowledgement to `address` for `hours` (one of ours bounced there for good)."""
+        until = self.now() + timedelta(hours=hours)
+        with self.session() as session:
+            hold = session.get(Suppression, address) or Suppression(address=address, until=until)
+            hold.until, hold.reason = max(as_utc(hold.until), until), f"{reason} (until {until:%Y-%m-%d %H:%M} UTC)"
+            session.add(hold)
+            session.commit()
+
+    def acknowledged_by(self, message_ids: Sequence[str]) -> list[TicketLog]:
+        """The tickets whose acknowledgement has one of these Message-IDs (what a bounce is about)."""
+        ids = [m for m in message_ids if m]
+        if not ids:
+            return []
+        with self.session() as session:
+            return list(session.exec(select(TicketLog).where(col(TicketLog.ack_message_id).in_(ids))))
 
     def get_cursor(self, source: str) -> str | None:
         """Where reading `source` stopped: everything up to it is recorded."""
@@ -125,7 +159,9 @@ class Store:
         """A decided ticket, its reference, one pending action per kind, and the cursor past it."""
         row = ticket_row(ticket, self.now(), status="dry-run" if dry_run else "decided", dry_run=dry_run)
         fill_decision(row, prediction, decision, ack_message_id)
-        return self._insert(row, kinds, cursor, numbered=not dry_run)
+        # A customer reference for a new request only: not for robots, spam or a reply in a known thread.
+        numbered = not dry_run and decision.kind == "ticket" and decision.follow_up_of is None
+        return self._insert(row, kinds, cursor, numbered=numbered)
 
     def record_received(self, ticket: Ticket, error: str, *, cursor: str | None) -> TicketLog:
         """A readable ticket the model or the rules failed on: kept, to decide again next cycle."""
@@ -189,7 +225,8 @@ class Store:
             assert row is not None
             fill_decision(row, prediction, decision, ack_message_id)
             row.status, row.error, row.updated_at = "decided", "", now
-            row.reference = row.reference or format_reference(self.reference_prefix, self._next_reference(session))
+            if decision.kind == "ticket" and decision.follow_up_of is None and not row.reference:
+                row.reference = format_reference(self.reference_prefix, self._next_reference(session))
             session.add(row)
             for kind in kinds:
                 session.add(ActionLog(ticket_id=ticket_id, kind=kind, state="pending", updated_at=now))
@@ -316,7 +353,7 @@ def ticket_row(ticket: Ticket, now: datetime, *, status: str, dry_run: bool = Fa
         sender_name=ticket.sender_name, reply_to=ticket.reply_to, subject=ticket.subject, language=ticket.language,
         body=ticket.body, text=ticket.text, received_at=as_utc(ticket.received_at) if ticket.received_at else None,
         thread_refs=json.dumps(list(ticket.references)), headers=json.dumps([list(h) for h in ticket.headers]),
-        meta=json.dumps([list(m) for m in ticket.meta]),
+        meta=json.dumps([list(m) for m in ticket.meta]), attachments=json.dumps([list(a) for a in ticket.attachments]),
     )
 
 
@@ -334,6 +371,7 @@ def fill_decision(row: TicketLog, prediction: Prediction, decision: Decision, ac
     row.ack_language, row.ack_template, row.ack_skip_reason = decision.language, decision.ack_template, decision.ack_skip_reason
     row.ack_message_id = ack_message_id if decision.ack_template else ""
     row.reasons = json.dumps(list(decision.reasons))
+    row.kind, row.follow_up_of, row.ack_to = decision.kind, decision.follow_up_of, decision.ack_to
 
 
 def row_ticket(row: TicketLog) -> Ticket:
@@ -344,6 +382,7 @@ def row_ticket(row: TicketLog) -> Ticket:
         received_at=as_utc(row.received_at) if row.received_at else None, message_id=row.message_id,
         references=tuple(json.loads(row.thread_refs)), headers=tuple(tuple(h) for h in json.loads(row.headers)),
         reply_to=row.reply_to, meta=tuple(tuple(m) for m in json.loads(row.meta)),
+        attachments=tuple(tuple(a) for a in json.loads(row.attachments)),  # type: ignore[misc]
     )
 
 
@@ -354,4 +393,5 @@ def load_decision(row: TicketLog) -> Decision:
         folder=row.folder, needs_review=row.needs_review, sla_hours=row.sla_hours or 0.0,
         sla_due=as_utc(row.sla_due) if row.sla_due else None, language=row.ack_language,
         ack_template=row.ack_template, ack_skip_reason=row.ack_skip_reason, reasons=tuple(json.loads(row.reasons)),
+        kind=row.kind, follow_up_of=row.follow_up_of, ack_to=row.ack_to,
     )

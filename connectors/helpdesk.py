@@ -97,7 +97,7 @@ class HelpdeskSource:
         with self:
             assert self.me is not None and self.groups is not None
             groups = ", ".join(f"{name} (#{gid})" for name, gid in sorted(self.groups.items()))
-            return f"{self.name}: logged in as {self.login_name()}; groups {groups}"
+            return f"logged in as {self.login_name()}; groups {groups}"
 
     def login_name(self) -> str:
         """Who deskbot is logged in as, for check()."""
@@ -121,8 +121,10 @@ class HelpdeskSource:
             raise PermanentError(f"{self.name} has no group {decision.group!r} (rules changed since start?)")
         return self.groups[decision.group]
 
-    def priority(self, decision: Decision) -> str | int:
-        """The helpdesk's value of the decision's priority."""
+    def priority(self, decision: Decision) -> str | int | None:
+        """The helpdesk's value of the decision's priority (None: leave it alone, e.g. for automated mail)."""
+        if not decision.priority:
+            return None
         return self.priorities.get(decision.priority, self.priorities[self.rules.default_priority])
 
 
@@ -185,7 +187,7 @@ class Snapshot:
                    data.get("priority"), tuple(str(t) for t in tags) if isinstance(tags, list) else ())  # type: ignore[arg-type]
 
 
-def merge_write_back(read: Snapshot, now: Snapshot, *, group_id: int | None, priority: str | int,
+def merge_write_back(read: Snapshot, now: Snapshot, *, group_id: int | None, priority: str | int | None,
                      tags: Iterable[str]) -> tuple[dict[str, object], list[str]]:
     """The fields to write and what was kept: a group or priority someone changed after deskbot read
     the ticket stays theirs, tags are the union of what is there now and ours."""
@@ -196,7 +198,9 @@ def merge_write_back(read: Snapshot, now: Snapshot, *, group_id: int | None, pri
             kept.append(f"group kept (changed to {now.group_id} after deskbot read the ticket)")
         elif now.group_id != group_id:
             fields["group_id"] = group_id
-    if now.priority != read.priority:
+    if priority is None:
+        pass
+    elif now.priority != read.priority:
         kept.append(f"priority kept (changed to {now.priority} after deskbot read the ticket)")
     elif now.priority != priority:
         fields["priority"] = priority

@@ -190,7 +190,7 @@ class ImapSource:
             return "skipped: the server keeps no custom keywords"
         decision = action.decision
         assert decision is not None
-        words = [keyword("dept", decision.department), keyword("prio", decision.priority)]
+        words = [keyword("dept", decision.department)] + ([keyword("prio", decision.priority)] if decision.priority else [])
         words += [keyword("tag", t) for t in decision.tags]
         words += [action.reference] if action.reference else []
         self._store(uid, words, "store keywords")

@@ -18,6 +18,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 
 from bot.config import MailboxConfig
 from bot.errors import AuthError, PermanentError, ServiceUnavailable
+from connectors.oauth import AccessTokens, server_refused, tokens_for
 from connectors.tls import tls_context
 
 _NOT_ATOM = re.compile(r"[^a-z0-9_.-]+")
@@ -47,8 +48,14 @@ def translated(action: str) -> Iterator[None]:
         raise PermanentError(f"{action}: server said no: {exc}") from exc
 
 
-def connect(config: MailboxConfig) -> imapclient.IMAPClient:
-    """A logged-in client; any failure closes the socket and raises a translated error."""
+def connect(config: MailboxConfig, *, tokens: AccessTokens | None = None) -> imapclient.IMAPClient:
+    """A logged-in client; any failure closes the socket and raises a translated error.
+
+    With auth = "oauth2" the access token is fetched before connecting (no idle connection meanwhile).
+    """
+    if config.auth == "oauth2" and tokens is None:
+        tokens = tokens_for(config)
+    token = tokens.access_token() if tokens is not None else ""
     with translated(f"connect to {config.host}:{config.port}"):
         client = imapclient.IMAPClient(config.host, port=config.port, ssl=config.security == "ssl",
                                        ssl_context=tls_context(config.ca_file), timeout=config.timeout)
@@ -57,11 +64,33 @@ def connect(config: MailboxConfig) -> imapclient.IMAPClient:
             client.normalise_times = False  # keep INTERNALDATE's zone: the SLA clock needs it
             if config.security == "starttls":
                 client.starttls(tls_context(config.ca_file))
-            client.login(config.username, config.password)
+            if tokens is None:
+                client.login(config.username, config.password)
+            else:
+                _xoauth2_login(client, config, tokens, token)
     except BaseException:
         close_quietly(client)
         raise
     return client
+
+
+def _xoauth2_login(client: imapclient.IMAPClient, config: MailboxConfig, tokens: AccessTokens, token: str) -> None:
+    """AUTHENTICATE XOAUTH2 (imapclient builds `user=...^Aauth=Bearer ...^A^A`, per
+    https://developers.google.com/gmail/imap/xoauth2-protocol); a cached token the server refuses (revoked
+    early, a clock that is off) gets one more try with a fresh one."""
+    try:
+        client.oauth2_login(config.username, token)
+        return
+    except LoginError as exc:
+        refused = exc
+    if tokens.from_cache:
+        try:
+            client.oauth2_login(config.username, tokens.access_token(renew=True))
+            return
+        except LoginError as exc:
+            refused = exc
+    raise AuthError(f"log in to {config.host}:{config.port} as {config.username}: login refused ({refused}); "
+                    + server_refused(tokens.account, "IMAP")) from None
 
 
 def close_quietly(client: imapclient.IMAPClient) -> None:

@@ -59,6 +59,7 @@ class Mail:
     content_types: tuple[str, ...]
     defects: tuple[str, ...]  # what the MIME parser found broken (missing boundaries, bad base64...)
     repairs: tuple[str, ...]  # where a declared charset did not serve and another was used
+    report: tuple[tuple[str, str], ...] = ()  # what a bounce says: the mail it is about, who failed for good
 
 
 def raw_key(data: bytes) -> str:
@@ -109,6 +110,7 @@ def ticket_from_mail(mail: Mail, *, source: str, ref: str, received_at: datetime
         reply_to=mail.reply_to,
         attachments=mail.attachments,
         content_types=mail.content_types,
+        meta=mail.report,
     )
 
 
@@ -141,7 +143,21 @@ def _mail(message: Message, parts: MimeContent) -> Mail:
         subject=subject, date=" ".join(_raw(message, "Date").split()), message_id=_message_id(message),
         references=tuple(dict.fromkeys(refs)), body=body, attachments=tuple(parts.attachments),
         content_types=tuple(parts.content_types), defects=_defects(message), repairs=tuple(parts.notes),
+        report=_report(message, parts),
     )
+
+
+def _report(message: Message, parts: MimeContent) -> tuple[tuple[str, str], ...]:
+    """For Ticket.meta: the Message-IDs a delivery report is about and the recipients that failed for good
+    (RFC 3464 parts; Exim's X-Failed-Recipients header where there is no report part)."""
+    failed = list(parts.failed_recipients) or [a.strip().lower() for a in _raw(message, "X-Failed-Recipients").split(",")
+                                               if "@" in a]
+    out = []
+    if parts.reported_ids:
+        out.append(("reported_message_ids", " ".join(dict.fromkeys(parts.reported_ids))))
+    if failed:
+        out.append(("failed_recipients", " ".join(dict.fromkeys(failed))))
+    return tuple(out)
 
 
 def extract_body(parts: MimeContent) -> str:
@@ -164,7 +180,9 @@ def strip_quotes(body: str) -> str:
     except Exception:  # noqa: BLE001 - a third-party regex parser; the full body is a safe fallback
         return body
     text = replies[0].body.strip() if replies else ""
-    return text or body
+    # Lines quoted with ">" (RFC 3676 4.5) are the earlier mail even without an "… wrote:" line above them.
+    unquoted = "\n".join(line for line in (text or body).splitlines() if not line.lstrip().startswith(">")).strip()
+    return unquoted or text or body
 
 
 def _sender(message: Message, hints: tuple[str, ...]) -> tuple[str, str]:

@@ -7,6 +7,7 @@ from a person forwarding one, and its text serves only when the outer mail has n
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import collapse_rfc2231_value
@@ -22,6 +23,7 @@ REPORT_PARTS = frozenset({
 _SIGNATURES = frozenset({"application/pgp-signature", "application/pkcs7-signature",
                          "application/x-pkcs7-signature"})
 _ENCLOSED_MAIL = frozenset({"message/rfc822", "message/global"})  # RFC 2046 5.2.1, RFC 6532 3.7
+_MSGID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
 _MAX_DEPTH = 20  # deeper nesting is an attack or a loop, not a customer
 
 
@@ -37,6 +39,8 @@ class MimeContent:
     content_types: list[str] = field(default_factory=list)
     charsets: list[str] = field(default_factory=list)  # the codecs that read the text parts
     notes: list[str] = field(default_factory=list)  # charset repairs, in the order met
+    reported_ids: list[str] = field(default_factory=list)  # Message-IDs of mail a report (bounce) is about
+    failed_recipients: list[str] = field(default_factory=list)  # RFC 3464 Final-Recipient with Action: failed
 
 
 def read_parts(message: Message) -> MimeContent:
@@ -58,12 +62,56 @@ def _walk(part: Message, depth: int, level: int, out: MimeContent) -> None:
     if ctype in _ENCLOSED_MAIL:
         out.attachments.append((_filename(part) or "message.eml", ctype, _size(part)))
         for inner in _children(part):
+            out.reported_ids.extend(_MSGID.findall(str(inner.get("Message-ID", ""))))
             _walk(inner, depth + 1, level + 1, out)
+    elif ctype in ("message/delivery-status", "message/global-delivery-status"):
+        _delivery_status(part, out)
+    elif ctype in ("text/rfc822-headers", "message/global-headers"):
+        headers = part.get_payload(decode=True)
+        text = headers.decode("utf-8", "replace") if isinstance(headers, bytes) else str(part.get_payload())
+        out.reported_ids.extend(_MSGID.findall(_header_value(text, "message-id")))
     elif part.is_multipart() and not ctype.startswith("message/"):  # delivery-status parses as header blocks
         for inner in _children(part):
             _walk(inner, depth, level + 1, out)
     else:
         _leaf(part, ctype, depth, out)
+
+
+def _delivery_status(part: Message, out: MimeContent) -> None:
+    """RFC 3464: per-recipient blocks; a recipient whose Action is "failed" bounced for good."""
+    blocks = _children(part)
+    if not blocks:  # some parsers leave the body as text: read its header-like lines ourselves
+        text = str(part.get_payload())
+        blocks = [_block(chunk) for chunk in text.replace("\r\n", "\n").split("\n\n")]
+    for block in blocks:
+        if str(block.get("Action", "")).strip().lower() == "failed":
+            recipient = str(block.get("Final-Recipient", "") or block.get("Original-Recipient", ""))
+            address = recipient.rpartition(";")[2].strip().strip("<>").lower()
+            if "@" in address:
+                out.failed_recipients.append(address)
+
+
+def _block(text: str) -> Message:
+    message = Message()
+    for line in text.splitlines():
+        name, colon, value = line.partition(":")
+        if colon and name and not name[0].isspace():
+            message[name.strip()] = value.strip()
+    return message
+
+
+def _header_value(text: str, name: str) -> str:
+    """The value of header `name` in a block of header lines (continuation lines joined)."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    for index, line in enumerate(lines):
+        if line.lower().startswith(name + ":"):
+            value = line.split(":", 1)[1]
+            for more in lines[index + 1:]:
+                if not more[:1].isspace():
+                    break
+                value += more
+            return value
+    return ""
 
 
 def _children(part: Message) -> list[Message]:

@@ -15,18 +15,20 @@ from email.message import EmailMessage
 import aiosmtplib
 
 from bot.config import SmtpConfig
+from connectors.oauth import AccessTokens, server_refused, tokens_for
 from connectors.tls import tls_context
-from bot.errors import (AuthError, ConfigError, DeskbotError, PermanentError, ServiceUnavailable, TransientError,
-                        not_done)
+from bot.errors import (AuthError, ConfigError, DeskbotError, Impossible, PermanentError, ServiceUnavailable,
+                        TransientError, not_done)
 
 
 class SmtpMailer:
     """An SMTP submission server from the [smtp] config table."""
 
-    def __init__(self, config: SmtpConfig) -> None:
+    def __init__(self, config: SmtpConfig, *, tokens: AccessTokens | None = None) -> None:
         self.config = config
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: aiosmtplib.SMTP | None = None
+        self._tokens = tokens if tokens is not None or config.auth != "oauth2" else tokens_for(config)
 
     def __enter__(self) -> SmtpMailer:
         return self
@@ -52,23 +54,44 @@ class SmtpMailer:
             self._loop.run_until_complete(self._connect())
             assert self._client is not None
             return f"logged in to {self.config.host}:{self.config.port}" + \
-                ("" if self.config.username else " (no login configured)")
+                (" with OAuth2" if self._tokens else "" if self.config.username else " (no login configured)")
         finally:
             self.close()
 
     async def _connect(self) -> None:
         cfg = self.config
+        token = self._tokens.access_token() if self._tokens else ""  # before connecting: no idle session meanwhile
         client = aiosmtplib.SMTP(hostname=cfg.host, port=cfg.port, use_tls=cfg.security == "ssl",
                                  start_tls=cfg.security == "starttls", timeout=cfg.timeout,
                                  tls_context=tls_context(cfg.ca_file))
         try:
             await client.connect()
-            if cfg.username:
+            if self._tokens:
+                await self._xoauth2(client, token)
+            elif cfg.username:
                 await client.login(cfg.username, cfg.password)
         except BaseException as exc:
             client.close()
-            raise _translated(exc, cfg) from exc
+            error = _translated(exc, cfg)
+            raise error from (None if error is exc else exc)
         self._client = client
+
+    async def _xoauth2(self, client: aiosmtplib.SMTP, token: str) -> None:
+        """AUTH XOAUTH2 (aiosmtplib >= 5.1); a cached token the server refuses gets one more try with a fresh one."""
+        assert self._tokens is not None
+        try:
+            await client.auth_xoauth2(self.config.username, token)
+            return
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            refused = exc
+        if self._tokens.from_cache:
+            try:
+                await client.auth_xoauth2(self.config.username, self._tokens.access_token(renew=True))
+                return
+            except aiosmtplib.SMTPAuthenticationError as exc:
+                refused = exc
+        raise AuthError(f"SMTP login refused by {self.config.host}:{self.config.port}: {refused.code} "
+                        f"{refused.message}; " + server_refused(self._tokens.account, "SMTP"))
 
     async def _send(self, message: EmailMessage) -> None:
         if self._client is None or not self._client.is_connected:
@@ -107,6 +130,10 @@ def _translated(exc: BaseException, cfg: SmtpConfig) -> BaseException:
         return ConfigError(f"the SMTP server {where} has a TLS certificate this machine does not trust "
                            f"({getattr(cause, 'verify_message', '') or exc}): fix the certificate, or name the CA that signed "
                            "it with ca_file under [smtp]")
+    if isinstance(exc, aiosmtplib.SMTPNotSupported) and "non-ASCII" in str(exc):
+        # RFC 6531: an internationalised address needs SMTPUTF8; without it the mail cannot be carried at all.
+        return not_done(Impossible(f"the SMTP server {where} does not offer SMTPUTF8, which an address with "
+                                   f"non-ASCII characters needs ({exc})"))
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return AuthError(f"SMTP login refused by {where}: {exc.code} {exc.message}")
     if isinstance(exc, aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused):
@@ -124,8 +151,10 @@ def _refusal(exc: BaseException, cfg: SmtpConfig, where: str) -> BaseException:
         # Only here is a refusal about this one message: greylisting (4xx) or no such mailbox (5xx).
         codes = [r.code for r in exc.recipients]
         kind = TransientError if codes and all(400 <= c < 500 for c in codes) else PermanentError
-        return kind("SMTP recipient refused: " + "; ".join(f"{r.recipient}: {r.code} {r.message}"
-                                                           for r in exc.recipients))
+        error = kind("SMTP recipient refused: " + "; ".join(f"{r.recipient}: {r.code} {r.message}"
+                                                            for r in exc.recipients))
+        error.bounced = kind is PermanentError  # type: ignore[attr-defined]  # a hard bounce, known at once
+        return error
     if isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code >= 500:
         return ConfigError(f"the SMTP server {where} refuses our sender {exc.sender}: {exc.code} {exc.message}; "
                            "check [smtp] from and username")

@@ -27,7 +27,7 @@ protocols = imap
 listen = 127.0.0.1
 {ssl}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{mechanisms}
 mail_location = maildir:{d}/mail/%u
 first_valid_uid = 1
 service imap-login {{
@@ -40,7 +40,7 @@ service imap-login {{
     port = {imaps_port}
   }}
 }}
-passdb {{
+{oauth2}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {d}/users
 }}
@@ -48,6 +48,33 @@ userdb {{
   driver = static
   args = uid=dovecot gid=dovecot home={d}/mail/%u
 }}
+"""
+
+
+# Dovecot's oauth2 passdb asks an RFC 7662 introspection URL about each XOAUTH2/OAUTHBEARER token
+# (https://doc.dovecot.org/2.3/configuration_manual/authentication/oauth2/). It comes first and only for those
+# mechanisms; a refused token does not fall through to the passwd file. Failed logins are not slowed down
+# (auth penalty off: its anvil socket closed), so tests of refused tokens take no seconds.
+_OAUTH2 = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {d}/oauth2.conf
+  result_failure = return-fail
+}}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+"""
+_OAUTH2_ARGS = """\
+introspection_mode = post
+introspection_url = {url}
+username_attribute = email
+active_attribute = active
+active_value = true
+force_introspection = yes
 """
 
 
@@ -79,9 +106,10 @@ class DovecotServer:
 
     kind = "dovecot"
 
-    def __init__(self, *, tls: bool = False) -> None:
+    def __init__(self, *, tls: bool = False, oauth2_introspection: str = "") -> None:
         self.host, self.port = "127.0.0.1", free_port()
         self.tls = tls
+        self.oauth2_introspection = oauth2_introspection  # a URL: XOAUTH2 logins are checked there
         self.imaps_port = free_port() if tls else 0
         self.dir = Path(tempfile.mkdtemp(prefix="deskbot-dovecot-"))
         self.cert = self.dir / "cert.pem"  # with tls: a self-signed certificate for 127.0.0.1, its own CA
@@ -99,7 +127,12 @@ class DovecotServer:
         if self.tls:
             make_certificate(self.cert, d / "key.pem")
             ssl = f"ssl = yes\nssl_cert = <{self.cert}\nssl_key = <{d / 'key.pem'}"
-        (d / "dovecot.conf").write_text(_CONF.format(d=d, port=self.port, imaps_port=self.imaps_port, ssl=ssl))
+        oauth2 = ""
+        if self.oauth2_introspection:
+            (d / "oauth2.conf").write_text(_OAUTH2_ARGS.format(url=self.oauth2_introspection))
+            oauth2 = _OAUTH2.format(d=d)
+        (d / "dovecot.conf").write_text(_CONF.format(d=d, port=self.port, imaps_port=self.imaps_port, ssl=ssl,
+                                                     oauth2=oauth2, mechanisms=" xoauth2 oauthbearer" if oauth2 else ""))
         # Dovecot daemonises and keeps its inherited stdout/stderr: a pipe here would never close.
         with open(d / "start.log", "wb") as out:
             subprocess.run(["dovecot", "-c", str(d / "dovecot.conf")], check=True, stdout=out, stderr=out)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.decide import decide
-from bot.models import Decision, Prediction, PriorTicket, Ticket
+from bot.models import Decision, Prediction, PriorTicket, Recipient, Ticket
 from bot.rules import RuleSet, load_rules
 from bot.sla import BusinessHours
 
@@ -154,11 +154,51 @@ def test_mail_from_own_address_gets_no_ack() -> None:
     ((("Precedence", "bulk"),), "Precedence: bulk"),
     ((("List-Id", "<news.example.com>"),), "List-Id"),
 ])
-def test_auto_replies_and_lists_get_no_ack(headers: tuple, reason_part: str) -> None:
+def test_automated_mail_gets_no_ack_and_is_filed_apart_out_of_the_queues(headers: tuple, reason_part: str) -> None:
     d = run(ticket={"headers": headers})
     assert d.ack_template is None
     assert reason_part in (d.ack_skip_reason or "")
-    assert d.department == "billing"  # still triaged, just not answered
+    assert (d.kind, d.department, d.folder, d.tags) == ("automated", "automated", "Automated", ("automated",))
+    assert (d.group, d.sla_due, d.priority) == (None, None, ""), "no queue, no SLA figure"
+    assert any(r.startswith("automated: ") for r in d.reasons)
+
+
+@pytest.mark.parametrize("headers", [(("X-Spam-Flag", "YES"),), (("X-MS-Exchange-Organization-SCL", "6"),)])
+def test_a_spam_verdict_of_our_mail_server_means_no_backscatter(headers: tuple) -> None:
+    d = run(ticket={"headers": headers})
+    assert (d.kind, d.folder, d.ack_template) == ("spam", "Spam", None)
+    off = RuleSet.model_validate({**RULES.model_dump(), "intake": {"spam": {"enabled": False}}})
+    assert run(ticket={"headers": headers}, rules=off).kind == "ticket"
+
+
+def test_old_mail_is_triaged_but_not_acknowledged() -> None:
+    d = run(ticket={"received_at": NOW - timedelta(days=40)})
+    assert d.department == "billing" and d.kind == "ticket"
+    assert d.ack_template is None and "received 40 days ago" in (d.ack_skip_reason or "")
+    assert run(ticket={"received_at": NOW - timedelta(days=6)}).ack_template == "ack"
+
+
+@pytest.mark.parametrize(("text", "acknowledged"), [("Thank you so much!", False), ("Vielen Dank!", False),
+                                                   ("Thanks, but the invoice is still wrong.", True)])
+def test_a_message_that_only_says_thanks_gets_no_acknowledgement(text: str, acknowledged: bool) -> None:
+    d = run(ticket={"subject": "Re: your request", "text": text, "body": text})
+    assert (d.ack_template == "ack") is acknowledged
+
+
+def test_per_address_backstops_and_suppression_after_a_bounce() -> None:
+    assert run(recipient=Recipient(acks_last_hour=2, acks_last_day=9)).ack_template == "ack"
+    assert "3 acknowledgements to this address in the last hour" in run(
+        recipient=Recipient(acks_last_hour=3)).ack_skip_reason
+    assert "in the last day" in run(recipient=Recipient(acks_last_day=10)).ack_skip_reason
+    assert run(recipient=Recipient(suppressed="hard bounce of SUP-000001 until ...")).ack_skip_reason.startswith(
+        "hard bounce")
+
+
+def test_the_acknowledgement_goes_to_reply_to_and_a_follow_up_points_at_its_ticket() -> None:
+    assert run(ticket={"reply_to": "Team <Team@Example.com>"}).ack_to == "team@example.com"
+    assert run().ack_to == "anna@example.com"
+    prior = PriorTicket(ticket_id=42, department="orders", reference="SUP-000042", acknowledged=True)
+    assert run(prior=prior).follow_up_of == 42
 
 
 def test_no_ack_rule_and_disabled_acks() -> None:

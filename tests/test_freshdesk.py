@@ -55,7 +55,7 @@ def read(fake: FakeFreshdesk, clock: FakeClock, **ticket: object) -> tuple[int, 
 
 def test_check_logs_in_as_the_agent_and_resolves_groups(fake: FakeFreshdesk, clock: FakeClock) -> None:
     line = source(fake, clock).check()
-    assert line.startswith("freshdesk:acme: logged in as triage-bot@acme.example; groups Accounts (#")
+    assert line.startswith("logged in as triage-bot@acme.example; groups Accounts (#")
 
 
 def test_wrong_api_key_is_an_auth_error(fake: FakeFreshdesk, clock: FakeClock) -> None:

@@ -71,12 +71,14 @@ def test_two_runs_triage_each_ticket_once_and_the_second_writes_nothing(world) -
     reports = cycle(config, triage, desks)
     assert [(r.name, r.error) for r in reports] == [("zendesk:acme", ""), ("freshdesk:acme", "")]
     assert all(o.status == "done" for r in reports for o in r.outcomes) and sum(len(r.outcomes) for r in reports) == 6
-    zendesk = desks.zendesk.tickets.values()
-    assert all(t.tags[0] == "from-web" and "deskbot" in t.tags and t.group_id for t in zendesk)
+    zendesk = list(desks.zendesk.tickets.values())
+    assert all(t.tags[0] == "from-web" and "deskbot" in t.tags for t in zendesk)
+    assert [bool(t.group_id) for t in zendesk] == [True, True, False], "a bounce stays out of the queues"
+    assert "automated" in zendesk[2].tags and zendesk[2].priority is None, "nor given a priority"
     assert all(len(desks.zendesk.private_notes(t.id)) == 1 for t in zendesk)
     assert [len(desks.zendesk.public_replies(t.id)) for t in zendesk] == [1, 1, 0]  # never to mailer-daemon
-    freshdesk = desks.freshdesk.tickets.values()
-    assert all("deskbot" in t.tags and t.group_id for t in freshdesk)
+    freshdesk = list(desks.freshdesk.tickets.values())
+    assert all("deskbot" in t.tags for t in freshdesk) and [bool(t.group_id) for t in freshdesk] == [True, True, False]
     assert [len(desks.freshdesk.notes(t.id)) for t in freshdesk] == [1, 1, 1]
     assert [len(desks.freshdesk.replies(t.id)) for t in freshdesk] == [1, 1, 0]  # the lost answer: found, not resent
     first = min(t.id for t in zendesk)

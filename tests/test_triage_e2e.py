@@ -49,7 +49,9 @@ def test_one_cycle_triages_records_tags_and_acknowledges(loaded, mailbox: Mailbo
         assert 0.0 <= record.confidence <= 1.0
         assert json.loads(record.top_terms), "every decision names the words behind it"
         assert json.loads(record.reasons)[0].startswith("model ")
-        assert record.sla_due is not None
+        assert (record.sla_due is not None) is (record.kind == "ticket"), "robots stay out of the SLA figures"
+    assert {r.kind for r in by_subject.values() if r.folder == "Automated"} == {"automated"}
+    assert [r.subject for r in by_subject.values() if r.kind == "automated"] == [subjects["05"], subjects["07"]]
 
     # The unreadable message: recorded with its reason, flagged on the server, nothing sent.
     [skipped] = [r for r in records if r.status == "unreadable"]
@@ -71,9 +73,9 @@ def test_one_cycle_triages_records_tags_and_acknowledges(loaded, mailbox: Mailbo
         assert message["Auto-Submitted"] == "auto-replied"
         assert message["X-Auto-Response-Suppress"] == "All"
         assert record.message_id in str(message["References"])
-        assert str(message["Message-ID"]).endswith("@deskbot.test>")
+        assert str(message["Message-ID"]).endswith("@deskbot.deskbot.test>"), "a domain only deskbot uses"
         assert record.sender in str(message["To"])
-        assert f"SUP-{record.id:06d}" in str(message["Subject"])
+        assert f"[{record.reference}]" in str(message["Subject"])
         assert record.ack_message_id == str(message["Message-ID"])
 
     # On the server: moved to the department's folder, keywords set, still unread.

@@ -53,7 +53,7 @@ def fetch(zd: ZendeskSource, clock: FakeClock, cursor: str | None = None) -> lis
 
 def test_check_logs_in_and_resolves_the_rules_groups(fake: FakeZendesk, clock: FakeClock) -> None:
     line = source(fake, clock).check()
-    assert line.startswith("zendesk:acme: logged in as triage-bot@acme.example; groups Accounts (#")
+    assert line.startswith("logged in as triage-bot@acme.example; groups Accounts (#")
     assert f"Billing (#{fake.group_id('Billing')})" in line
 
 

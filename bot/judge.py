@@ -1,0 +1,67 @@
+"""Judging one ticket: the model's prediction, what the decision log knows of its thread and its
+recipient, and the rules applied by the pure decide(); plus the few facts about our own mail
+(the acknowledgement's Message-ID) that decide() and the loop checks must agree on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from email.utils import make_msgid
+from typing import TYPE_CHECKING
+
+from bot.decide import decide, reply_address
+from bot.models import Decision, Prediction, Ticket
+from bot.thread import reference_tokens
+from classifier.text import ticket_text
+from connectors.base import ACKNOWLEDGE, Source
+
+if TYPE_CHECKING:
+    from bot.pipeline import Triage
+
+log = logging.getLogger(__name__)
+
+
+def judge(ticket: Ticket, triage: Triage) -> tuple[Prediction, Decision]:
+    """Predict, gather what the log knows (the thread, the recipient), then apply the rules (pure)."""
+    store = triage.store
+    prediction = triage.classifier.predict(ticket_text(ticket.subject, ticket.text))
+    prior = store.find_prior(ticket.references, reference_tokens(ticket, triage.rules.acknowledgement.reference_prefix))
+    decision = decide(ticket, prediction, triage.rules, now=store.clock(), calendar=triage.calendar, prior=prior,
+                      own_addresses=triage.own_addresses, own_message_id_domain=ack_domain(triage.from_address),
+                      recipient=store.recipient(reply_address(ticket)))
+    return prediction, decision
+
+
+def ack_domain(from_address: str) -> str:
+    """The right side of our acknowledgements' Message-IDs: a name only deskbot uses, so our own mail
+    coming back is recognised without mistaking a colleague's mail from the same domain for ours."""
+    domain = from_address.rpartition("@")[2].strip("> ").lower()
+    return f"deskbot.{domain}" if domain else "deskbot.invalid"
+
+
+def note_bounce(ticket: Ticket, decision: Decision, triage: Triage) -> None:
+    """A delivery report that one of our acknowledgements failed for good silences that address for a while."""
+    failed = ticket.meta_value("failed_recipients").split()
+    if decision.kind != "automated" or not failed:
+        return
+    hours = triage.rules.acknowledgement.suppress_after_bounce_hours
+    for row in triage.store.acknowledged_by(ticket.meta_value("reported_message_ids").split()):
+        if row.ack_to and row.ack_to in failed and hours:
+            triage.store.suppress(row.ack_to, hours=hours,
+                                  reason=f"the acknowledgement of {row.reference or row.id} bounced for good")
+            log.warning("%s: acknowledgements to %s suppressed for %g h: %s bounced", ticket.source, row.ack_to,
+                        hours, row.reference or row.id)
+
+
+def for_source(decision: Decision, source: Source) -> Decision:
+    """A decision that wants an acknowledgement, on a source that has no way to send one, records why not."""
+    if decision.ack_template is None or ACKNOWLEDGE in source.plan(decision):
+        return decision
+    return replace(decision, ack_template=None,
+                   ack_skip_reason=f"{source.name} sends no acknowledgements (no [smtp] server, or acknowledge = \"none\")")
+
+
+def new_ack_id(triage: Triage) -> str:
+    """The acknowledgement's Message-ID, chosen before anything is sent so a resend carries the same one."""
+    return make_msgid(domain=ack_domain(triage.from_address))

@@ -1,0 +1,32 @@
+"""The wheel users install: everything deskbot reads at run time is inside it, and no generic top-level module."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_wheel_carries_its_data_and_installs_no_generic_top_level_modules(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
+                    str(tmp_path), str(ROOT)], check=True, capture_output=True, cwd=tmp_path)
+    [wheel] = tmp_path.glob("deskbot-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+
+    assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {
+        "bot", "connectors", "classifier"}
+    shipped = {
+        "bot/demo/mail/": len(list((ROOT / "bot/demo/mail").glob("*.eml"))),
+        "classifier/corpus/": len(list((ROOT / "classifier/corpus").glob("*.csv"))),
+        "bot/shipped/templates/": len(list((ROOT / "templates").glob("*.j2"))),
+        "bot/migrations/versions/": len(list((ROOT / "bot/migrations/versions").glob("0*.py"))),
+    }
+    for folder, expected in shipped.items():
+        found = [n for n in names if n.startswith(folder) and n.rsplit(".", 1)[-1] in ("eml", "csv", "j2", "py")
+                 and not n.endswith("__init__.py")]
+        assert len(found) == expected, folder
+    assert "bot/shipped/rules/default.toml" in names and "bot/migrations/script.py.mako" in names
+    assert "classifier/concepts.csv" in names
