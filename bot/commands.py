@@ -177,6 +177,8 @@ def open_log(args: argparse.Namespace) -> tuple[object, list[str]]:
         url = config.database_url()
         sources = [f"imap:{m.name}" for m in config.mailbox] + [f"zendesk:{z.name}" for z in config.zendesk] + \
             [f"freshdesk:{f.name}" for f in config.freshdesk]
+        if config.api is not None:  # each API client that may post tickets is a source of its own
+            sources += [f"api:{t.name}" for t in config.api.tokens if "tickets" in t.scopes]
     elif args.db:
         url = args.db if "://" in args.db else f"sqlite:///{Path(args.db).resolve()}"
     else:
