@@ -108,12 +108,13 @@ def _check_servers(config: object, rules: object) -> int:
     from connectors.registry import Needs, build_sources
     from connectors.smtp import SmtpMailer
 
-    failed = 0
+    failed, misconfigured = 0, False
     for item in build_sources(Needs(config=config, rules=rules, clock=utc_now)):  # type: ignore[arg-type]
         try:
             print(f"{item.source.name}: ok: {item.source.check()}")
         except DeskbotError as exc:
             failed += 1
+            misconfigured = misconfigured or isinstance(exc, ConfigError)  # e.g. a group the helpdesk lacks
             print(f"{item.source.name}: FAILED: {exc}")
     smtp = getattr(config, "smtp", None)
     if smtp is not None:
@@ -122,7 +123,7 @@ def _check_servers(config: object, rules: object) -> int:
         except DeskbotError as exc:
             failed += 1
             print(f"smtp: FAILED: {exc}")
-    return 1 if failed else 0
+    return 2 if misconfigured else 1 if failed else 0
 
 
 def auth(args: argparse.Namespace) -> int:
