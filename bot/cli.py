@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Poll every source of the config ([[mailbox]], [[zendesk]], [[freshdesk]]) "
                          "on its own schedule until stopped. SIGTERM, SIGINT (Ctrl-C) and SIGHUP finish the ticket "
                          "in hand and exit within 10 s; work resumes exactly there at the next start. Only one "
-                         "daemon may use a SQLite decision log at a time.")
+                         "daemon may use a SQLite decision log at a time. With an [api] table it serves the HTTP API beside "
+                         "the scheduler (see `deskbot serve`).")
     run.add_argument("--config", type=Path, required=True, help="deskbot.toml")
     run.add_argument("--once", action="store_true", help="run one cycle over every source and exit (exit 1 when "
                      "a source or a ticket failed)")
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "server, send nothing and give out no reference")
     run.set_defaults(handler=commands.run, daemon_logging=True)  # a daemon logs one line per decision
 
+    _add_serve(sub, commands)
     check = sub.add_parser("check", help="validate the config, rules, templates and model, and log in to every server",
                            description="Validate the config and rules files, render every acknowledgement template "
                            "for every configured language, check that the model's departments exist in the rules, "
@@ -114,6 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(sub)
     return parser
+
+
+def _add_serve(sub: argparse._SubParsersAction, commands: object) -> None:  # type: ignore[type-arg]
+    serve = sub.add_parser("serve", help="serve the HTTP API of the config's [api] table (no polling)",
+                           description="Serve the HTTP API ([api] in the config): POST /v1/predict, "
+                           "/v1/predict/batch, /v1/tickets, GET /v1/tickets/{id}, helpdesk webhooks under "
+                           "/v1/webhooks/, GET /healthz; OpenAPI docs at /docs. Nothing is polled: `deskbot run` "
+                           "serves the same API beside its scheduler when the config has [api]. Listens on "
+                           "loopback unless [api] listen says otherwise (then with TLS, or behind a TLS proxy). "
+                           "SIGTERM and Ctrl-C stop it within 10 s.")
+    serve.add_argument("--config", type=Path, required=True, help="deskbot.toml, with an [api] table")
+    serve.set_defaults(handler=commands.serve, daemon_logging=True)  # type: ignore[attr-defined]
 
 
 def _database_options(parser: argparse.ArgumentParser) -> None:

@@ -26,7 +26,7 @@ def demo(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """`deskbot run`: the daemon, or one cycle with --once; one instance per SQLite log."""
     from bot.config import load_config
-    from bot.daemon import build_triage, run_once, serve, sources_of
+    from bot.daemon import build_triage, run_once, serve_with_api, sources_of
     from bot.database import prepare
     from bot.lock import InstanceLock
     from bot.shutdown import Shutdown
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         shutdown = Shutdown(daemon=not args.once).install()
         try:
             if not args.once:
-                serve(scheduled, triage, stop=shutdown.stop)
+                serve_with_api(config, scheduled, triage, stop=shutdown.stop)
                 return shutdown.exit_code() or 0
             reports = run_once(scheduled, triage, stop=shutdown.stop)
         finally:
@@ -51,6 +51,29 @@ def run(args: argparse.Namespace) -> int:
     for report in reports:
         print(f"{report.name}: {report.summary()}")
     return shutdown.exit_code() or (1 if any(r.failed for r in reports) else 0)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """`deskbot serve`: the HTTP API of a config's [api] table, without polling; one instance per SQLite log."""
+    from bot.config import load_config
+    from bot.daemon import build_triage, serve_with_api, sources_of
+    from bot.database import prepare
+    from bot.lock import InstanceLock
+    from bot.shutdown import Shutdown
+
+    config = load_config(args.config)
+    if config.api is None:
+        raise ConfigError("no [api] table: add one to serve the HTTP API (see README.md, HTTP API)",
+                          path=str(args.config))
+    database = prepare(config.database_url())
+    with InstanceLock(database) if database is not None else contextlib.nullcontext():
+        triage = build_triage(config)
+        shutdown = Shutdown(daemon=True).install()
+        try:
+            serve_with_api(config, sources_of(config, triage), triage, stop=shutdown.stop, poll=False)
+        finally:
+            shutdown.restore()
+    return shutdown.exit_code() or 0
 
 
 def check(args: argparse.Namespace) -> int:
@@ -89,12 +112,13 @@ def _check_servers(config: object, rules: object) -> int:
     from connectors.registry import Needs, build_sources
     from connectors.smtp import SmtpMailer
 
-    failed = 0
+    failed, misconfigured = 0, False
     for item in build_sources(Needs(config=config, rules=rules, clock=utc_now)):  # type: ignore[arg-type]
         try:
             print(f"{item.source.name}: ok: {item.source.check()}")
         except DeskbotError as exc:
             failed += 1
+            misconfigured = misconfigured or isinstance(exc, ConfigError)  # e.g. a group the helpdesk lacks
             print(f"{item.source.name}: FAILED: {exc}")
     smtp = getattr(config, "smtp", None)
     if smtp is not None:
@@ -103,7 +127,7 @@ def _check_servers(config: object, rules: object) -> int:
         except DeskbotError as exc:
             failed += 1
             print(f"smtp: FAILED: {exc}")
-    return 1 if failed else 0
+    return 2 if misconfigured else 1 if failed else 0
 
 
 def auth(args: argparse.Namespace) -> int:
@@ -158,6 +182,8 @@ def open_log(args: argparse.Namespace) -> tuple[object, list[str]]:
         url = config.database_url()
         sources = [f"imap:{m.name}" for m in config.mailbox] + [f"zendesk:{z.name}" for z in config.zendesk] + \
             [f"freshdesk:{f.name}" for f in config.freshdesk]
+        if config.api is not None:  # each API client that may post tickets is a source of its own
+            sources += [f"api:{t.name}" for t in config.api.tokens if "tickets" in t.scopes]
     elif args.db:
         url = args.db if "://" in args.db else f"sqlite:///{Path(args.db).resolve()}"
     else:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal, Mapping, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from bot.errors import ConfigError
 from bot.tomlfile import TomlFile
@@ -166,6 +166,8 @@ class ZendeskConfig(HelpdeskConfig):
     email: str = Field(min_length=3)
     token_env: str = Field(min_length=1)
     token: str = Field(default="", repr=False)  # filled from token_env
+    webhook_secret_env: str = ""  # the signing secret of the Zendesk webhook that calls the HTTP API
+    webhook_secret: str = Field(default="", repr=False)  # filled from webhook_secret_env
 
 
 class FreshdeskConfig(HelpdeskConfig):
@@ -173,6 +175,65 @@ class FreshdeskConfig(HelpdeskConfig):
 
     api_key_env: str = Field(min_length=1)
     api_key: str = Field(default="", repr=False)  # filled from api_key_env
+    webhook_secret_env: str = ""  # the value of the secret header the Freshdesk automation webhook sends
+    webhook_secret: str = Field(default="", repr=False)  # filled from webhook_secret_env
+
+
+Scope = Literal["predict", "tickets", "webhooks"]
+
+
+class ApiTokenConfig(_Section):
+    """An [[api.tokens]] table: one named client of the HTTP API, where its secret is, what it may do."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    token_env: str = ""
+    token_file: str = ""  # a file only its owner may read (mode 0600); relative to the config file
+    scopes: list[Scope] = Field(min_length=1)
+    requests_per_minute: int = Field(default=600, ge=1)
+    token: str = Field(default="", repr=False)  # filled from token_env or token_file
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> ApiTokenConfig:
+        if bool(self.token_env) == bool(self.token_file):
+            raise ValueError("name where the token is: token_env (an environment variable) or token_file, one of them")
+        return self
+
+
+class ApiConfig(_Section):
+    """The [api] table: where the HTTP API listens, how much it accepts, and who may call it."""
+
+    tls_cert: str = ""  # PEM files; relative to the config file
+    tls_key: str = ""
+    behind_tls_proxy: bool = False  # a TLS-terminating proxy in front: plain HTTP to it is the admin's choice
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    tokens: list[ApiTokenConfig] = Field(min_length=1)
+    listen: str = "127.0.0.1:8080"  # declared last: its check reads the TLS keys above (pydantic's field order)
+
+    @field_validator("listen")
+    @classmethod
+    def _loopback_unless_tls(cls, value: str, info: ValidationInfo) -> str:
+        host, _ = listen_address(value)
+        tls = info.data.get("tls_cert") and info.data.get("tls_key")
+        if not is_loopback(host) and not tls and not info.data.get("behind_tls_proxy"):
+            raise ValueError(f"{host!r} is not a loopback address: tokens and tickets would cross the network in "
+                             "clear text; set tls_cert and tls_key, or behind_tls_proxy = true when a proxy in "
+                             "front terminates TLS")
+        return value
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> ApiConfig:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key go together: set both or neither")
+        return self
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """"127.0.0.1:8080" or "[::1]:8080" as (host, port); ValueError says what is wrong."""
+    host, _, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:  # 0: any free port (tests, benchmarks)
+        raise ValueError(f"listen must be host:port, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\", not {value!r}")
+    return host, int(port)
 
 
 class PathsConfig(_Section):
@@ -190,11 +251,13 @@ class Config(_Section):
     freshdesk: list[FreshdeskConfig] = []
     paths: PathsConfig = PathsConfig()
     base_dir: str = Field(default=".", exclude=True)
+    api: ApiConfig | None = None
 
     @model_validator(mode="after")
     def _has_a_source(self) -> Config:
-        if not (self.mailbox or self.zendesk or self.freshdesk):
-            raise ValueError("no source: add at least one [[mailbox]], [[zendesk]] or [[freshdesk]] table")
+        if not (self.mailbox or self.zendesk or self.freshdesk or self.api):
+            raise ValueError("no source: add at least one [[mailbox]], [[zendesk]] or [[freshdesk]] table, "
+                             "or an [api] table")
         return self
 
     def resolve(self, value: str) -> Path | None:
@@ -232,12 +295,14 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None, secrets
     update: dict[str, object] = {"base_dir": str(base)}
     update["mailbox"] = [_token_file(_absolute_ca(m, base), base, f"mailbox-{m.name}") for m in config.mailbox]
     update["smtp"] = _token_file(_absolute_ca(config.smtp, base), base, "smtp") if config.smtp else None
+    update["api"] = _api_paths(toml, config.api, base) if config.api else None
     config = config.model_copy(update=update)
     if secrets:
         env = os.environ if environ is None else environ
         for kind in ("mailbox", "zendesk", "freshdesk"):
             update[kind] = [_with_secret(toml, t, (kind, i), env) for i, t in enumerate(getattr(config, kind))]
         update["smtp"] = _with_secret(toml, config.smtp, ("smtp",), env) if config.smtp else None
+        update["api"] = _api_tokens(toml, config.api, env) if config.api else None
     return config.model_copy(update=update)
 
 
@@ -257,7 +322,8 @@ def _token_file(server: _ServerT, base: Path, stem: str) -> _ServerT:
 
 # Which field of a table names the environment variable of which secret field.
 _SECRETS = {"password_env": "password", "token_env": "token", "api_key_env": "api_key",
-            "oauth_client_secret_env": "oauth_client_secret"}
+            "oauth_client_secret_env": "oauth_client_secret", "webhook_secret_env": "webhook_secret"}
+MIN_TOKEN_CHARS = 16
 
 
 def _with_secret(toml: TomlFile, table: _SectionT, loc: tuple[str | int, ...], env: Mapping[str, str]) -> _SectionT:
@@ -270,6 +336,44 @@ def _with_secret(toml: TomlFile, table: _SectionT, loc: tuple[str | int, ...], e
                              loc + (env_field,))
         table = table.model_copy(update={secret_field: env[variable]})
     return table
+
+
+def _api_paths(toml: TomlFile, api: ApiConfig, base: Path) -> ApiConfig:
+    """Unique token names; TLS files and token files made absolute against the config's folder."""
+    names = [t.name for t in api.tokens]
+    for index, name in enumerate(names):
+        if names.index(name) != index:
+            raise toml.error(f"token name {name!r} is used twice; names must be unique", ("api", "tokens", index, "name"))
+    absolute = {k: str(base / v) for k in ("tls_cert", "tls_key") if (v := getattr(api, k))}
+    tokens = [t.model_copy(update={"token_file": str(base / t.token_file)}) if t.token_file else t for t in api.tokens]
+    return api.model_copy(update={**absolute, "tokens": tokens})
+
+
+def _api_tokens(toml: TomlFile, api: ApiConfig, env: Mapping[str, str]) -> ApiConfig:
+    """Each token read from its variable or its file (one only its owner can read), and long enough."""
+    tokens = []
+    for index, token in enumerate(api.tokens):
+        loc: tuple[str | int, ...] = ("api", "tokens", index)
+        if token.token_file:
+            token = token.model_copy(update={"token": _read_token_file(toml, Path(token.token_file), loc)})
+        token = _with_secret(toml, token, loc, env)
+        if len(token.token.strip()) < MIN_TOKEN_CHARS:
+            raise toml.error(f"the token of {token.name!r} is shorter than {MIN_TOKEN_CHARS} characters; make one "
+                             "with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'", loc + ("name",))
+        tokens.append(token.model_copy(update={"token": token.token.strip()}))
+    return api.model_copy(update={"tokens": tokens})
+
+
+def _read_token_file(toml: TomlFile, path: Path, loc: tuple[str | int, ...]) -> str:
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise toml.error(f"cannot read the token file: {exc}", loc + ("token_file",)) from None
+    if mode & 0o077:
+        raise toml.error(f"{path} may be read by others (mode {mode & 0o777:o}); chmod 600 it",
+                         loc + ("token_file",))
+    return text
 
 
 def check_reachable(host: str, port: int, timeout: float = 5.0) -> None:

@@ -22,6 +22,7 @@ from connectors.registry import Needs, Scheduled, build_sources
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 30
+CLIENT_POLL_SECONDS = 60  # how often an API client's acknowledgements that could not go out are retried
 
 
 def default_cache_dir() -> Path:
@@ -137,6 +138,29 @@ def serve(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event) 
         log.info("deskbot stopped")
 
 
+def serve_with_api(config: Config, scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event,
+                   poll: bool = True) -> None:
+    """`serve`, and with an [api] table the HTTP API beside it in a thread, stopped by the same flag.
+
+    Webhooks work through the very source objects the scheduler polls. Without `poll` (`deskbot serve`)
+    the sources only serve webhooks; each API client's own cycle still resumes unsent acknowledgements.
+    """
+    if config.api is None:
+        serve(scheduled, triage, stop=stop)
+        return
+    from bot.api import build_app
+    from bot.api_backend import build_backend
+    from bot.api_server import ApiServer
+
+    desks = [item for item in scheduled if hasattr(item.source, "fetch_one")]
+    if not poll:
+        start_sources(desks, triage)  # log in and seed references once, as a poll would
+    backend = build_backend(config, triage, [item.source for item in desks])
+    clients = [Scheduled(source, CLIENT_POLL_SECONDS) for source in backend.clients.values()]
+    with ApiServer(build_app(backend, config.api), config.api, stop=stop):
+        serve([*(scheduled if poll else []), *clients], triage, stop=stop)
+
+
 def _cycle(item: Scheduled, triage: Triage, stop: threading.Event) -> None:
     """One scheduled cycle; never raises into the scheduler."""
     if stop.is_set():
@@ -156,4 +180,5 @@ def check_model_departments(classifier: object, rules: RuleSet) -> None:
                              "define; add a [departments.<name>] table for each (or retrain the model)")
 
 
-__all__ = ["ConfigError", "build_triage", "check_model_departments", "run_once", "serve", "sources_of"]
+__all__ = ["ConfigError", "build_triage", "check_model_departments", "run_once", "serve", "serve_with_api",
+           "sources_of"]

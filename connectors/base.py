@@ -45,7 +45,7 @@ class RawItem:
 
     ref: str
     data: bytes
-    cursor: str
+    cursor: str | None  # None: an item pushed to deskbot (API, webhook) leaves the source's cursor alone
     received_at: datetime | None = None
     problem: str = ""  # set when the source could not even read the item (e.g. too large)
 

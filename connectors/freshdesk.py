@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -88,6 +89,13 @@ class FreshdeskSource(HelpdeskSource):
                 since, page = newest, 1
             elif not unseen:
                 page += 1
+
+    def fetch_one(self, ticket_id: int) -> RawItem | None:
+        """One ticket a webhook names, read as fetch_new reads it; None when resolved, closed or before `start`."""
+        ticket = freshdesk_api.view_ticket(self.api, str(ticket_id))
+        if not self._in_scope(ticket, self.config.start or datetime.min.replace(tzinfo=timezone.utc)):
+            return None
+        return replace(self._raw(ticket), cursor=None)  # a pushed ticket leaves the watermark alone
 
     @staticmethod
     def _in_scope(ticket: dict[str, Any], start: datetime) -> bool:

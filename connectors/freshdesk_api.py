@@ -71,6 +71,11 @@ def get_ticket(api: ApiClient, ticket_id: str) -> dict[str, Any]:
     return dict(api.get(f"/api/v2/tickets/{ticket_id}", family=READ))
 
 
+def view_ticket(api: ApiClient, ticket_id: str) -> dict[str, Any]:
+    """One ticket with its description and, embedded, its requester (#view_a_ticket: `include=requester`)."""
+    return dict(api.get(f"/api/v2/tickets/{ticket_id}", family=READ, params={"include": "requester"}))
+
+
 def update_ticket(api: ApiClient, ticket_id: str, fields: dict[str, Any]) -> dict[str, Any]:
     """Update group, priority and tags (sending it twice changes nothing more)."""
     return dict(api.put(f"/api/v2/tickets/{ticket_id}", fields, family=UPDATE))

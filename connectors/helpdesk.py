@@ -23,6 +23,7 @@ from classifier.text import detect_language
 from connectors.base import RawItem
 from connectors.http import ApiClient, UncertainWrite
 from connectors.mail import strip_quotes
+from connectors.turn import Turn
 
 MARKER_TAG = "deskbot"  # on every ticket deskbot wrote back to: agents can filter on it, verify() looks for it
 DEFAULT_PRIORITIES: dict[str, dict[str, str | int]] = {
@@ -51,6 +52,7 @@ class HelpdeskSource:
         self.groups: dict[str, int] | None = None
         self.me: dict[str, Any] | None = None
         self._first_start: datetime | None = None
+        self.turn = Turn()  # a cycle and a webhook never work through this source at the same moment
 
     def connect(self) -> ApiClient:
         """A new HTTP client for this account (the caller closes it)."""
@@ -61,8 +63,13 @@ class HelpdeskSource:
         raise NotImplementedError
 
     def __enter__(self) -> HelpdeskSource:
-        self._api = self.connect()
+        return self.enter()
+
+    def enter(self, *, wait: float | None = None) -> HelpdeskSource:
+        """`with source:` that gives up after `wait` seconds while another thread is in the source (HTTP API)."""
+        self.turn.take(self.name, wait)
         try:
+            self._api = self.connect()
             if self.me is None or self.groups is None:
                 me, available = self._login(self._api)
                 self.groups = resolve_groups(self.rules, available, source=self.name)
@@ -76,6 +83,7 @@ class HelpdeskSource:
         if self._api is not None:
             self._api.close()
             self._api = None
+        self.turn.give()
 
     @property
     def api(self) -> ApiClient:

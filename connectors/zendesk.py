@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -73,6 +74,13 @@ class ZendeskSource(HelpdeskSource):
 
         first = encode_position(start=mark, after=after) if after else encode_position(start=mark)
         yield from with_resume_cursors(scoped(), start=first)
+
+    def fetch_one(self, ticket_id: int) -> RawItem | None:
+        """One ticket a webhook names, read as fetch_new reads it; None when solved, closed or before `start`."""
+        ticket, users = zendesk_api.show_ticket(self.api, str(ticket_id))
+        if not self._in_scope(ticket, self.config.start or datetime.min.replace(tzinfo=timezone.utc)):
+            return None
+        return replace(self._raw(ticket, users), cursor=None)  # a pushed ticket leaves the export cursor alone
 
     @staticmethod
     def _in_scope(ticket: dict[str, Any], start: datetime) -> bool:

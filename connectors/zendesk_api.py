@@ -86,6 +86,13 @@ def get_ticket(api: ApiClient, ticket_id: str) -> dict[str, Any]:
     return dict(api.get(f"/api/v2/tickets/{ticket_id}.json", family=READ)["ticket"])
 
 
+def show_ticket(api: ApiClient, ticket_id: str) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+    """One ticket and its requester in one request: `include=users` side-loads the users a ticket names
+    (documentation/ticketing/using-the-zendesk-api/side_loading/); GoneError when deleted."""
+    data = api.get(f"/api/v2/tickets/{ticket_id}.json", family=READ, params={"include": "users"})
+    return dict(data["ticket"]), {int(u["id"]): u for u in data.get("users", [])}
+
+
 def update_ticket(api: ApiClient, ticket_id: str, fields: dict[str, Any], *, repeatable: bool) -> dict[str, Any]:
     """Update Ticket; `repeatable` only when sending it twice cannot double anything (safe_update)."""
     answer = api.request("PUT", f"/api/v2/tickets/{ticket_id}.json", family=UPDATE, json={"ticket": fields},

@@ -137,8 +137,13 @@ class FakeFreshdesk(FakeAccount):
         ticket = self.tickets.get(int(match[1])) if match else None
         if ticket is None or ticket.deleted:
             return 404, {}, {}
+        if TICKET.match(path) and method == "GET":
+            shown = ticket.json()
+            if "requester" in includes:  # View a Ticket embeds the requester on request
+                shown["requester"] = self.contacts[ticket.requester_id]
+            return 200, shown, {}
         if TICKET.match(path):
-            return (200, ticket.json(), {}) if method == "GET" else (*self._update(ticket, request), {})
+            return (*self._update(ticket, request), {})
         assert match is not None
         if match[2] == "conversations" and method == "GET":
             return self._page(request, ticket.conversations)

@@ -140,7 +140,12 @@ class FakeZendesk(FakeAccount):
             ticket = self.tickets.get(int(match[1]))
             if ticket is None or ticket.deleted:
                 return 404, {"error": "RecordNotFound", "description": "Not found"}
-            return (200, {"ticket": ticket.json()}) if method == "GET" else self._update(ticket, request)
+            if method == "PUT":
+                return self._update(ticket, request)
+            shown: dict[str, Any] = {"ticket": ticket.json()}
+            if "users" in request.url.params.get("include", "").split(","):  # side-loading
+                shown["users"] = [self.users[ticket.requester_id]]
+            return 200, shown
         return 404, {"error": "InvalidEndpoint", "description": "Not found"}
 
     def _list_groups(self, request: httpx.Request) -> tuple[int, dict[str, Any]]:

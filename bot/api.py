@@ -1,0 +1,143 @@
+"""The HTTP API: thin routes over the same pipeline and store as the daemon; no logic of its own.
+
+FastAPI (OpenAPI docs at /docs). Every route but /healthz needs a bearer token with the route's
+scope (bot/api_auth.py); every refusal is an RFC 9457 problem (bot/api_problems.py); the work is
+done by bot/api_backend.py through `pipeline.handle_item`, the unit every entry point shares.
+Blocking routes are plain `def`: FastAPI runs them in its thread pool, off the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from bot.api_auth import Client, Gate
+from bot.api_backend import Backend
+from bot.api_models import (BatchIn, BatchOut, DecisionOut, PredictionOut, TextIn, TicketIn, WebhookOut,
+                            decision_out, prediction_out)
+from bot.api_problems import Guard, deskbot_problem, http_problem, validation_problem
+from bot.api_queue import PredictionQueue
+from bot.api_webhooks import ticket_id_of, verify_freshdesk, verify_zendesk
+from bot.config import ApiConfig
+from bot.errors import DeskbotError
+from bot.history import as_json
+
+bearer = HTTPBearer(auto_error=False, description="a token of [[api.tokens]]")
+router = APIRouter()
+REFUSALS = {status: {"description": what, "content": {"application/problem+json": {}}} for status, what in (
+    (401, "no token, or not a valid one"), (403, "the token lacks this route's scope"),
+    (413, "body over max_body_bytes"), (422, "the body is not what the route takes"),
+    (429, "over the token's requests_per_minute"))}
+
+
+def allow(scope: str) -> Callable[..., Awaitable[Client]]:
+    """A dependency: the caller's token, admitted to `scope` within its request budget."""
+    async def admitted(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Client:
+        gate: Gate = request.app.state.gate
+        client = gate.identify(credentials.credentials if credentials else None)
+        gate.admit(client, scope)
+        return client
+    return admitted
+
+
+async def backend_of(request: Request) -> Backend:  # async: a sync dependency would cost a thread hop
+    """The Backend this app serves."""
+    return request.app.state.backend  # type: ignore[no-any-return]
+
+
+@router.post("/v1/predict", response_model=PredictionOut, responses=REFUSALS, tags=["predict"])
+async def predict(ticket: TextIn, request: Request, client: Client = Depends(allow("predict"))) -> PredictionOut:
+    """Department, priority and why, for one ticket text (`deskbot classify --json`)."""
+    queue: PredictionQueue = request.app.state.predictions  # concurrent requests share model calls
+    return prediction_out(await queue.predict(ticket.subject, ticket.body))
+
+
+@router.post("/v1/predict/batch", response_model=BatchOut, responses=REFUSALS, tags=["predict"])
+def predict_batch(batch: BatchIn, client: Client = Depends(allow("predict")),
+                  backend: Backend = Depends(backend_of)) -> BatchOut:
+    """Up to 1,000 ticket texts in one model call; predictions in the same order."""
+    found = backend.predict_many([(t.subject, t.body) for t in batch.tickets])
+    return BatchOut(predictions=[prediction_out(p) for p in found])
+
+
+@router.post("/v1/tickets", response_model=DecisionOut, status_code=201, responses=REFUSALS, tags=["tickets"])
+def post_ticket(ticket: TicketIn, response: Response, client: Client = Depends(allow("tickets")),
+                backend: Backend = Depends(backend_of)) -> DecisionOut:
+    """Triage, record and (when the rules say so) acknowledge a ticket by mail; 200 with the first
+    decision when this external_id was posted before (nothing is sent twice)."""
+    row, created = backend.submit(client.name, ticket.model_dump())
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/v1/tickets/{row.id}"
+    return decision_out(row, backend.actions(row))
+
+
+@router.get("/v1/tickets/{ident}", responses=REFUSALS, tags=["tickets"])
+def get_ticket(ident: str, client: Client = Depends(allow("tickets")),
+               backend: Backend = Depends(backend_of)) -> dict[str, object]:
+    """A ticket this token posted, by id or reference (SUP-000042): its decision, actions and their states."""
+    found = backend.find(client.name, ident)
+    if found is None:
+        raise HTTPException(404, f"no ticket {ident!r} posted with token {client.name!r}")
+    return as_json(*found)
+
+
+@router.post("/v1/webhooks/zendesk/{name}", response_model=WebhookOut, responses=REFUSALS, tags=["webhooks"])
+async def zendesk_webhook(name: str, request: Request, client: Client = Depends(allow("webhooks")),
+                          backend: Backend = Depends(backend_of)) -> WebhookOut:
+    """A Zendesk webhook (ticket created), verified by its signature; the ticket is triaged at once."""
+    source, body = _webhook_source(backend, f"zendesk:{name}"), await request.body()
+    verify_zendesk(backend.secrets[source], request.headers, body, now=backend.triage.store.now())
+    return await run_in_threadpool(_pushed, backend, source, ticket_id_of(body))
+
+
+@router.post("/v1/webhooks/freshdesk/{name}", response_model=WebhookOut, responses=REFUSALS, tags=["webhooks"])
+async def freshdesk_webhook(name: str, request: Request, client: Client = Depends(allow("webhooks")),
+                            backend: Backend = Depends(backend_of)) -> WebhookOut:
+    """A Freshdesk automation webhook, authenticated by its secret header; the ticket is triaged at once."""
+    source = _webhook_source(backend, f"freshdesk:{name}")
+    verify_freshdesk(backend.secrets[source], request.headers)
+    return await run_in_threadpool(_pushed, backend, source, ticket_id_of(await request.body()))
+
+
+def _webhook_source(backend: Backend, source: str) -> str:
+    if source not in backend.desks:
+        raise HTTPException(404, f"no source {source} in the config")
+    if not backend.secrets.get(source):
+        raise HTTPException(404, f"{source} takes no webhooks: set webhook_secret_env in its table")
+    return source
+
+
+def _pushed(backend: Backend, source: str, ticket_id: int) -> WebhookOut:
+    outcome, row = backend.push(source, ticket_id)
+    if outcome is None:
+        return WebhookOut(source=source, ticket=ticket_id, status="ignored")
+    return WebhookOut(source=source, ticket=ticket_id, status=outcome.status, id=outcome.ticket_id,
+                      reference=row.reference if row else None)
+
+
+@router.get("/healthz", tags=["health"])
+def healthz(backend: Backend = Depends(backend_of)) -> dict[str, str]:
+    """Up, and the decision log answers (no token needed; says nothing else)."""
+    with backend.triage.store.session() as session:
+        session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+    return {"status": "ok"}
+
+
+def build_app(backend: Backend, api: ApiConfig) -> FastAPI:
+    """The ASGI app for one config's [api] table."""
+    app = FastAPI(title="deskbot", summary="Support-ticket triage: predict, receive and route, helpdesk webhooks",
+                  version="1", docs_url="/docs", redoc_url=None)
+    app.state.gate, app.state.backend = Gate(api.tokens), backend
+    app.state.predictions = PredictionQueue(backend.predict_many)
+    app.add_exception_handler(HTTPException, http_problem)
+    app.add_exception_handler(RequestValidationError, validation_problem)
+    app.add_exception_handler(DeskbotError, deskbot_problem)
+    app.add_middleware(Guard, max_body_bytes=api.max_body_bytes)
+    app.include_router(router)
+    return app
