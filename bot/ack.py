@@ -14,9 +14,9 @@ import jinja2
 
 from bot.errors import ConfigError
 from bot.models import Decision, Ticket
+from bot.records import as_utc
 from bot.rules import RuleSet
 from bot.schema import TicketLog
-from bot.store import as_utc
 from connectors.base import Ack
 
 _WEEKDAYS = {
