@@ -10,9 +10,9 @@ from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from html import escape
 
 from bot.models import Decision, Ticket
+from bot.records import as_utc
 from bot.rules import RuleSet
 from bot.schema import TicketLog
-from bot.store import as_utc
 from bot.templates import AckRenderer, one_line, shipped_templates_dir
 from bot.templates_check import check_templates
 from bot.templates_context import ack_context, format_due

@@ -12,11 +12,19 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from bot import recall
 from bot.ack import build_ack, decision_note
-from bot.errors import (AuthError, ConfigError, DeskbotError, GoneError, Impossible, PermanentError,
-                        ServiceUnavailable)
+from bot.errors import (
+    AuthError,
+    ConfigError,
+    DeskbotError,
+    GoneError,
+    Impossible,
+    PermanentError,
+    ServiceUnavailable,
+)
+from bot.records import load_decision, row_ticket
 from bot.schema import ActionLog, TicketLog
-from bot.store import load_decision, row_ticket
 from connectors.base import ACKNOWLEDGE, FLAG_FAILED, QUARANTINE, Action, Source
 
 if TYPE_CHECKING:
@@ -81,7 +89,7 @@ def _run(action: ActionLog, row: TicketLog, source: Source, triage: Triage) -> t
         log.warning("%s %s %s: %s failed for good: %s", source.name, row.ref, row.reference or "", action.kind, exc)
         hours = triage.rules.acknowledgement.suppress_after_bounce_hours
         if action.kind == ACKNOWLEDGE and getattr(exc, "bounced", False) and row.ack_to and hours:
-            triage.store.suppress(row.ack_to, hours=hours, reason=f"the server refused it for good: {exc}")
+            recall.suppress(triage.store, row.ack_to, hours=hours, reason=f"the server refused it for good: {exc}")
         return "failed", str(exc)
     except DeskbotError as exc:
         if not exc.maybe_done:  # the server said no: nothing to check before the next try

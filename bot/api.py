@@ -19,8 +19,17 @@ from starlette.exceptions import HTTPException
 
 from bot.api_auth import Client, Gate
 from bot.api_backend import Backend
-from bot.api_models import (BatchIn, BatchOut, DecisionOut, PredictionOut, TextIn, TicketIn, WebhookOut,
-                            decision_out, prediction_out)
+from bot.api_models import (
+    BatchIn,
+    BatchOut,
+    DecisionOut,
+    PredictionOut,
+    TextIn,
+    TicketIn,
+    WebhookOut,
+    decision_out,
+    prediction_out,
+)
 from bot.api_problems import Guard, deskbot_problem, http_problem, validation_problem
 from bot.api_queue import PredictionQueue
 from bot.api_webhooks import ticket_id_of, verify_freshdesk, verify_zendesk

@@ -10,8 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.models import Prediction
+from bot.records import as_utc
 from bot.schema import ActionLog, TicketLog
-from bot.store import as_utc
 from connectors.base import ACKNOWLEDGE
 
 MAX_BATCH = 1000

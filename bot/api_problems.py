@@ -24,7 +24,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.errors import BadInputError, DeskbotError, GoneError, PermanentError, TransientError
+from bot.errors import (
+    BadInputError,
+    DeskbotError,
+    GoneError,
+    PermanentError,
+    TransientError,
+)
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"

@@ -32,7 +32,10 @@ def default_cache_dir() -> Path:
 
 def load_classifier(model_dir: Path | None, cache_dir: Path | None) -> object:
     """A trained model from `model_dir`, else the default one (built from the shipped corpus once)."""
-    from classifier.model import load, load_default  # heavy import (scikit-learn): only when needed
+    from classifier.model import (  # heavy import (scikit-learn): only when needed
+        load,
+        load_default,
+    )
 
     if model_dir is not None:
         return load(model_dir)

@@ -23,7 +23,8 @@ from bot.daemon import build_triage, run_once, sources_of
 from bot.lock import InstanceLock
 from bot.loopback import PymapServer, SmtpSink
 from bot.pipeline import NEVER, Outcome
-from bot.store import TicketLog, as_utc
+from bot.records import as_utc
+from bot.schema import TicketLog
 from bot.table import clip, format_table
 
 DEMO_FROM = "Demo Support <support@deskbot.test>"

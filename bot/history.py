@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from bot.records import as_utc
 from bot.schema import ActionLog, TicketLog
-from bot.store import Store, as_utc
+from bot.store import Store
 
 
 @dataclass(frozen=True)

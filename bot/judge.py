@@ -10,6 +10,7 @@ from dataclasses import replace
 from email.utils import make_msgid
 from typing import TYPE_CHECKING
 
+from bot import recall
 from bot.decide import decide, reply_address
 from bot.models import Decision, Prediction, Ticket
 from bot.thread import reference_tokens
@@ -26,10 +27,10 @@ def judge(ticket: Ticket, triage: Triage) -> tuple[Prediction, Decision]:
     """Predict, gather what the log knows (the thread, the recipient), then apply the rules (pure)."""
     store = triage.store
     prediction = triage.classifier.predict(ticket_text(ticket.subject, ticket.text))
-    prior = store.find_prior(ticket.references, reference_tokens(ticket, triage.rules.acknowledgement.reference_prefix))
+    prior = recall.find_prior(store, ticket.references, reference_tokens(ticket, triage.rules.acknowledgement.reference_prefix))
     decision = decide(ticket, prediction, triage.rules, now=store.clock(), calendar=triage.calendar, prior=prior,
                       own_addresses=triage.own_addresses, own_message_id_domain=ack_domain(triage.from_address),
-                      recipient=store.recipient(reply_address(ticket)))
+                      recipient=recall.recipient(store, reply_address(ticket)))
     return prediction, decision
 
 
@@ -46,9 +47,9 @@ def note_bounce(ticket: Ticket, decision: Decision, triage: Triage) -> None:
     if decision.kind != "automated" or not failed:
         return
     hours = triage.rules.acknowledgement.suppress_after_bounce_hours
-    for row in triage.store.acknowledged_by(ticket.meta_value("reported_message_ids").split()):
+    for row in recall.acknowledged_by(triage.store, ticket.meta_value("reported_message_ids").split()):
         if row.ack_to and row.ack_to in failed and hours:
-            triage.store.suppress(row.ack_to, hours=hours,
+            recall.suppress(triage.store, row.ack_to, hours=hours,
                                   reason=f"the acknowledgement of {row.reference or row.id} bounced for good")
             log.warning("%s: acknowledgements to %s suppressed for %g h: %s bounced", ticket.source, row.ack_to,
                         hours, row.reference or row.id)

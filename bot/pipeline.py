@@ -32,10 +32,11 @@ from bot.errors import (
 )
 from bot.judge import for_source, judge, new_ack_id, note_bounce
 from bot.models import Prediction, Ticket
+from bot.records import as_utc, load_decision, row_ticket
 from bot.rules import RuleSet
 from bot.schema import TicketLog
 from bot.sla import BusinessHours
-from bot.store import KeyTaken, Store, as_utc, load_decision, row_ticket
+from bot.store import KeyTaken, Store
 from connectors.base import DUPLICATE, SET_ASIDE, RawItem, Source
 from connectors.mail import raw_key
 

@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from bot.records import as_utc
 from bot.schema import ActionLog, Counter, Event, Instance, SourceState, TicketLog
-from bot.store import Store, as_utc
+from bot.store import Store
 
 LEASE = timedelta(minutes=5)  # a dead instance's sources are taken over after this
 

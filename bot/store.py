@@ -12,28 +12,24 @@ import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-from sqlalchemy import func, update
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from bot.database import open_engine
 from bot.errors import DeskbotError, ServiceUnavailable
-from bot.models import Decision, Prediction, PriorTicket, Recipient, Ticket
-from bot.schema import ActionLog, Counter, Event, SourceCursor, Suppression, TicketLog
+from bot.models import Decision, Prediction, Ticket
+from bot.records import as_utc, fill_decision, ticket_row
+from bot.schema import ActionLog, Counter, Event, SourceCursor, TicketLog
 
 log = logging.getLogger(__name__)
 
 
 class KeyTaken(DeskbotError):
     """Another ticket with this key was recorded first (a copy of the same mail, read at the same time)."""
-
-
-def as_utc(moment: datetime) -> datetime:
-    """Times are stored as UTC; SQLite keeps no zone, so a naive value read back is UTC."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def utc_now() -> datetime:
@@ -95,56 +91,6 @@ class Store:
                 select(TicketLog).where(TicketLog.source == source, TicketLog.pending == True,  # noqa: E712
                                         TicketLog.dry_run == False, TicketLog.status != "quarantined")  # noqa: E712
                 .order_by(TicketLog.id).limit(limit)))
-
-    def find_prior(self, message_ids: Sequence[str], references: Sequence[str] = ()) -> PriorTicket | None:
-        """The ticket a mail continues: by the thread's Message-IDs (its own or our acknowledgement's),
-        else by a customer reference it quotes. A follow-up of a follow-up leads to the first ticket."""
-        ids, refs = [m for m in message_ids if m], [r for r in references if r]
-        if not ids and not refs:
-            return None
-        with self.session() as session:
-            known = (select(TicketLog).where(TicketLog.dry_run == False, TicketLog.department != "",  # noqa: E712
-                                             TicketLog.kind == "ticket").order_by(col(TicketLog.id).desc()))
-            row = session.exec(known.where(col(TicketLog.message_id).in_(ids) |
-                                           col(TicketLog.ack_message_id).in_(ids))).first() if ids else None
-            row = row or (session.exec(known.where(col(TicketLog.reference).in_(refs))).first() if refs else None)
-            if row is None or row.id is None:
-                return None
-            root = session.get(TicketLog, row.follow_up_of) if row.follow_up_of else row
-        root = root or row
-        assert root.id is not None
-        return PriorTicket(ticket_id=root.id, department=row.department, reference=root.reference or "",
-                           acknowledged=bool(root.ack_template or row.ack_template))
-
-    def recipient(self, address: str) -> Recipient:
-        """How many acknowledgements went to `address` lately, and whether it is suppressed after a bounce."""
-        now = self.now()
-        with self.session() as session:
-            def acks_since(delta: timedelta) -> int:
-                return session.exec(select(func.count()).select_from(TicketLog).where(
-                    TicketLog.ack_to == address, col(TicketLog.ack_template).is_not(None),
-                    TicketLog.dry_run == False, col(TicketLog.created_at) >= now - delta)).one()  # noqa: E712
-            hold = session.get(Suppression, address)
-            suppressed = hold.reason if hold is not None and as_utc(hold.until) > now else ""
-            return Recipient(acks_last_hour=acks_since(timedelta(hours=1)), acks_last_day=acks_since(timedelta(days=1)),
-                             suppressed=suppressed)
-
-    def suppress(self, address: str, *, hours: float, reason: str) -> None:
-        """No acknowledgement to `address` for `hours` (one of ours bounced there for good)."""
-        until = self.now() + timedelta(hours=hours)
-        with self.session() as session:
-            hold = session.get(Suppression, address) or Suppression(address=address, until=until)
-            hold.until, hold.reason = max(as_utc(hold.until), until), f"{reason} (until {until:%Y-%m-%d %H:%M} UTC)"
-            session.add(hold)
-            session.commit()
-
-    def acknowledged_by(self, message_ids: Sequence[str]) -> list[TicketLog]:
-        """The tickets whose acknowledgement has one of these Message-IDs (what a bounce is about)."""
-        ids = [m for m in message_ids if m]
-        if not ids:
-            return []
-        with self.session() as session:
-            return list(session.exec(select(TicketLog).where(col(TicketLog.ack_message_id).in_(ids))))
 
     def get_cursor(self, source: str) -> str | None:
         """Where reading `source` stopped: everything up to it is recorded."""
@@ -343,55 +289,3 @@ def _put_cursor(session: Session, source: str, value: str, now: datetime) -> Non
     row = session.get(SourceCursor, source) or SourceCursor(source=source, value=value, updated_at=now)
     row.value, row.updated_at = value, now
     session.add(row)
-
-
-def ticket_row(ticket: Ticket, now: datetime, *, status: str, dry_run: bool = False) -> TicketLog:
-    """A new row holding everything the ticket is, so it can be rebuilt without its source."""
-    return TicketLog(
-        source=ticket.source, key=ticket.key, ref=ticket.ref, created_at=now, updated_at=now, dry_run=dry_run,
-        status=status, pending=not dry_run, message_id=ticket.message_id, sender=ticket.sender,
-        sender_name=ticket.sender_name, reply_to=ticket.reply_to, subject=ticket.subject, language=ticket.language,
-        body=ticket.body, text=ticket.text, received_at=as_utc(ticket.received_at) if ticket.received_at else None,
-        thread_refs=json.dumps(list(ticket.references)), headers=json.dumps([list(h) for h in ticket.headers]),
-        meta=json.dumps([list(m) for m in ticket.meta]), attachments=json.dumps([list(a) for a in ticket.attachments]),
-    )
-
-
-def fill_decision(row: TicketLog, prediction: Prediction, decision: Decision, ack_message_id: str) -> None:
-    """Copy a prediction and the decision taken on it into a row."""
-    row.model_version, row.predicted_department = prediction.model_version, prediction.department
-    row.predicted_priority, row.confidence = prediction.priority or "", prediction.confidence
-    row.department_scores = json.dumps(prediction.department_scores)
-    row.priority_scores = json.dumps(prediction.priority_scores)
-    row.top_terms = json.dumps([[t.term, round(t.weight, 4)] for t in prediction.top_terms])
-    row.department, row.priority, row.tags = decision.department, decision.priority, json.dumps(list(decision.tags))
-    row.group, row.folder, row.needs_review = decision.group, decision.folder, decision.needs_review
-    row.sla_hours = decision.sla_hours
-    row.sla_due = as_utc(decision.sla_due) if decision.sla_due else None
-    row.ack_language, row.ack_template, row.ack_skip_reason = decision.language, decision.ack_template, decision.ack_skip_reason
-    row.ack_message_id = ack_message_id if decision.ack_template else ""
-    row.reasons = json.dumps(list(decision.reasons))
-    row.kind, row.follow_up_of, row.ack_to = decision.kind, decision.follow_up_of, decision.ack_to
-
-
-def row_ticket(row: TicketLog) -> Ticket:
-    """The Ticket a row holds, to resume its work without reading the source again."""
-    return Ticket(
-        source=row.source, key=row.key, ref=row.ref, sender=row.sender, sender_name=row.sender_name,
-        subject=row.subject, body=row.body, text=row.text, language=row.language,
-        received_at=as_utc(row.received_at) if row.received_at else None, message_id=row.message_id,
-        references=tuple(json.loads(row.thread_refs)), headers=tuple(tuple(h) for h in json.loads(row.headers)),
-        reply_to=row.reply_to, meta=tuple(tuple(m) for m in json.loads(row.meta)),
-        attachments=tuple(tuple(a) for a in json.loads(row.attachments)),  # type: ignore[misc]
-    )
-
-
-def load_decision(row: TicketLog) -> Decision:
-    """The Decision a row holds, to resume its unfinished actions unchanged."""
-    return Decision(
-        department=row.department, priority=row.priority, tags=tuple(json.loads(row.tags)), group=row.group,
-        folder=row.folder, needs_review=row.needs_review, sla_hours=row.sla_hours or 0.0,
-        sla_due=as_utc(row.sla_due) if row.sla_due else None, language=row.ack_language,
-        ack_template=row.ack_template, ack_skip_reason=row.ack_skip_reason, reasons=tuple(json.loads(row.reasons)),
-        kind=row.kind, follow_up_of=row.follow_up_of, ack_to=row.ack_to,
-    )
