@@ -26,9 +26,23 @@ from bot.models import Decision, Ticket
 from bot.rules import RuleSet
 from connectors import freshdesk_api
 from connectors.base import ACKNOWLEDGE, NOTE, WRITE_BACK, Action, RawItem
-from connectors.helpdesk import (MARKER_TAG, HelpdeskSource, Snapshot, build_ticket, contains_post, decode_position,
-                                 describe, encode_position, merge_write_back, parse_time, post_once, utc_now,
-                                 wanted_tags, with_resume_cursors)
+from connectors.helpdesk import (
+    MARKER_TAG,
+    HelpdeskSource,
+    Snapshot,
+    ack_texts,
+    build_ticket,
+    contains_post,
+    decode_position,
+    describe,
+    encode_position,
+    merge_write_back,
+    parse_time,
+    post_once,
+    utc_now,
+    wanted_tags,
+    with_resume_cursors,
+)
 from connectors.http import ApiClient
 
 log = logging.getLogger(__name__)
@@ -145,7 +159,7 @@ class FreshdeskSource(HelpdeskSource):
             ack = action.ack
             if ack is None:
                 raise PermanentError("no acknowledgement was rendered for this ticket")
-            return post_once(lambda: freshdesk_api.reply(self.api, ref, ack.text), lambda: self.verify(action),
+            return post_once(lambda: freshdesk_api.reply(self.api, ref, ack.text, ack.html), lambda: self.verify(action),
                              f"public reply to {ack.to}")
         raise PermanentError(f"{self.name} cannot {action.kind}")
 
@@ -172,11 +186,11 @@ class FreshdeskSource(HelpdeskSource):
         if action.kind not in (NOTE, ACKNOWLEDGE):
             return None
         private = action.kind == NOTE
-        text = action.note if private else (action.ack.text if action.ack else "")
+        texts = [action.note] if private else ack_texts(action)
         assert self.me is not None
         for entry in freshdesk_api.conversations(self.api, ref):
             shown = str(entry.get("body_text") or "")
             if entry.get("user_id") == self.me.get("id") and bool(entry.get("private")) == private and (
-                    contains_post(shown, text) or (action.marker and action.marker in shown)):
+                    any(contains_post(shown, t) for t in texts) or (action.marker and action.marker in shown)):
                 return True
         return False

@@ -13,14 +13,14 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+import inscriptis
 
 from bot.config import HelpdeskConfig
-
 from bot.errors import PermanentError
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet
 from classifier.text import detect_language
-from connectors.base import RawItem
+from connectors.base import Action, RawItem
 from connectors.http import ApiClient, UncertainWrite
 from connectors.mail import strip_quotes
 from connectors.turn import Turn
@@ -279,6 +279,14 @@ def contains_post(shown: str, posted: str) -> bool:
     """Whether a comment's text is (the start of) a text deskbot posted; helpdesks may reformat the end."""
     wanted = normalise(posted)[:200]
     return bool(wanted) and wanted in normalise(shown)
+
+
+def ack_texts(action: Action) -> list[str]:
+    """What a posted acknowledgement reads as, in the helpdesk's plain-text view: the text part, and the HTML
+    part as text (a custom HTML template need not say word for word what its text twin says)."""
+    if action.ack is None:
+        return []
+    return [action.ack.text] + ([inscriptis.get_text(action.ack.html)] if action.ack.html else [])
 
 
 def post_once(send: Callable[[], object], verify: Callable[[], bool | None], what: str) -> str:

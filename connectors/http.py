@@ -30,7 +30,14 @@ from typing import Any
 
 import httpx
 
-from bot.errors import AuthError, GoneError, PermanentError, ServiceUnavailable, TransientError, not_done
+from bot.errors import (
+    AuthError,
+    GoneError,
+    PermanentError,
+    ServiceUnavailable,
+    TransientError,
+    not_done,
+)
 from connectors.budget import Budget
 
 log = logging.getLogger(__name__)

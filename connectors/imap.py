@@ -22,8 +22,18 @@ from bot.config import MailboxConfig
 from bot.errors import BadInputError
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet
-from connectors.base import (ACKNOWLEDGE, DUPLICATE, FILE, FLAG_FAILED, QUARANTINE, SET_ASIDE, WRITE_BACK, Action,
-                             Mailer, RawItem)
+from connectors.base import (
+    ACKNOWLEDGE,
+    DUPLICATE,
+    FILE,
+    FLAG_FAILED,
+    QUARANTINE,
+    SET_ASIDE,
+    WRITE_BACK,
+    Action,
+    Mailer,
+    RawItem,
+)
 from connectors.imap_session import close_quietly, connect, keyword, translated
 from connectors.mail import parse_mail
 

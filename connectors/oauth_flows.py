@@ -36,8 +36,20 @@ import httpx
 
 from bot.config import Config, MailboxConfig, SmtpConfig
 from bot.errors import AuthError, ConfigError
-from connectors.oauth import (GOOGLE_AUTHORIZE_URL, Account, utc_now, account_of, locked, post_form, refusal,
-                              scopes_of, token_path, token_record, token_url, write_token_file)
+from connectors.oauth import (
+    GOOGLE_AUTHORIZE_URL,
+    Account,
+    account_of,
+    locked,
+    post_form,
+    refusal,
+    scopes_of,
+    token_path,
+    token_record,
+    token_url,
+    utc_now,
+    write_token_file,
+)
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 

@@ -15,10 +15,18 @@ from email.message import EmailMessage
 import aiosmtplib
 
 from bot.config import SmtpConfig
+from bot.errors import (
+    AuthError,
+    ConfigError,
+    DeskbotError,
+    Impossible,
+    PermanentError,
+    ServiceUnavailable,
+    TransientError,
+    not_done,
+)
 from connectors.oauth import AccessTokens, server_refused, tokens_for
 from connectors.tls import tls_context
-from bot.errors import (AuthError, ConfigError, DeskbotError, Impossible, PermanentError, ServiceUnavailable,
-                        TransientError, not_done)
 
 
 class SmtpMailer:

@@ -25,9 +25,23 @@ from bot.models import Decision, Ticket
 from bot.rules import RuleSet
 from connectors import zendesk_api
 from connectors.base import ACKNOWLEDGE, NOTE, WRITE_BACK, Action, RawItem
-from connectors.helpdesk import (MARKER_TAG, HelpdeskSource, Snapshot, build_ticket, contains_post, decode_position,
-                                 describe, encode_position, merge_write_back, parse_time, post_once, utc_now,
-                                 wanted_tags, with_resume_cursors)
+from connectors.helpdesk import (
+    MARKER_TAG,
+    HelpdeskSource,
+    Snapshot,
+    ack_texts,
+    build_ticket,
+    contains_post,
+    decode_position,
+    describe,
+    encode_position,
+    merge_write_back,
+    parse_time,
+    post_once,
+    utc_now,
+    wanted_tags,
+    with_resume_cursors,
+)
 from connectors.http import ApiClient, Conflict
 
 log = logging.getLogger(__name__)
@@ -123,7 +137,8 @@ class ZendeskSource(HelpdeskSource):
         if action.kind == ACKNOWLEDGE:
             if action.ack is None:
                 raise PermanentError("no acknowledgement was rendered for this ticket")
-            return self._post(action, {"body": action.ack.text, "public": True}, f"public reply to {action.ack.to}")
+            comment = {"html_body": action.ack.html} if action.ack.html else {"body": action.ack.text}
+            return self._post(action, {**comment, "public": True}, f"public reply to {action.ack.to}")
         raise PermanentError(f"{self.name} cannot {action.kind}")
 
     def _write_back(self, action: Action) -> str:
@@ -164,11 +179,11 @@ class ZendeskSource(HelpdeskSource):
         if action.kind not in (NOTE, ACKNOWLEDGE):
             return None
         public = action.kind == ACKNOWLEDGE
-        text = action.ack.text if public and action.ack else action.note
+        texts = ack_texts(action) if public else [action.note]
         assert self.me is not None
         for comment in zendesk_api.comments(self.api, ref):
             shown = str(comment.get("plain_body") or comment.get("body") or "")
             if comment.get("author_id") == self.me.get("id") and bool(comment.get("public")) == public and (
-                    contains_post(shown, text) or (action.marker and action.marker in shown)):
+                    any(contains_post(shown, t) for t in texts) or (action.marker and action.marker in shown)):
                 return True
         return False

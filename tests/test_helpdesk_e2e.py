@@ -84,6 +84,9 @@ def test_two_runs_triage_each_ticket_once_and_the_second_writes_nothing(world) -
     first = min(t.id for t in zendesk)
     reply, note = desks.zendesk.public_replies(first)[0]["body"], desks.zendesk.private_notes(first)[0]["body"]
     assert "our Billing team" in reply and "first answer within" in reply  # the acknowledgement template
+    html = desks.zendesk.public_replies(first)[0]["html_body"]
+    assert "<p" in html and "Billing" in html, "the HTML acknowledgement, as mail gets it"
+    assert "<p" in desks.freshdesk.replies(min(t.id for t in freshdesk))[0]["body"]
     assert note.startswith("deskbot SUP-") and "billing" in note and desks.zendesk.tickets[first].tags[1] == "billing"
 
     writes = desks.writes()

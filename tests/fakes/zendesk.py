@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import inscriptis
 
 from tests.fakes.account import FakeAccount
 from tests.fakes.limits import FakeClock, MinuteLimit, basic_auth, iso
@@ -220,8 +221,11 @@ class FakeZendesk(FakeAccount):
             ticket.tags = list(dict.fromkeys(data["tags"]))
         if isinstance(data.get("comment"), dict):
             comment = data["comment"]
-            ticket.comments.append(self._comment(comment.get("author_id", 1), comment.get("body") or
-                                                 comment.get("html_body", ""), public=comment.get("public", True)))
+            made = self._comment(comment.get("author_id", 1), comment.get("body") or
+                                 inscriptis.get_text(comment.get("html_body", "")), public=comment.get("public", True))
+            if comment.get("html_body"):  # Zendesk keeps the HTML and derives body/plain_body from it
+                made["html_body"] = comment["html_body"]
+            ticket.comments.append(made)
         self._touch(ticket)
         return 200, {"ticket": ticket.json(), "audit": {"ticket_id": ticket.id, "author_id": 1}}
 
