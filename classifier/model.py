@@ -25,7 +25,7 @@ from sklearn.svm import LinearSVC
 from tqdm import tqdm
 
 from bot.errors import ModelError
-from classifier import sidecar
+from classifier import probe, sidecar
 from classifier.dataset import Dataset, combine, hash_examples, read_rows
 from classifier.features import TicketFeatures
 from classifier.predictor import TicketClassifier, as_text
@@ -139,8 +139,10 @@ def train(texts: Sequence[str], departments: Sequence[str], priorities: Sequence
     data_hash = hash_examples(texts, departments, priorities)
     metadata = {"created_at": created.isoformat(), "training_data_sha256": data_hash,
                 "training_tickets": len(texts), "recipe": asdict(recipe), "metrics": {}}
-    return TicketClassifier(department, priority, version=f"{created:%Y%m%dT%H%M%SZ}-{data_hash[:8]}",
-                            metadata=metadata)
+    model = TicketClassifier(department, priority, version=f"{created:%Y%m%dT%H%M%SZ}-{data_hash[:8]}",
+                             metadata=metadata)
+    model.metadata["probe"] = probe.record(model, probe.choose(texts, departments))
+    return model
 
 
 def save(model: TicketClassifier, directory: Path | str) -> Path:
@@ -165,6 +167,9 @@ def load(directory: Path | str) -> TicketClassifier:
     content = sidecar.read_sidecar(directory)
     path = sidecar.check_model_file(directory, content)
     retrain = sidecar.RETRAIN.format(directory=directory)
+    differ = sidecar.library_differences(content)
+    if differ:  # the likely cause of any refusal below, so every refusal names it
+        retrain = f"it was saved with other library versions ({'; '.join(differ)}): {retrain}"
     try:
         untrusted = set(sio.get_untrusted_types(file=path))
     except Exception as exc:  # skops raises zipfile/JSON/KeyError alike on a non-model file
@@ -177,7 +182,23 @@ def load(directory: Path | str) -> TicketClassifier:
         payload = sio.load(path, trusted=sorted(untrusted))
     except Exception as exc:  # any failure to rebuild the objects means the file is not ours
         raise ModelError(f"{path} could not be read as a model ({type(exc).__name__}): {retrain}") from exc
-    return _from_payload(payload, content, path, retrain)
+    model = _from_payload(payload, content, path, retrain)
+    if differ:
+        _self_check(model, content, path, differ, retrain)
+    return model
+
+
+def _self_check(model: TicketClassifier, content: dict[str, Any], path: Path, differ: list[str],
+                retrain: str) -> None:
+    """Accept a model saved under other library versions only if it still predicts its stored probe the same."""
+    try:
+        problems = probe.differences(model, content.get("probe"))
+    except Exception as exc:  # under new versions prediction may fail anywhere inside a library
+        problems = [f"predicting failed ({type(exc).__name__}: {exc})"]
+    if problems:
+        raise ModelError(f"{path} failed its self-check: {'; '.join(problems)}; {retrain}")
+    log.warning("%s was saved with other library versions (%s); its self-check on %d stored texts passed, "
+                "so it is used as is", path, "; ".join(differ), len(content["probe"]["texts"]))
 
 
 def _from_payload(payload: object, content: dict[str, Any], path: Path, retrain: str) -> TicketClassifier:
