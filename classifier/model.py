@@ -255,20 +255,41 @@ def load_default(cache_dir: Path | str, *, corpus_dir: Any = None) -> TicketClas
     """The model built from the shipped corpus: built on first use, then loaded from the cache."""
     files = corpus_files(corpus_dir if corpus_dir is not None else shipped_corpus())
     target = Path(cache_dir) / _cache_key(files)
-    if target.exists():
-        try:
-            return load(target)
-        except ModelError as exc:
-            log.warning("cached default model unusable, rebuilding: %s", exc)
+    cached = _load_cached(target)
+    if cached is not None:
+        return cached
     data = read_corpus(files)
     log.info("building the default model from %d corpus tickets", len(data.texts))
     model = train(data.texts, data.departments, data.priorities)
+    _store_cached(model, target)
+    return model
+
+
+def _load_cached(target: Path) -> TicketClassifier | None:
+    """The cached default model, or None when there is none (or none usable: it is rebuilt)."""
+    try:
+        if not target.exists():
+            return None
+        return load(target)
+    except (ModelError, OSError) as exc:  # OSError: a cache folder this user may not read
+        log.warning("cached default model unusable, rebuilding: %s", exc)
+        return None
+
+
+def _store_cached(model: TicketClassifier, target: Path) -> None:
+    """Save to the cache; a cache that cannot be written costs a rebuild at each start, not the service."""
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    save(model, staging)
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        save(model, staging)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        log.warning("cannot cache the default model in %s (%s): it will be rebuilt at every start; set "
+                    "[paths] cache in deskbot.toml, or XDG_CACHE_HOME, to a folder this user can write",
+                    target.parent, exc.strerror or exc)
+        return
     shutil.rmtree(target, ignore_errors=True)
     try:
         os.replace(staging, target)
     except OSError:  # another process saved the same model first; its copy is as good
         shutil.rmtree(staging, ignore_errors=True)
-    return model

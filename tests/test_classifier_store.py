@@ -204,3 +204,17 @@ def test_default_model_needs_a_corpus(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="no corpus files"):
         load_default(tmp_path / "cache", corpus_dir=tmp_path)
 
+
+def test_default_model_is_served_when_the_cache_cannot_be_written(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(FIXTURE, corpus / "starter-en.csv")
+    (tmp_path / "afile").write_text("a file, not a folder", encoding="utf-8")
+    cache = tmp_path / "afile" / "cache"  # mkdir fails even for root, as for a service user without a home
+    with caplog.at_level(logging.WARNING, logger="classifier.model"):
+        model = load_default(cache, corpus_dir=corpus)
+    assert model.predict("refund my payment").department == "billing"
+    [record] = caplog.records
+    assert f"cannot cache the default model in {cache}" in record.getMessage()
+    assert "[paths] cache in deskbot.toml, or XDG_CACHE_HOME" in record.getMessage()
