@@ -31,7 +31,7 @@ def split_corpus(holdout: float, folder: Path) -> tuple[Path, Path]:
     """The starter corpus as two CSV files: training rows and held-out rows."""
     from sklearn.model_selection import train_test_split
 
-    from classifier.model import corpus_files, shipped_corpus
+    from classifier.starter import corpus_files, shipped_corpus
 
     rows: list[dict[str, str]] = []
     for file in corpus_files(shipped_corpus()):
@@ -53,9 +53,10 @@ def cross_validate(seeds: tuple[int, ...] = (0, 1, 42), folds: int = 4) -> None:
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold
 
-    from classifier.model import corpus_files, read_corpus, shipped_corpus, train
+    from classifier.model import train
+    from classifier.starter import corpus_files, read_corpus, shipped_corpus
 
-    data = read_corpus(corpus_files(shipped_corpus()))
+    data, _ = read_corpus(corpus_files(shipped_corpus()))
     departments, priorities = np.array(data.departments), np.array(data.priorities)
     for seed in seeds:
         found_d, found_p = np.empty(len(data.texts), dtype=object), np.empty(len(data.texts), dtype=object)

@@ -43,7 +43,7 @@ class Encoded(NamedTuple):
     table: WordTable
     blocks: list[Block]
     matrix: sp.csr_matrix
-    coverage: np.ndarray  # per ticket: share of its char n-grams the vocabulary knows (1: no char block)
+    coverage: np.ndarray  # per ticket: the lesser share of its char n-grams and content words the vocabulary knows
 
 
 class TicketFeatures(TransformerMixin, BaseEstimator):
@@ -121,6 +121,7 @@ class TicketFeatures(TransformerMixin, BaseEstimator):
         matrix = sp.hstack([b.matrix for b in built], format="csr")
         coverage = np.ones(len(docs))
         for block, b in zip(self.blocks_, built):
-            if block.kind == "chars" and b.known is not None and b.grams is not None:
-                coverage = np.divide(b.known, b.grams, out=np.zeros(len(docs)), where=b.grams > 0)
+            if block.kind in ("chars", "words") and b.known is not None and b.grams is not None:
+                share = np.divide(b.known, b.grams, out=np.zeros(len(docs)), where=b.grams > 0)
+                coverage = np.minimum(coverage, share)
         return Encoded(table, built, matrix, coverage)

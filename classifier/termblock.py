@@ -18,6 +18,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from classifier import concepts
 from classifier.ngrams import JOIN, NgramIndex
+from classifier.stopwords import FUNCTION_WORDS
+from classifier.text import PLACEHOLDERS
 from classifier.wordforms import char_grams, fold, prefix
 
 KINDS = ("words", "prefixes", "concepts", "chars", "subject", "opening")
@@ -66,8 +68,8 @@ class Block(NamedTuple):
     pairs: np.ndarray
     share: np.ndarray
     words: sp.csr_matrix | None = None
-    known: np.ndarray | None = None  # per ticket: char n-gram occurrences the vocabulary knows
-    grams: np.ndarray | None = None  # per ticket: all char n-gram occurrences
+    known: np.ndarray | None = None  # per ticket: char n-grams (words: content words) the vocabulary knows
+    grams: np.ndarray | None = None  # per ticket: all char n-gram occurrences (words: all content words)
 
 
 def word_table(docs: Sequence[Doc]) -> WordTable:
@@ -259,11 +261,10 @@ class TermBlock(BaseEstimator):
                      np.bincount(docs_of, weights=repeats * known[words_of], minlength=len(docs)),
                      np.bincount(docs_of, weights=repeats * grams[words_of], minlength=len(docs)))
 
-    def _ngram_occurrences(self, docs: Sequence[Doc], table: WordTable) -> list[Occurrences]:
-        """Per n, every known stemmed n-gram occurrence: its n word pairs and its column."""
+    def _ngram_occurrences(self, docs: Sequence[Doc], table: WordTable, ids: np.ndarray) -> list[Occurrences]:
+        """Per n, every known stemmed n-gram occurrence: its n word pairs and its column (ids: stem_ids())."""
         index = self.ngram_index
         pair_of = table.positions
-        ids = index.ids([stem for doc in docs for stem in doc.stems])  # one per word, as the table's positions
         lengths = np.bincount(table.position_doc, minlength=len(docs))
         room = lengths[table.position_doc] - table.within  # words from here to the end of the ticket
         found = []
@@ -272,6 +273,10 @@ class TermBlock(BaseEstimator):
             pairs = np.stack([pair_of[starts + j] for j in range(n)])
             found.append(Occurrences(pairs, columns[starts], np.ones(len(starts), dtype=np.float32)))
         return found
+
+    def stem_ids(self, docs: Sequence[Doc]) -> np.ndarray:
+        """Each word position's stem id in the n-gram index (-1: a stem the vocabulary has never seen)."""
+        return self.ngram_index.ids([stem for doc in docs for stem in doc.stems])
 
     def _unit_occurrences(self, table: WordTable) -> list[Occurrences]:
         """Prefix and concept terms, looked up once per distinct word and counted once per (ticket, word)."""
@@ -299,7 +304,8 @@ class TermBlock(BaseEstimator):
     def _build_words(self, docs: Sequence[Doc], table: WordTable) -> Block:
         """Word-level terms: sublinear TF x IDF per ticket, normalised, plus the language term."""
         vocabulary, width = self.vocabulary_, len(self.idf_)
-        found = self._ngram_occurrences(docs, table) if self.kind == "words" else self._unit_occurrences(table)
+        ids = self.stem_ids(docs) if self.kind == "words" else None
+        found = self._ngram_occurrences(docs, table, ids) if ids is not None else self._unit_occurrences(table)
         keys = [np.zeros(0, np.int64)] + [table.pair_doc[o.pairs[0]] * width + o.columns for o in found]
         weights = [np.zeros(0, np.float32)] + [o.weights for o in found]
         if self.language_feature:
@@ -321,6 +327,17 @@ class TermBlock(BaseEstimator):
                 entry.append(mine)
                 pairs.append(o.pairs[j])
                 share.append(o.weights / (n * count[mine]))
+        known, content = _known_content_words(table, ids, len(docs)) if ids is not None else (None, None)
         if not entry:
-            return Block(matrix, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-        return Block(matrix, np.concatenate(entry), np.concatenate(pairs), np.concatenate(share).astype(np.float64))
+            return Block(matrix, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), known=known, grams=content)
+        return Block(matrix, np.concatenate(entry), np.concatenate(pairs), np.concatenate(share).astype(np.float64),
+                     known=known, grams=content)
+
+
+def _known_content_words(table: WordTable, ids: np.ndarray, tickets: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per ticket: how many of its content words (no function words, placeholders or single letters) have a
+    stem the vocabulary knows, and how many content words it has."""
+    content = np.fromiter((len(w) > 1 and w not in FUNCTION_WORDS and w not in PLACEHOLDERS for w in table.words),
+                          dtype=bool, count=len(table.words))[table.pair_word[table.positions]]
+    return (np.bincount(table.position_doc, weights=content & (ids >= 0), minlength=tickets),
+            np.bincount(table.position_doc, weights=content, minlength=tickets))

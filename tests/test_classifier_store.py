@@ -212,7 +212,7 @@ def test_default_model_is_served_when_the_cache_cannot_be_written(tmp_path: Path
     shutil.copy(FIXTURE, corpus / "starter-en.csv")
     (tmp_path / "afile").write_text("a file, not a folder", encoding="utf-8")
     cache = tmp_path / "afile" / "cache"  # mkdir fails even for root, as for a service user without a home
-    with caplog.at_level(logging.WARNING, logger="classifier.model"):
+    with caplog.at_level(logging.WARNING, logger="classifier.starter"):
         model = load_default(cache, corpus_dir=corpus)
     assert model.predict("refund my payment").department == "billing"
     [record] = caplog.records
