@@ -41,6 +41,7 @@ def test_shipped_rules_load() -> None:
     assert rules.departments["billing"].names == {"en": "Billing", "de": "Buchhaltung"}
     assert rules.reference(42) == "SUP-000042"
     assert rules.priority.high_as_low_cost == 3
+    assert rules.triage.review_below == 0.5  # calibrated: below it the default model is more often wrong
 
 
 def test_small_fixture_loads(tmp_path: Path) -> None:
