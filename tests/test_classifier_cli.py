@@ -58,7 +58,7 @@ def test_evaluate_json(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 def test_evaluate_text_report_and_png(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rules = tmp_path / "rules.toml"
-    rules.write_text(shipped_rules_path().read_text(encoding="utf-8").replace("high_as_low_cost = 3",
+    rules.write_text(shipped_rules_path().read_text(encoding="utf-8").replace("high_as_low_cost = 5",
                                                                               "high_as_low_cost = 4"))
     assert run("evaluate", FIXTURE, "--model", model_dir, "--plot-dir", tmp_path, "--rules", rules) == 0
     out = capsys.readouterr().out

@@ -40,7 +40,7 @@ def test_shipped_rules_load() -> None:
     assert [r.name for r in rules.rules] == ["vip-senders", "urgent-keywords", "legal-threats"]
     assert rules.departments["billing"].names == {"en": "Billing", "de": "Buchhaltung"}
     assert rules.reference(42) == "SUP-000042"
-    assert rules.priority.high_as_low_cost == 3
+    assert rules.priority.high_as_low_cost == 5
     assert rules.triage.review_below == 0.5  # calibrated: below it the default model is more often wrong
 
 

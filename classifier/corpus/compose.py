@@ -41,6 +41,8 @@ LANGUAGES = ("en", "de", "es", "fr", "pt")
 DEPARTMENT_SHARE = {"technical": 0.30, "billing": 0.14, "account": 0.14, "orders": 0.14, "sales": 0.13,
                     "general": 0.15}
 SEED, PER_LANGUAGE = 12, 340
+# How often a ticket says how much it matters: urgent senders mostly say so, patient ones often, the rest less.
+IMPACT_CHANCE = {"high": 0.8, "medium": 0.45, "low": 0.6}
 BACKGROUND_SHARE = 0.25  # of the support tickets: advertising, newsletters and spam, as NOT_A_REQUEST
 SLOT = re.compile(r"\{(\w+)\}")
 
@@ -126,7 +128,7 @@ class Writer:
         details = list(dict.fromkeys(self.fill(d) for d in scenario.lines["D"]))
         self.rng.shuffle(details)
         said = [self.fill(problem), *details[:self.rng.choice((0, 1, 1, 2, 2, 3))]]
-        said += self.maybe(0.55, f"impact.{priority}")
+        said += self.maybe(IMPACT_CHANCE[priority], f"impact.{priority}")
         said.append(self.fill(self.rng.choice(scenario.lines["A"])))
         return own, said
 
