@@ -6,8 +6,8 @@ import numpy as np
 from bot.models import Term
 from classifier.features import Encoded
 from classifier.stopwords import FUNCTION_WORDS
-from classifier.termblock import WordTable
 from classifier.text import PLACEHOLDERS
+from classifier.wordtable import WordTable
 
 TOP_TERMS = 8
 

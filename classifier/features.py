@@ -13,8 +13,9 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from classifier.termblock import Block, TermBlock, WordTable, word_table
+from classifier.termblock import Block, TermBlock
 from classifier.text import detect_language, normalise, stem_tokens, tokenise
+from classifier.wordtable import WordTable, word_table
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,8 @@ import pytest
 from classifier.dataset import read_dataset
 from classifier.features import Analysis, analyse
 from classifier.ngrams import NgramIndex
-from classifier.termblock import TermBlock, word_table
+from classifier.termblock import TermBlock
+from classifier.wordtable import word_table
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tickets-small.csv"
 
