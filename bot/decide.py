@@ -36,6 +36,12 @@ def decide(
         return _filed_apart(no_ack, rules, language, reasons)
     department = prediction.department
     priority = prediction.priority or rules.default_priority
+    guarded = rules.priority.guard(priority, prediction.priority_scores)
+    if guarded != priority:
+        scores = prediction.priority_scores
+        reasons.append(f"priority-guard: low ({scores['low']:.2f}) is not worth the risk of a high ticket "
+                       f"({scores['high']:.2f}, cost {rules.priority.high_as_low_cost:g}): {guarded}")
+        priority = guarded
     if priority not in rules.priorities:
         reasons.append(f"unknown-priority: model said {priority!r}, using {rules.default_priority}")
         priority = rules.default_priority

@@ -83,6 +83,27 @@ class Triage(_Section):
     review_tag: str = "needs-review"
 
 
+class PriorityGuard(_Section):
+    """How much worse a high-priority ticket filed low is than any other priority mistake."""
+
+    # 1: take the model's priority as it is. Above 1, "low" stands only where it is more likely than
+    # "medium" and "high" even after P(high) counts this many times (`deskbot evaluate` prints the trade-off).
+    high_as_low_cost: float = Field(default=1.0, ge=1.0)
+
+    def guard(self, priority: str, scores: dict[str, float]) -> str:
+        """The priority to use for a model's `priority` and its `scores`: low only when low is worth the risk.
+
+        Expected cost with this table: a high ticket called low costs `high_as_low_cost`, any other
+        mistake 1. So low costs 1 - P(low) + (cost - 1) P(high) and any other priority k costs 1 - P(k).
+        """
+        if priority != "low" or self.high_as_low_cost == 1.0 or "high" not in scores or "low" not in scores:
+            return priority
+        low = scores["low"] - (self.high_as_low_cost - 1.0) * scores["high"]
+        others = {name: score for name, score in scores.items() if name != "low"}
+        best = max(others, key=others.__getitem__)
+        return best if others[best] > low else priority
+
+
 class Acknowledgement(_Section):
     """The automatic reply to the customer."""
 
@@ -149,6 +170,7 @@ class RuleSet(_Section):
     sla_hours: dict[str, float]
     business_hours: BusinessHoursSpec = BusinessHoursSpec()
     triage: Triage = Triage()
+    priority: PriorityGuard = PriorityGuard()
     acknowledgement: Acknowledgement = Acknowledgement()
     intake: Intake = Intake()
     departments: dict[str, Route] = Field(min_length=1)

@@ -20,8 +20,9 @@ row) or JSON lines (.jsonl/.ndjson/.json, one object per line). Use the model wi
 
 EVALUATE_HELP = """\
 Score a trained model on labelled tickets: per-class precision/recall/F1, macro and weighted F1,
-accuracy, the confusion matrix (text and PNG), high-priority tickets predicted low, and how many
-tickets each confidence threshold would route automatically, with their accuracy."""
+accuracy, calibration error, the confusion matrix (text and PNG), high-priority tickets predicted low,
+how many tickets each confidence threshold would route automatically, with their accuracy, and what each
+value of the rules' [priority] high_as_low_cost would trade: fewer urgent tickets filed low, fewer lows."""
 
 
 def _columns(value: str) -> list[str]:
@@ -66,6 +67,9 @@ def add_commands(subparsers: Any) -> None:
     _add_data_options(evaluate)
     evaluate.add_argument("--model", type=Path, required=True, metavar="DIR", help="a model from `deskbot train`")
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON only")
+    evaluate.add_argument("--rules", type=Path, default=None, metavar="FILE",
+                          help="rules file whose [priority] high_as_low_cost to mark in the priority trade-off "
+                          "(default: the shipped rules)")
     evaluate.add_argument("--plot-dir", type=Path, default=None, metavar="DIR",
                           help="where to write confusion-<target>.png (default: the current directory; "
                           "with --json: none)")
@@ -134,9 +138,11 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """deskbot evaluate: score a saved model on a labelled file."""
+    from bot.rules import load_rules
     from classifier.evaluate import evaluate, format_report, plot_confusion
     from classifier.model import load
 
+    chosen = load_rules(args.rules).priority.high_as_low_cost
     model = load(args.model)
     data = _read(args)
     unknown = sorted(set(data.departments) - set(model.departments))
@@ -147,7 +153,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps({name: report.to_json() for name, report in reports.items()}, indent=2))
     else:
         print(f"model {model.version} on {data.source} ({len(data.texts)} tickets)\n")
-        print("\n\n".join(format_report(report) for report in reports.values()))
+        print("\n\n".join(format_report(report, chosen_cost=chosen) for report in reports.values()))
     plot_dir = args.plot_dir if args.plot_dir is not None or args.json else Path(".")
     if plot_dir is not None:
         plot_dir.mkdir(parents=True, exist_ok=True)

@@ -13,12 +13,14 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 from tqdm import tqdm
 
 from bot.models import Prediction
+from bot.rules import PriorityGuard
 from classifier.dataset import Dataset
 from classifier.model import TicketClassifier
 
 log = logging.getLogger(__name__)
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+COSTS = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)  # values of the rules' [priority] high_as_low_cost to compare
 BATCH = 256
 CORNER = "true \\ predicted"
 
@@ -36,12 +38,15 @@ class TargetReport:
     confusion: list[list[int]]  # rows: true label, columns: predicted, in `labels` order
     thresholds: list[dict[str, float]]  # share auto-routed and accuracy at each confidence threshold
     costly: dict[str, float] = field(default_factory=dict)  # e.g. high-priority tickets predicted low
+    ece: float = float("nan")  # expected calibration error of the confidence (10 equal bins)
+    tradeoff: list[dict[str, float]] = field(default_factory=list)  # priority: per high_as_low_cost
 
     def to_json(self) -> dict[str, Any]:
         """The --json shape: the required keys first, the rest for those who want more."""
         return {"macro_f1": self.macro_f1, "weighted_f1": self.weighted_f1, "accuracy": self.accuracy,
                 "per_class": self.per_class, "labels": self.labels, "confusion": self.confusion,
-                "thresholds": self.thresholds, "costly_errors": self.costly}
+                "thresholds": self.thresholds, "costly_errors": self.costly,
+                "expected_calibration_error": self.ece, "high_as_low_cost": self.tradeoff}
 
 
 def auto_routing(truth: Sequence[str], predicted: Sequence[str], confidence: Sequence[float],
@@ -57,6 +62,33 @@ def auto_routing(truth: Sequence[str], predicted: Sequence[str], confidence: Seq
     return rows
 
 
+def calibration_error(right: Sequence[bool], confidence: Sequence[float], bins: int = 10) -> float:
+    """Expected calibration error: how far confidence is from accuracy, averaged over 10 equal-width bins."""
+    right_a, conf = np.asarray(right, dtype=float), np.asarray(confidence, dtype=float)
+    if not len(conf):
+        return float("nan")
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    gaps = [abs(conf[which == b].mean() - right_a[which == b].mean()) * (which == b).mean()
+            for b in range(bins) if (which == b).any()]
+    return float(sum(gaps))
+
+
+def priority_tradeoff(truth: Sequence[str], scores: Sequence[dict[str, float]],
+                      costs: Sequence[float] = COSTS) -> list[dict[str, float]]:
+    """For each [priority] high_as_low_cost: the priorities decide() would use, scored as the rules apply them."""
+    present = sorted(set(truth))
+    rows = []
+    for cost in costs:
+        guard = PriorityGuard(high_as_low_cost=cost)
+        predicted = [guard.guard(max(s, key=s.__getitem__), s) for s in scores]
+        misses = priority_misses(truth, predicted)
+        low = np.asarray(truth) == "low"
+        rows.append({"high_as_low_cost": cost, **misses,
+                     "low_recall": float((np.asarray(predicted)[low] == "low").mean()) if low.any() else float("nan"),
+                     "macro_f1": float(f1_score(truth, predicted, labels=present, average="macro", zero_division=0))})
+    return rows
+
+
 def priority_misses(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
     """The priority errors that hurt: high predicted low (missed SLA) and low predicted high (noise)."""
     truth_a, pred_a = np.asarray(truth), np.asarray(predicted)
@@ -69,8 +101,8 @@ def priority_misses(truth: Sequence[str], predicted: Sequence[str]) -> dict[str,
             "low_as_high_share": float((low & (pred_a == "high")).sum() / max(low.sum(), 1))}
 
 
-def score_target(target: str, truth: Sequence[str], predicted: Sequence[str],
-                 confidence: Sequence[float]) -> TargetReport:
+def score_target(target: str, truth: Sequence[str], predicted: Sequence[str], confidence: Sequence[float],
+                 scores: Sequence[dict[str, float]] = ()) -> TargetReport:
     """All scores of one target; labels the model never predicts still get a row (zero, no warning)."""
     labels = sorted(set(truth) | set(predicted))
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -86,6 +118,8 @@ def score_target(target: str, truth: Sequence[str], predicted: Sequence[str],
         confusion=confusion_matrix(truth, predicted, labels=labels).tolist(),
         thresholds=auto_routing(truth, predicted, confidence),
         costly=priority_misses(truth, predicted) if target == "priority" else {},
+        ece=calibration_error(np.asarray(truth) == np.asarray(predicted), confidence),
+        tradeoff=priority_tradeoff(truth, scores) if target == "priority" and scores else [],
     )
 
 
@@ -108,7 +142,8 @@ def evaluate(model: TicketClassifier, data: Dataset, *, progress: bool = False) 
     if data.priorities is not None and model.priorities:
         reports["priority"] = score_target("priority", data.priorities,
                                            [str(p.priority) for p in predictions],
-                                           [float(p.priority_confidence or 0.0) for p in predictions])
+                                           [float(p.priority_confidence or 0.0) for p in predictions],
+                                           [p.priority_scores for p in predictions])
     return reports
 
 
@@ -123,14 +158,16 @@ def format_confusion(report: TargetReport) -> str:
     return "\n".join(lines)
 
 
-def format_report(report: TargetReport) -> str:
-    """A readable report of one target: per-class table, summary, confusion, thresholds, costly errors."""
+def format_report(report: TargetReport, *, chosen_cost: float | None = None) -> str:
+    """A readable report of one target: per-class table, summary, confusion, thresholds, costly errors and,
+    for priority, the trade-off of [priority] high_as_low_cost (`chosen_cost`: the value the rules use)."""
     width = max(len(label) for label in report.labels + ["weighted F1"])
     lines = [f"== {report.target} ==", f"{'':<{width}} precision    recall        f1   support"]
     for label, s in report.per_class.items():
         lines.append(f"{label:<{width}} {s['precision']:9.3f} {s['recall']:9.3f} {s['f1']:9.3f} {s['support']:9d}")
     lines += [f"{'macro F1':<{width}} {report.macro_f1:29.3f}", f"{'weighted F1':<{width}} {report.weighted_f1:29.3f}",
-              f"{'accuracy':<{width}} {report.accuracy:29.3f}", "", format_confusion(report), "",
+              f"{'accuracy':<{width}} {report.accuracy:29.3f}",
+              f"{'calibration error (ECE)':<{width}} {report.ece:29.3f}", "", format_confusion(report), "",
               "confidence >=   auto-routed   accuracy on those"]
     for row in report.thresholds:
         lines.append(f"{row['threshold']:>13.1f} {row['share']:>13.1%} {row['accuracy']:>19.3f}")
@@ -138,6 +175,20 @@ def format_report(report: TargetReport) -> str:
         c = report.costly
         lines += ["", f"high predicted low: {c['high_as_low']} ({c['high_as_low_share']:.1%} of high tickets)",
                   f"low predicted high: {c['low_as_high']} ({c['low_as_high_share']:.1%} of low tickets)"]
+    if report.tradeoff:
+        lines += ["", format_tradeoff(report.tradeoff, chosen_cost)]
+    return "\n".join(lines)
+
+
+def format_tradeoff(rows: list[dict[str, float]], chosen: float | None = None) -> str:
+    """The priority trade-off per [priority] high_as_low_cost, as the rules would apply it."""
+    lines = ["[priority] high_as_low_cost   high predicted low   low predicted high   low recall   macro F1"]
+    for row in rows:
+        mark = "  <- your rules" if chosen is not None and row["high_as_low_cost"] == chosen else ""
+        lines.append(f"{row['high_as_low_cost']:>27g} {row.get('high_as_low', 0):>10} ({row.get('high_as_low_share', 0):5.1%})"
+                     f" {row.get('low_as_high', 0):>10} ({row.get('low_as_high_share', 0):5.1%})"
+                     f" {row['low_recall']:>12.3f} {row['macro_f1']:>10.3f}{mark}")
+    lines.append("Higher costs keep urgent tickets out of low at the price of low recall; set it in the rules file.")
     return "\n".join(lines)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 from bot.models import Term
 from classifier.features import Encoded
-from classifier.termblock import WordTable
-from classifier.text import FUNCTION_WORDS, PLACEHOLDERS
+from classifier.stopwords import FUNCTION_WORDS
+from classifier.text import PLACEHOLDERS
+from classifier.wordtable import WordTable
 
 TOP_TERMS = 8
 

@@ -13,8 +13,9 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from classifier.termblock import Block, TermBlock, WordTable, word_table
+from classifier.termblock import Block, TermBlock
 from classifier.text import detect_language, normalise, stem_tokens, tokenise
+from classifier.wordtable import WordTable, word_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,7 @@ class Encoded(NamedTuple):
     table: WordTable
     blocks: list[Block]
     matrix: sp.csr_matrix
-    coverage: np.ndarray  # per ticket: share of its char n-grams the vocabulary knows (1: no char block)
+    coverage: np.ndarray  # per ticket: the lesser share of its char n-grams and content words the vocabulary knows
 
 
 class TicketFeatures(TransformerMixin, BaseEstimator):
@@ -121,6 +122,7 @@ class TicketFeatures(TransformerMixin, BaseEstimator):
         matrix = sp.hstack([b.matrix for b in built], format="csr")
         coverage = np.ones(len(docs))
         for block, b in zip(self.blocks_, built):
-            if block.kind == "chars" and b.known is not None and b.grams is not None:
-                coverage = np.divide(b.known, b.grams, out=np.zeros(len(docs)), where=b.grams > 0)
+            if block.kind in ("chars", "words") and b.known is not None and b.grams is not None:
+                share = np.divide(b.known, b.grams, out=np.zeros(len(docs)), where=b.grams > 0)
+                coverage = np.minimum(coverage, share)
         return Encoded(table, built, matrix, coverage)

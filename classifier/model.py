@@ -3,144 +3,68 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import importlib.resources
 import logging
-import os
-import shutil
 import zipfile
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import skops.io as sio
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
-from sklearn.svm import LinearSVC
 from tqdm import tqdm
 
 from bot.errors import ModelError
-from classifier import sidecar
-from classifier.dataset import Dataset, combine, hash_examples, read_rows
-from classifier.features import TicketFeatures
+from classifier import probe, sidecar
+from classifier.dataset import hash_examples
 from classifier.predictor import TicketClassifier, as_text
+from classifier.recipe import DEFAULT_RECIPE, Recipe, check_labels, compact, fit_calibrated, fit_emphasised
 
 log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_RECIPE", "Recipe", "TicketClassifier", "load", "load_default", "save", "train"]
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """Hyper-parameters of a model; the defaults were chosen on v3 by 5-fold CV (bench/classifier.py)."""
-
-    word_ngrams: tuple[int, int] = (1, 2)
-    char_ngrams: tuple[int, int] = (2, 5)
-    min_df: int = 2
-    char_weight: float = 1.0
-    subject_weight: float = 0.5
-    opening_weight: float = 0.5
-    prefix_weight: float = 0.5
-    prefix_letters: int = 4
-    concept_weight: float = 0.3
-    department_c: float = 0.8  # the queue gains from weaker regularisation, priority does not (v3 CV)
-    priority_c: float = 0.5
-    # Senders say how urgent it is in the subject ("URGENT: ..."): the priority model reads the subject block
-    # this many times louder than the department model does (v3 priority macro-F1 +0.005; queue loses at 2x).
-    priority_subject_emphasis: float = 2.0
-    calibration: str = "temperature"  # one softmax temperature keeps top terms exact; "sigmoid": per class
-    calibration_folds: int = 3  # temperature scaling never changes the argmax; 3 folds suffice for T
-
-    def features(self) -> TicketFeatures:
-        """The feature step shared by both targets (fitted once: half the time and size)."""
-        return TicketFeatures(word_ngrams=self.word_ngrams, char_ngrams=self.char_ngrams, min_df=self.min_df,
-                              char_weight=self.char_weight, subject_weight=self.subject_weight,
-                              opening_weight=self.opening_weight, prefix_weight=self.prefix_weight,
-                              prefix_letters=self.prefix_letters, concept_weight=self.concept_weight)
-
-    def estimator(self, labels: Sequence[str], c: float) -> CalibratedClassifierCV:
-        """A linear SVM per target, balanced because macro-F1 values small queues, then calibrated."""
-        smallest = min(Counter(labels).values())
-        svm = LinearSVC(C=c, class_weight="balanced", random_state=0)  # liblinear shuffles: same data, same model
-        return CalibratedClassifierCV(svm, method=self.calibration, ensemble=False,
-                                      cv=StratifiedKFold(min(self.calibration_folds, smallest), shuffle=True,
-                                                         random_state=0))
-
-
-DEFAULT_RECIPE = Recipe()
-
-
-def _compact(estimator: CalibratedClassifierCV) -> CalibratedClassifierCV:
-    """Store linear weights as float32: half the file, and the features are float32 anyway."""
-    for calibrated in estimator.calibrated_classifiers_:
-        svm = calibrated.estimator
-        svm.coef_ = svm.coef_.astype(np.float32)
-        svm.intercept_ = svm.intercept_.astype(np.float32)
-    return estimator
-
-
-def _fit_emphasised(estimator: CalibratedClassifierCV, matrix: Any, labels: Sequence[str],
-                    scale: np.ndarray) -> CalibratedClassifierCV:
-    """Fit on features whose columns are scaled, then fold the scale into the weights.
-
-    A linear model on X·diag(s) with weights w is the model on X with weights w·s, so the pipeline
-    keeps the shared, unscaled features and only this target sees some blocks louder.
-    """
-    estimator.fit(matrix @ sp.diags(scale), list(labels))
-    for calibrated in estimator.calibrated_classifiers_:
-        calibrated.estimator.coef_ = calibrated.estimator.coef_ * scale
-    return estimator
-
-
-def _check_labels(texts: Sequence[str], labels: Sequence[str] | None, name: str) -> None:
-    """Refuse label lists that cannot train a classifier, saying why."""
-    if labels is None:
-        return
-    if len(labels) != len(texts):
-        raise ValueError(f"{len(texts)} texts but {len(labels)} {name} labels")
-    counts = Counter(labels)
-    if len(counts) < 2:
-        raise ModelError(f"training needs at least two distinct {name} values, found {sorted(counts)}")
-    single = sorted(label for label, n in counts.items() if n < 2)
-    if single:
-        raise ModelError(f"{name} {', '.join(map(repr, single))} has a single ticket: a class needs at least "
-                         "two examples to be learned and calibrated; add examples or remove it")
-
-
 def train(texts: Sequence[str], departments: Sequence[str], priorities: Sequence[str] | None = None, *,
-          progress: bool = False, recipe: Recipe = DEFAULT_RECIPE) -> TicketClassifier:
-    """Fit the shared features once, then one calibrated linear classifier per target."""
+          progress: bool = False, recipe: Recipe = DEFAULT_RECIPE,
+          held_out: Sequence[bool] | None = None) -> TicketClassifier:
+    """Fit the shared features once, then one calibrated linear classifier per target.
+
+    `held_out` marks tickets to calibrate confidence on rather than by folds (see Recipe.estimator):
+    tickets written in another style than the rest.
+    """
     texts = [as_text(t) for t in texts]
     if not texts:
         raise ModelError("no training texts")
-    _check_labels(texts, departments, "department")
-    _check_labels(texts, priorities, "priority")
+    mask = None if held_out is None else np.asarray(held_out, dtype=bool)
+    check_labels(texts, departments, "department", mask)
+    check_labels(texts, priorities, "priority", mask)
     features = recipe.features()
     docs = features.analyse_many(tqdm(texts, desc="preparing text", unit="ticket", disable=not progress))
     steps = tqdm(total=3 if priorities is not None else 2, desc="fitting", disable=not progress)
     matrix = features.fit_analysed(docs).transform_analysed(docs)
     steps.update()
-    department = Pipeline([("features", features), ("classifier", recipe.estimator(departments, recipe.department_c))])
-    _compact(department[-1].fit(matrix, list(departments)))
+    department = Pipeline([("features", features),
+                           ("classifier", recipe.estimator(departments, recipe.department_c, mask))])
+    compact(fit_calibrated(department[-1], matrix, departments))
     steps.update()
     priority = None
     if priorities is not None:
-        priority = Pipeline([("features", features), ("classifier", recipe.estimator(priorities, recipe.priority_c))])
+        priority = Pipeline([("features", features),
+                             ("classifier", recipe.estimator(priorities, recipe.priority_c, mask))])
         scale = features.block_scale({"subject": recipe.priority_subject_emphasis})
-        _compact(_fit_emphasised(priority[-1], matrix, priorities, scale))
+        compact(fit_emphasised(priority[-1], matrix, priorities, scale))
         steps.update()
     steps.close()
     created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     data_hash = hash_examples(texts, departments, priorities)
     metadata = {"created_at": created.isoformat(), "training_data_sha256": data_hash,
                 "training_tickets": len(texts), "recipe": asdict(recipe), "metrics": {}}
-    return TicketClassifier(department, priority, version=f"{created:%Y%m%dT%H%M%SZ}-{data_hash[:8]}",
-                            metadata=metadata)
+    model = TicketClassifier(department, priority, version=f"{created:%Y%m%dT%H%M%SZ}-{data_hash[:8]}",
+                             metadata=metadata)
+    model.metadata["probe"] = probe.record(model, probe.choose(texts, departments))
+    return model
 
 
 def save(model: TicketClassifier, directory: Path | str) -> Path:
@@ -165,6 +89,9 @@ def load(directory: Path | str) -> TicketClassifier:
     content = sidecar.read_sidecar(directory)
     path = sidecar.check_model_file(directory, content)
     retrain = sidecar.RETRAIN.format(directory=directory)
+    differ = sidecar.library_differences(content)
+    if differ:  # the likely cause of any refusal below, so every refusal names it
+        retrain = f"it was saved with other library versions ({'; '.join(differ)}): {retrain}"
     try:
         untrusted = set(sio.get_untrusted_types(file=path))
     except Exception as exc:  # skops raises zipfile/JSON/KeyError alike on a non-model file
@@ -177,7 +104,23 @@ def load(directory: Path | str) -> TicketClassifier:
         payload = sio.load(path, trusted=sorted(untrusted))
     except Exception as exc:  # any failure to rebuild the objects means the file is not ours
         raise ModelError(f"{path} could not be read as a model ({type(exc).__name__}): {retrain}") from exc
-    return _from_payload(payload, content, path, retrain)
+    model = _from_payload(payload, content, path, retrain)
+    if differ:
+        _self_check(model, content, path, differ, retrain)
+    return model
+
+
+def _self_check(model: TicketClassifier, content: dict[str, Any], path: Path, differ: list[str],
+                retrain: str) -> None:
+    """Accept a model saved under other library versions only if it still predicts its stored probe the same."""
+    try:
+        problems = probe.differences(model, content.get("probe"))
+    except Exception as exc:  # under new versions prediction may fail anywhere inside a library
+        problems = [f"predicting failed ({type(exc).__name__}: {exc})"]
+    if problems:
+        raise ModelError(f"{path} failed its self-check: {'; '.join(problems)}; {retrain}")
+    log.warning("%s was saved with other library versions (%s); its self-check on %d stored texts passed, "
+                "so it is used as is", path, "; ".join(differ), len(content["probe"]["texts"]))
 
 
 def _from_payload(payload: object, content: dict[str, Any], path: Path, retrain: str) -> TicketClassifier:
@@ -198,56 +141,8 @@ def _from_payload(payload: object, content: dict[str, Any], path: Path, retrain:
     return model
 
 
-def corpus_files(corpus_dir: Any) -> list[Any]:
-    """The corpus CSV files (Traversables, so this works from a wheel too), in a stable order."""
-    files = sorted((f for f in corpus_dir.iterdir() if f.name.endswith(".csv")), key=lambda f: f.name)
-    if not files:
-        raise ModelError(f"no corpus files (*.csv) in {corpus_dir}: reinstall deskbot, or train a model "
-                         "with `deskbot train DATA --out DIR` and pass --model DIR")
-    return files
-
-
-def _cache_key(files: list[Any]) -> str:
-    """Changes with the corpus, the recipe, the model format and every checked library version."""
-    digest = hashlib.sha256(f"{DEFAULT_RECIPE}|{sidecar.FORMAT_VERSION}|{sorted(sidecar.library_versions().items())}"
-                            .encode())
-    for file in files:
-        digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
-def read_corpus(files: list[Any]) -> Dataset:
-    """All corpus files as one dataset (subject, body, department, priority columns)."""
-    parts = []
-    for file in files:
-        with file.open("r", encoding="utf-8-sig", newline="") as stream:
-            parts.append(read_rows(stream, file.name))
-    return combine(parts)
-
-
-def shipped_corpus() -> Any:
-    """The folder of the corpus the default model is built from (a Traversable: works from a wheel)."""
-    return importlib.resources.files("classifier") / "corpus"
-
-
 def load_default(cache_dir: Path | str, *, corpus_dir: Any = None) -> TicketClassifier:
-    """The model built from the shipped corpus: built on first use, then loaded from the cache."""
-    files = corpus_files(corpus_dir if corpus_dir is not None else shipped_corpus())
-    target = Path(cache_dir) / _cache_key(files)
-    if target.exists():
-        try:
-            return load(target)
-        except ModelError as exc:
-            log.warning("cached default model unusable, rebuilding: %s", exc)
-    data = read_corpus(files)
-    log.info("building the default model from %d corpus tickets", len(data.texts))
-    model = train(data.texts, data.departments, data.priorities)
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    save(model, staging)
-    shutil.rmtree(target, ignore_errors=True)
-    try:
-        os.replace(staging, target)
-    except OSError:  # another process saved the same model first; its copy is as good
-        shutil.rmtree(staging, ignore_errors=True)
-    return model
+    """The default model (classifier.starter.load_default), here where bot/daemon.py looks for it."""
+    from classifier import starter  # starter builds on train(), save() and load() above
+
+    return starter.load_default(cache_dir, corpus_dir=corpus_dir)

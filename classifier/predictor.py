@@ -16,7 +16,10 @@ from classifier.explain import block_weights, contrast_weights, explain_many, li
 from classifier.features import Analysis, TicketFeatures
 from classifier.text import PLACEHOLDERS
 
-FULL_COVERAGE = 0.5  # below this share of known char n-grams, scores are shrunk (see trust())
+FULL_COVERAGE = 0.5  # below this share of known char n-grams or content words, scores are shrunk (trust())
+# A training label, never a department: mail that asks support nothing (adverts, newsletters, spam). The
+# default model learns it so that such mail gets a low confidence instead of a confident department.
+NOT_A_REQUEST = "(not a request)"
 
 
 def as_text(text: object) -> str:
@@ -50,10 +53,13 @@ class TicketClassifier:
         self.metadata = dict(metadata or {})
         self.department_pipeline = department
         self.priority_pipeline = priority
-        self.departments: tuple[str, ...] = tuple(str(c) for c in department[-1].classes_)
+        classes = [str(c) for c in department[-1].classes_]
+        self._requests = np.array([c != NOT_A_REQUEST for c in classes])
+        self.departments: tuple[str, ...] = tuple(c for c in classes if c != NOT_A_REQUEST)
         self.priorities: tuple[str, ...] = tuple(str(c) for c in priority[-1].classes_) if priority else ()
         self._features: TicketFeatures = department[0]
-        self._weights = block_weights(contrast_weights(linear_weights(department[-1])), self._features.offsets_)
+        weights = linear_weights(department[-1])[self._requests]
+        self._weights = block_weights(contrast_weights(weights), self._features.offsets_)
         self._department_proba = proba_function(department[-1])
         self._priority_proba = proba_function(priority[-1]) if priority else None
 
@@ -75,7 +81,7 @@ class TicketClassifier:
             return []
         encoded = self._features.encode(docs)
         matrix = encoded.matrix
-        department = self._department_proba(matrix)
+        department = self.asking(self._department_proba(matrix))
         priority = self._priority_proba(matrix) if self._priority_proba else None
         trust = self.trust(docs, encoded.coverage)
         department = trust * department + (1 - trust) / department.shape[1]
@@ -86,12 +92,26 @@ class TicketClassifier:
         return [self._prediction(docs[i], best[i], terms[i], department[i],
                                  None if priority is None else priority[i]) for i in range(len(docs))]
 
+    def asking(self, proba: np.ndarray) -> np.ndarray:
+        """Department scores, shrunk towards uniform by the probability that the mail asks nothing at all.
+
+        The share of NOT_A_REQUEST is spread evenly: the scores still sum to 1 and rank the departments
+        as before, but an advert gets a confidence near 1/len(departments), below any review threshold.
+        """
+        if self._requests.all():
+            return proba
+        nothing = proba[:, ~self._requests].sum(axis=1, keepdims=True)
+        asked = proba[:, self._requests]
+        asked = asked / np.maximum(asked.sum(axis=1, keepdims=True), np.finfo(float).tiny)
+        return (1 - nothing) * asked + nothing / asked.shape[1]
+
     def trust(self, docs: Sequence[Analysis], coverage: np.ndarray) -> np.ndarray:
         """How far to believe the calibrated scores, per ticket (column vector in [0, 1]).
 
-        Calibration was learnt on tickets like the training data; on garbage or an unseen language
-        the intercepts alone would look confident. Scores are shrunk towards uniform when few of
-        the ticket's character n-grams are known, and fully when it has no words at all: numbers and
+        Calibration was learnt on tickets like the training data; on garbage, an unseen language or
+        words of another world ("the quick brown fox") the intercepts alone would look confident. Scores
+        are shrunk towards uniform when few of the ticket's character n-grams or content words are
+        known, and fully when it has no words at all: numbers and
         single letters (decoded binary is full of 'ÿ', which folds to a known 'y') are no topic.
         """
         trust = np.clip(coverage / FULL_COVERAGE, 0.0, 1.0)

@@ -57,7 +57,7 @@ def write_sidecar(directory: Path, content: dict[str, Any]) -> None:
 
 
 def read_sidecar(directory: Path) -> dict[str, Any]:
-    """model.json of `directory`, checked against this installation; ModelError says what to do."""
+    """model.json of `directory`, if this deskbot reads its format; ModelError says what to do."""
     retrain = RETRAIN.format(directory=directory)
     if not directory.is_dir():
         raise ModelError(f"no model directory at {directory}: train one with "
@@ -72,19 +72,16 @@ def read_sidecar(directory: Path) -> dict[str, Any]:
     if not isinstance(content, dict) or content.get("format") != FORMAT_VERSION:
         found = content.get("format") if isinstance(content, dict) else None
         raise ModelError(f"{path} has model format {found!r}, this deskbot reads {FORMAT_VERSION}: {retrain}")
-    _check_libraries(path, content.get("libraries"), retrain)
+    if not isinstance(content.get("libraries"), dict):
+        raise ModelError(f"{path} does not record library versions: {retrain}")
     return content
 
 
-def _check_libraries(path: Path, saved: object, retrain: str) -> None:
-    """Refuse a model saved under other library versions: its arrays may not mean the same."""
-    current = library_versions()
-    if not isinstance(saved, dict):
-        raise ModelError(f"{path} does not record library versions: {retrain}")
-    differ = [f"{name} {saved.get(name)} (installed: {current[name]})"
-              for name in CHECKED_LIBRARIES if saved.get(name) != current[name]]
-    if differ:
-        raise ModelError(f"{path} was saved with other library versions: {'; '.join(differ)}; {retrain}")
+def library_differences(content: dict[str, Any]) -> list[str]:
+    """The checked libraries whose installed version differs from the one the model was saved with."""
+    current, saved = library_versions(), content.get("libraries") or {}
+    return [f"{name} {saved.get(name)} (installed: {current[name]})"
+            for name in CHECKED_LIBRARIES if saved.get(name) != current[name]]
 
 
 def check_model_file(directory: Path, content: dict[str, Any]) -> Path:

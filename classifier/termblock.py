@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,34 +18,16 @@ from sklearn.utils.validation import check_is_fitted
 
 from classifier import concepts
 from classifier.ngrams import JOIN, NgramIndex
+from classifier.stopwords import FUNCTION_WORDS
+from classifier.text import PLACEHOLDERS
 from classifier.wordforms import char_grams, fold, prefix
+from classifier.wordtable import Doc, WordTable, word_table
 
 KINDS = ("words", "prefixes", "concepts", "chars", "subject", "opening")
 WORD_KINDS = ("words", "prefixes", "concepts")  # terms of per-word units; the others are char n-grams
 LANGUAGE_PREFIX = "lang="
 SEPARATOR = "\n"  # never inside a term: normalise() turns every whitespace run into one space
 CACHE_LIMIT = 300_000  # distinct words kept per block; cleared when full (mail has a long tail)
-
-
-class Doc(Protocol):
-    """What a block reads of an analysed ticket (classifier.features.Analysis)."""
-
-    language: str
-    words: tuple[str, ...]
-    stems: tuple[str, ...]
-    subject_words: int
-
-
-class WordTable(NamedTuple):
-    """The words of a batch: distinct words, the (ticket, word) pairs, and each position's pair."""
-
-    words: list[str]  # distinct words of the batch
-    pair_doc: np.ndarray  # ticket of each (ticket, distinct word) pair
-    pair_word: np.ndarray  # index into `words` of each pair
-    pair_count: np.ndarray  # how often the pair's word occurs in its ticket
-    positions: np.ndarray  # the pair of every word position of the batch, ticket after ticket
-    position_doc: np.ndarray  # each position's ticket
-    within: np.ndarray  # each position's place in its ticket (0 for its first word)
 
 
 class Occurrences(NamedTuple):
@@ -66,24 +48,8 @@ class Block(NamedTuple):
     pairs: np.ndarray
     share: np.ndarray
     words: sp.csr_matrix | None = None
-    known: np.ndarray | None = None  # per ticket: char n-gram occurrences the vocabulary knows
-    grams: np.ndarray | None = None  # per ticket: all char n-gram occurrences
-
-
-def word_table(docs: Sequence[Doc]) -> WordTable:
-    """Number the distinct words of a batch and the (ticket, word) pairs, in order of first occurrence."""
-    index: dict[str, int] = {}
-    ids = np.fromiter((index.setdefault(word, len(index)) for doc in docs for word in doc.words), dtype=np.int64)
-    lengths = np.fromiter((len(doc.words) for doc in docs), dtype=np.int64, count=len(docs))
-    doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
-    keys = doc_of * max(len(index), 1) + ids
-    _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
-    order = np.argsort(first)  # tickets are contiguous, so this numbers each ticket's pairs as its words come
-    number = np.empty_like(order)
-    number[order] = np.arange(len(order))
-    within = np.arange(len(ids)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return WordTable(list(index), doc_of[first[order]], ids[first[order]], counts[order].astype(np.float64),
-                     number[inverse.reshape(-1)], doc_of, within)
+    known: np.ndarray | None = None  # per ticket: char n-grams (words: content words) the vocabulary knows
+    grams: np.ndarray | None = None  # per ticket: all char n-gram occurrences (words: all content words)
 
 
 def _ngram_keys(stems: Sequence[str], n: int) -> list[str]:
@@ -259,11 +225,10 @@ class TermBlock(BaseEstimator):
                      np.bincount(docs_of, weights=repeats * known[words_of], minlength=len(docs)),
                      np.bincount(docs_of, weights=repeats * grams[words_of], minlength=len(docs)))
 
-    def _ngram_occurrences(self, docs: Sequence[Doc], table: WordTable) -> list[Occurrences]:
-        """Per n, every known stemmed n-gram occurrence: its n word pairs and its column."""
+    def _ngram_occurrences(self, docs: Sequence[Doc], table: WordTable, ids: np.ndarray) -> list[Occurrences]:
+        """Per n, every known stemmed n-gram occurrence: its n word pairs and its column (ids: stem_ids())."""
         index = self.ngram_index
         pair_of = table.positions
-        ids = index.ids([stem for doc in docs for stem in doc.stems])  # one per word, as the table's positions
         lengths = np.bincount(table.position_doc, minlength=len(docs))
         room = lengths[table.position_doc] - table.within  # words from here to the end of the ticket
         found = []
@@ -272,6 +237,10 @@ class TermBlock(BaseEstimator):
             pairs = np.stack([pair_of[starts + j] for j in range(n)])
             found.append(Occurrences(pairs, columns[starts], np.ones(len(starts), dtype=np.float32)))
         return found
+
+    def stem_ids(self, docs: Sequence[Doc]) -> np.ndarray:
+        """Each word position's stem id in the n-gram index (-1: a stem the vocabulary has never seen)."""
+        return self.ngram_index.ids([stem for doc in docs for stem in doc.stems])
 
     def _unit_occurrences(self, table: WordTable) -> list[Occurrences]:
         """Prefix and concept terms, looked up once per distinct word and counted once per (ticket, word)."""
@@ -299,7 +268,8 @@ class TermBlock(BaseEstimator):
     def _build_words(self, docs: Sequence[Doc], table: WordTable) -> Block:
         """Word-level terms: sublinear TF x IDF per ticket, normalised, plus the language term."""
         vocabulary, width = self.vocabulary_, len(self.idf_)
-        found = self._ngram_occurrences(docs, table) if self.kind == "words" else self._unit_occurrences(table)
+        ids = self.stem_ids(docs) if self.kind == "words" else None
+        found = self._ngram_occurrences(docs, table, ids) if ids is not None else self._unit_occurrences(table)
         keys = [np.zeros(0, np.int64)] + [table.pair_doc[o.pairs[0]] * width + o.columns for o in found]
         weights = [np.zeros(0, np.float32)] + [o.weights for o in found]
         if self.language_feature:
@@ -321,6 +291,17 @@ class TermBlock(BaseEstimator):
                 entry.append(mine)
                 pairs.append(o.pairs[j])
                 share.append(o.weights / (n * count[mine]))
+        known, content = _known_content_words(table, ids, len(docs)) if ids is not None else (None, None)
         if not entry:
-            return Block(matrix, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-        return Block(matrix, np.concatenate(entry), np.concatenate(pairs), np.concatenate(share).astype(np.float64))
+            return Block(matrix, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), known=known, grams=content)
+        return Block(matrix, np.concatenate(entry), np.concatenate(pairs), np.concatenate(share).astype(np.float64),
+                     known=known, grams=content)
+
+
+def _known_content_words(table: WordTable, ids: np.ndarray, tickets: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per ticket: how many of its content words (no function words, placeholders or single letters) have a
+    stem the vocabulary knows, and how many content words it has."""
+    content = np.fromiter((len(w) > 1 and w not in FUNCTION_WORDS and w not in PLACEHOLDERS for w in table.words),
+                          dtype=bool, count=len(table.words))[table.pair_word[table.positions]]
+    return (np.bincount(table.position_doc, weights=content & (ids >= 0), minlength=tickets),
+            np.bincount(table.position_doc, weights=content, minlength=tickets))

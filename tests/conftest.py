@@ -69,8 +69,9 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache of the default model for the whole run (built once from the shipped corpus)."""
-    return tmp_path_factory.mktemp("model-cache")
+    """One cache of the default model for the whole run (built once from the shipped corpus), named as
+    $XDG_CACHE_HOME/deskbot so that runs through the CLI find the same model (XDG_CACHE_HOME = its parent)."""
+    return tmp_path_factory.mktemp("xdg-cache") / "deskbot"
 
 
 class Clock:

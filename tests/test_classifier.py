@@ -8,11 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.svm import LinearSVC
 
 from bot.errors import ModelError
 from bot.models import Prediction
 from classifier.dataset import Dataset, read_dataset
-from classifier.model import DEFAULT_RECIPE, TicketClassifier, _fit_emphasised, train
+from classifier.model import DEFAULT_RECIPE, TicketClassifier, train
+from classifier.predictor import NOT_A_REQUEST
+from classifier.recipe import fit_emphasised
 from classifier.text import normalise, tokenise
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tickets-small.csv"
@@ -144,8 +147,70 @@ def test_priority_reads_the_subject_louder_without_a_second_feature_step(data: D
     kinds = [block.kind for block in features.blocks_]
     start, stop = features.offsets_[kinds.index("subject")], features.offsets_[kinds.index("subject") + 1]
     assert set(scale[start:stop]) == {2.0} and (np.delete(scale, np.s_[start:stop]) == 1.0).all()
-    folded = _fit_emphasised(DEFAULT_RECIPE.estimator(data.priorities, 0.5), matrix, data.priorities, scale)
+    folded = fit_emphasised(DEFAULT_RECIPE.estimator(data.priorities, 0.5), matrix, data.priorities, scale)
     plain = DEFAULT_RECIPE.estimator(data.priorities, 0.5).fit(matrix @ sp.diags(scale), data.priorities)
     # the folded model reads unscaled features and says exactly what a model of scaled features says
     assert np.allclose(folded.predict_proba(matrix), plain.predict_proba(matrix @ sp.diags(scale)), atol=1e-6)
     assert not np.allclose(folded.predict_proba(matrix), plain.predict_proba(matrix), atol=1e-3)
+
+
+def test_held_out_tickets_set_the_temperature_and_every_ticket_the_weights(data: Dataset) -> None:
+    held_out = np.arange(len(data.texts)) % 3 == 0
+    model = train(data.texts, data.departments, data.priorities, held_out=held_out)
+    calibrated = model.department_pipeline[-1].calibrated_classifiers_
+    assert len(calibrated) == 1
+    matrix = model.department_pipeline[0].transform(data.texts)
+    svm = LinearSVC(C=DEFAULT_RECIPE.department_c, class_weight="balanced", random_state=0)
+    every = svm.fit(matrix, data.departments)  # the weights learn from every ticket...
+    np.testing.assert_allclose(calibrated[0].estimator.coef_, every.coef_, rtol=1e-5, atol=1e-6)
+    rest = DEFAULT_RECIPE.estimator(data.departments, DEFAULT_RECIPE.department_c, held_out).fit(
+        matrix, data.departments)  # ...the temperature from the held-out ones, as judged without them
+    assert calibrated[0].calibrators[0].beta_ == pytest.approx(rest.calibrated_classifiers_[0].calibrators[0].beta_)
+
+
+def test_confidence_follows_how_often_the_model_is_right_on_held_out_tickets(data: Dataset) -> None:
+    held_out = np.arange(len(data.texts)) % 3 == 0
+    names = sorted(set(data.departments))
+    wrong = [names[(names.index(d) + 1) % len(names)] if h else d for d, h in zip(data.departments, held_out)]
+    honest = train(data.texts, data.departments, held_out=held_out)
+    misled = train(data.texts, wrong, held_out=held_out)  # held-out labels the text never supports
+    texts = [data.texts[i] for i in np.flatnonzero(~held_out)]
+    mean = lambda m: np.mean([p.confidence for p in m.predict_many(texts)])  # noqa: E731
+    assert mean(misled) < mean(honest) - 0.2
+
+
+@pytest.mark.parametrize(("held_out", "message"), [
+    ([False] * 60, "some tickets held out and some not"),
+    ([True] * 60, "some tickets held out and some not"),
+    ("billing", "only held out: billing"),
+])
+def test_held_out_calibration_needs_both_sides(data: Dataset, held_out: list[bool] | str, message: str) -> None:
+    if isinstance(held_out, str):  # every ticket of that department
+        held_out = [d == held_out for d in data.departments]
+    with pytest.raises(ModelError, match=message):
+        train(data.texts, data.departments, held_out=held_out)
+
+
+ADVERTS = ["Huge summer sale: 70% off all shoes, free shipping, shop now", "You won a free cruise, click to claim",
+           "Weekly newsletter: gardening tips, recipes and our podcast", "Hot singles in your area tonight",
+           "Cheap loans at 1.9%, no paperwork, apply today", "Newsletter abbestellen: Sommerschlussverkauf 50 %",
+           "Gewinnspiel: Sie haben eine Reise gewonnen, jetzt klicken", "Our webinar on social media growth is free"]
+
+
+def test_mail_that_asks_nothing_gets_a_low_confidence_and_no_department(data: Dataset) -> None:
+    texts = data.texts + ADVERTS * 2
+    model = train(texts, data.departments + [NOT_A_REQUEST] * len(ADVERTS) * 2,
+                  data.priorities + ["low"] * len(ADVERTS) * 2)
+    assert model.departments == ("account", "billing", "general", "orders", "sales", "technical")
+    advert, ticket = model.predict_many(["Summer sale: 60% off shoes, click to claim your free gift",
+                                         "I was charged twice for my invoice, please refund the payment"])
+    assert set(advert.department_scores) == set(model.departments)
+    assert math.isclose(sum(advert.department_scores.values()), 1.0, rel_tol=1e-6)
+    assert advert.confidence < 0.3 < ticket.confidence and ticket.department == "billing"
+
+
+def test_words_the_model_never_saw_give_low_confidence(model: TicketClassifier) -> None:
+    known = model.predict("Please refund the duplicate payment on my invoice")
+    unknown = model.predict("The quick brown fox jumps over the lazy dog near the riverbank")
+    assert unknown.language == "en"
+    assert unknown.confidence < 0.4 < known.confidence

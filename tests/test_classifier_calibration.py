@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from classifier.calibration import proba_function
+from classifier.evaluate import calibration_error
 from classifier.dataset import read_dataset
 from classifier.model import DEFAULT_RECIPE, train
 
@@ -41,3 +42,13 @@ def test_other_calibrations_keep_sklearns_method() -> None:
     prediction = model.predict(TEXTS[0])
     assert prediction.department == "billing"
     assert sum(prediction.department_scores.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("right", "confidence", "expected"), [
+    ([True, False] * 50, [0.5] * 100, 0.0),  # right half the time at 0.5: honest
+    ([True, False] * 50, [0.9] * 100, 0.4),  # right half the time at 0.9: 0.4 too sure
+    ([True] * 80 + [False] * 20, [0.95] * 50 + [0.65] * 50, 0.05),  # 0.95: all right; 0.65: 60% right
+])
+def test_calibration_error_is_the_gap_between_confidence_and_accuracy(right: list[bool], confidence: list[float],
+                                                                      expected: float) -> None:
+    assert calibration_error(right, confidence) == pytest.approx(expected)

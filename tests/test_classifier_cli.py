@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.rules import shipped_rules_path
 from classifier.cli import add_commands
 from classifier.dataset import DatasetError
 from classifier.model import load
@@ -47,14 +48,25 @@ def test_evaluate_json(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> N
         assert sum(c["support"] for c in report[target]["per_class"].values()) == 60
     assert report["department"]["per_class"]["billing"]["recall"] > 0.5
     assert "high_as_low" in report["priority"]["costly_errors"]
+    assert 0.0 <= report["department"]["expected_calibration_error"] <= 1.0
+    tradeoff = report["priority"]["high_as_low_cost"]
+    assert [row["high_as_low_cost"] for row in tradeoff] == [1, 1.5, 2, 3, 4, 6, 8]
+    assert tradeoff[0]["high_as_low"] == report["priority"]["costly_errors"]["high_as_low"]  # 1: the model as is
+    misses = [row["high_as_low"] for row in tradeoff]
+    assert misses == sorted(misses, reverse=True)  # a higher cost never files more high tickets low
 
 
 def test_evaluate_text_report_and_png(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run("evaluate", FIXTURE, "--model", model_dir, "--plot-dir", tmp_path) == 0
+    rules = tmp_path / "rules.toml"
+    rules.write_text(shipped_rules_path().read_text(encoding="utf-8").replace("high_as_low_cost = 5",
+                                                                              "high_as_low_cost = 4"))
+    assert run("evaluate", FIXTURE, "--model", model_dir, "--plot-dir", tmp_path, "--rules", rules) == 0
     out = capsys.readouterr().out
     for expected in ("== department ==", "== priority ==", "macro F1", "weighted F1", "true \\ predicted",
-                     "auto-routed", "high predicted low"):
+                     "auto-routed", "high predicted low", "calibration error (ECE)", "[priority] high_as_low_cost"):
         assert expected in out
+    [chosen] = [line for line in out.splitlines() if line.endswith("<- your rules")]
+    assert chosen.split()[0] == "4"
     for target in ("department", "priority"):
         assert (tmp_path / f"confusion-{target}.png").read_bytes().startswith(b"\x89PNG")
 

@@ -10,7 +10,8 @@ import pytest
 from classifier.dataset import read_dataset
 from classifier.features import Analysis, analyse
 from classifier.ngrams import NgramIndex
-from classifier.termblock import TermBlock, word_table
+from classifier.termblock import TermBlock
+from classifier.wordtable import word_table
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tickets-small.csv"
 
@@ -31,7 +32,7 @@ def index_lookup(block: TermBlock, docs: list[Analysis]) -> Counter[tuple[int, i
     """The same, as the words block finds it through the index."""
     table = word_table(docs)
     found: Counter[tuple[int, int, int]] = Counter()
-    for occurrences in block._ngram_occurrences(docs, table):
+    for occurrences in block._ngram_occurrences(docs, table, block.stem_ids(docs)):
         assert all(len({int(table.pair_doc[p]) for p in column}) == 1 for column in occurrences.pairs.T)
         for pair, column in zip(occurrences.pairs[0], occurrences.columns):
             found[int(table.pair_doc[pair]), len(occurrences.pairs), int(column)] += 1

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -89,10 +92,65 @@ def test_refuses_corrupt_sidecar(copy: Path) -> None:
         load(copy)
 
 
-def test_refuses_other_library_version(copy: Path) -> None:
-    libraries = {**sidecar.library_versions(), "scikit-learn": "0.24.2"}
-    _rewrite_sidecar(copy, libraries=libraries)
-    with pytest.raises(ModelError, match=r"scikit-learn 0\.24\.2 \(installed: .*retrain"):
+def _other_versions(directory: Path) -> None:
+    """Make the sidecar say the model was saved under an older scikit-learn."""
+    _rewrite_sidecar(directory, libraries={**sidecar.library_versions(), "scikit-learn": "0.24.2"})
+
+
+def test_other_library_versions_load_when_the_self_check_passes(
+        saved: tuple[TicketClassifier, Path], copy: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _other_versions(copy)
+    with caplog.at_level(logging.WARNING, logger="classifier.model"):
+        loaded = load(copy)
+    assert loaded.predict_many(TEXTS) == saved[0].predict_many(TEXTS)
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "scikit-learn 0.24.2 (installed: " in record.getMessage()
+    assert "self-check on 32 stored texts passed" in record.getMessage()
+
+
+def test_refuses_other_library_versions_without_a_self_check(copy: Path) -> None:
+    content = json.loads((copy / sidecar.SIDECAR_FILE).read_text(encoding="utf-8"))
+    del content["probe"]
+    (copy / sidecar.SIDECAR_FILE).write_text(json.dumps(content), encoding="utf-8")
+    _other_versions(copy)
+    with pytest.raises(ModelError, match=r"no usable self-check.*scikit-learn 0\.24\.2 \(installed: .*retrain"):
+        load(copy)
+
+
+def _edit_probe(directory: Path, key: str, edit: Callable[[list], None]) -> None:
+    content = json.loads((directory / sidecar.SIDECAR_FILE).read_text(encoding="utf-8"))
+    edit(content["probe"][key])
+    (directory / sidecar.SIDECAR_FILE).write_text(json.dumps(content), encoding="utf-8")
+
+
+@pytest.mark.parametrize(("key", "edit", "message"), [
+    ("departments", lambda v: v.__setitem__(3, "nowhere"), r"1 of 32 departments changed \(first: probe text 3, "
+     r"'nowhere' -> '\w+'\)"),
+    ("priority_scores", lambda v: v[5].__setitem__(0, v[5][0] + 0.02), r"priority_scores moved by up to 0\.02"),
+    ("department_scores", lambda v: v[0].pop(), "department_scores have another shape"),
+])
+def test_refuses_other_library_versions_when_the_self_check_fails(copy: Path, key: str,
+                                                                   edit: Callable[[list], None], message: str) -> None:
+    _edit_probe(copy, key, edit)
+    load(copy)  # same versions: the probe is not consulted
+    _other_versions(copy)
+    with pytest.raises(ModelError, match=f"failed its self-check: {message}.*scikit-learn 0\\.24\\.2.*retrain"):
+        load(copy)
+
+
+def test_objects_that_no_longer_fit_the_installed_library_are_refused_with_the_retrain_message(copy: Path) -> None:
+    path = copy / sidecar.MODEL_FILE
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    # as if the installed scikit-learn had renamed an attribute its old objects still carry
+    members["schema.json"] = members["schema.json"].replace(b'"coef_"', b'"coef0_"')
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    _rewrite_sidecar(copy, files={sidecar.MODEL_FILE: sidecar.file_sha256(path)})
+    _other_versions(copy)
+    with pytest.raises(ModelError, match=r"incomplete model.*scikit-learn 0\.24\.2 \(installed: .*retrain it with"):
         load(copy)
 
 
@@ -145,3 +203,18 @@ def test_default_model_is_built_once_then_cached(tmp_path: Path) -> None:
 def test_default_model_needs_a_corpus(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="no corpus files"):
         load_default(tmp_path / "cache", corpus_dir=tmp_path)
+
+
+def test_default_model_is_served_when_the_cache_cannot_be_written(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(FIXTURE, corpus / "starter-en.csv")
+    (tmp_path / "afile").write_text("a file, not a folder", encoding="utf-8")
+    cache = tmp_path / "afile" / "cache"  # mkdir fails even for root, as for a service user without a home
+    with caplog.at_level(logging.WARNING, logger="classifier.starter"):
+        model = load_default(cache, corpus_dir=corpus)
+    assert model.predict("refund my payment").department == "billing"
+    [record] = caplog.records
+    assert f"cannot cache the default model in {cache}" in record.getMessage()
+    assert "[paths] cache in deskbot.toml, or XDG_CACHE_HOME" in record.getMessage()

@@ -16,7 +16,7 @@ from tests.scenario import write_config
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, model_cache: Path, tmp_path: Path) -> Path:
     """The default-model cache shared by the run; demo data in tmp_path."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(model_cache))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(model_cache.parent))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     return tmp_path
 

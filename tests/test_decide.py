@@ -10,7 +10,7 @@ import pytest
 
 from bot.decide import decide
 from bot.models import Decision, Prediction, PriorTicket, Recipient, Ticket
-from bot.rules import RuleSet, load_rules
+from bot.rules import PriorityGuard, RuleSet, load_rules
 from bot.sla import BusinessHours
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -51,7 +51,7 @@ def test_confident_prediction_routes_to_the_department() -> None:
     assert d.reasons == ("model m1: billing (0.90)",)
 
 
-@pytest.mark.parametrize("confidence", [0.0, 0.2, 0.399])
+@pytest.mark.parametrize("confidence", [0.0, 0.2, 0.499])
 def test_low_confidence_goes_to_review(confidence: float) -> None:
     d = run(prediction={"confidence": confidence})
     assert d.needs_review
@@ -62,7 +62,7 @@ def test_low_confidence_goes_to_review(confidence: float) -> None:
 
 
 def test_confidence_at_threshold_is_not_reviewed() -> None:
-    assert not run(prediction={"confidence": 0.40}).needs_review
+    assert not run(prediction={"confidence": 0.50}).needs_review
 
 
 PRIORITY_CASES = [
@@ -264,3 +264,39 @@ def test_ack_language_falls_back_to_default(language: str, expected: str) -> Non
 
 def test_decide_is_repeatable() -> None:
     assert run() == run()
+
+
+GUARDED = {"low": 0.45, "medium": 0.30, "high": 0.25}  # low by argmax, but high is not unlikely
+
+
+@pytest.mark.parametrize(("cost", "scores", "expected"), [
+    (3.0, GUARDED, "medium"),  # 0.45 - 2 * 0.25 < 0.30: the likeliest other priority
+    (3.0, {"low": 0.45, "medium": 0.20, "high": 0.35}, "high"),
+    (1.5, GUARDED, "low"),  # 0.45 - 0.5 * 0.25 > 0.30: low is worth it
+    (1.0, GUARDED, "low"),  # the model as it is
+    (3.0, {"low": 0.80, "medium": 0.15, "high": 0.05}, "low"),  # a clear low stays low
+    (3.0, {"medium": 0.8}, "low"),  # no scores to weigh: nothing to change
+])
+def test_priority_guard_keeps_likely_high_tickets_out_of_low(cost: float, scores: dict[str, float],
+                                                            expected: str) -> None:
+    rules = RULES.model_copy(update={"priority": PriorityGuard(high_as_low_cost=cost)})
+    d = run(prediction={"priority": "low", "priority_scores": scores}, rules=rules)
+    assert d.priority == expected
+    assert d.sla_hours == RULES.sla_hours[expected]
+    guard = [r for r in d.reasons if r.startswith("priority-guard:")]
+    assert guard == ([] if expected == "low" else
+                     [f"priority-guard: low ({scores['low']:.2f}) is not worth the risk of a high ticket "
+                      f"({scores['high']:.2f}, cost {cost:g}): {expected}"])
+
+
+def test_priority_guard_only_ever_raises_low() -> None:
+    for predicted in ("medium", "high"):
+        d = run(prediction={"priority": predicted, "priority_scores": {"low": 0.5, "medium": 0.2, "high": 0.3}})
+        assert d.priority == predicted
+        assert not any(r.startswith("priority-guard:") for r in d.reasons)
+
+
+def test_rules_raise_the_guarded_priority_further() -> None:
+    d = run(ticket={"sender": "cto@vip.example.com"}, prediction={"priority": "low", "priority_scores": GUARDED})
+    assert d.priority == "high"
+    assert [r.split(":")[0] for r in d.reasons[1:]] == ["priority-guard", "rule vip-senders"]

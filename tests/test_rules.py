@@ -41,6 +41,8 @@ def test_shipped_rules_load() -> None:
     assert rules.departments["billing"].names == {"en": "Billing", "de": "Buchhaltung", "es": "Facturación",
                                                   "fr": "Facturation", "pt": "Faturas e Pagamentos"}
     assert rules.acknowledgement.reference_prefix == "SUP"
+    assert rules.priority.high_as_low_cost == 5
+    assert rules.triage.review_below == 0.5  # calibrated: below it the default model is more often wrong
 
 
 def test_small_fixture_loads(tmp_path: Path) -> None:
@@ -49,6 +51,7 @@ def test_small_fixture_loads(tmp_path: Path) -> None:
     rules = load_rules(path)
     assert rules.departments["technical"].folder is None
     assert rules.triage.review_below == 0.4  # defaults fill what the file leaves out
+    assert rules.priority.high_as_low_cost == 1.0  # no [priority] table: the model's priority as it is
     assert rules.rank("urgent") == 3 and rules.rank("unknown") == rules.rank("medium")
 
 
@@ -83,6 +86,12 @@ ERRORS = [
     ("rule condition typo", 'if_keywords = ["lawyer"', 'if_keyword = ["lawyer"', 33, "rules[1].if_keyword",
      "unknown key"),
     ("department key typo", 'folder = "Billing"', 'foldr = "Billing"', 21, "departments.billing.foldr", "unknown key"),
+    ("cost below 1", "[[rules]]\nname = \"vip", "[priority]\nhigh_as_low_cost = 0.5\n\n[[rules]]\nname = \"vip",
+     27, "priority.high_as_low_cost", "greater than or equal to 1"),
+    ("cost not a number", "[[rules]]\nname = \"vip", "[priority]\nhigh_as_low_cost = \"high\"\n\n[[rules]]\nname = \"vip",
+     27, "priority.high_as_low_cost", "valid number"),
+    ("priority key typo", "[[rules]]\nname = \"vip", "[priority]\nhigh_as_low = 2\n\n[[rules]]\nname = \"vip",
+     27, "priority.high_as_low", "unknown key"),
     ("review_below above 1", "[[rules]]\nname = \"vip", "[triage]\nreview_below = 40\n\n[[rules]]\nname = \"vip", 27,
      "triage.review_below", "less than or equal to 1"),
 ]
