@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -26,8 +27,17 @@ CLIENT_POLL_SECONDS = 60  # how often an API client's acknowledgements that coul
 
 
 def default_cache_dir() -> Path:
-    """Where built models are cached: $XDG_CACHE_HOME/deskbot."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "deskbot"
+    """Where built models are cached: $XDG_CACHE_HOME/deskbot, else ~/.cache/deskbot.
+
+    A service user may have no home at all (no passwd entry, HOME unset): then a folder of this user's in
+    the system's temporary folder, so the model is still built once and reused while the machine runs.
+    """
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "deskbot"
+    try:
+        return Path.home() / ".cache" / "deskbot"
+    except RuntimeError:
+        return Path(tempfile.gettempdir()) / f"deskbot-cache-{os.getuid()}"
 
 
 def load_classifier(model_dir: Path | None, cache_dir: Path | None) -> object:
