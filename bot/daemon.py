@@ -106,7 +106,8 @@ def start_sources(scheduled: list[Scheduled], triage: Triage) -> None:
             log.warning("%s: cannot log in yet (%s); its cycles will keep trying", source.name, exc)
             continue
         if seed:
-            status.seed_references(triage.store, source.name, highest)
+            status.seed_references(triage.store, source.name, highest,
+                                   start=triage.rules.acknowledgement.reference_start)
 
 
 def run_once(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event) -> list[SourceReport]:

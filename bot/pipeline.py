@@ -147,7 +147,8 @@ def _seed_references(source: Source, triage: Triage) -> None:
         return
     find = getattr(source, "highest_reference", None)
     highest = find(triage.rules.acknowledgement.reference_prefix) if find else 0
-    status.seed_references(triage.store, source.name, highest)
+    status.seed_references(triage.store, source.name, highest,
+                           start=triage.rules.acknowledgement.reference_start)
     if highest:
         log.info("%s: references continue after %s-%06d found on the server", source.name,
                  triage.rules.acknowledgement.reference_prefix, highest)

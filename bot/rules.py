@@ -109,6 +109,8 @@ class Acknowledgement(_Section):
 
     enabled: bool = True
     reference_prefix: str = Field(default="SUP", pattern=r"^[A-Z][A-Z0-9]{0,9}$")
+    # The first number a new decision log gives out; it also continues above any reference found on the servers.
+    reference_start: int = Field(default=1, ge=1)
     languages: list[str] = ["en", "de", "es", "fr", "pt"]  # each needs its templates (the shipped ones: these five)
     default_language: str = "en"
     max_age_days: float = Field(default=7, gt=0)  # older mail is triaged but not acknowledged

@@ -92,11 +92,12 @@ def needs_seed(store: Store, source: str) -> bool:
         return row is None or not row.reference_seeded
 
 
-def seed_references(store: Store, source: str, highest: int) -> None:
-    """Raise the reference sequence to at least `highest` (found on the server), never lower it."""
+def seed_references(store: Store, source: str, highest: int, *, start: int = 1) -> None:
+    """Raise the reference sequence to at least `highest` (found on the server) and to `start` - 1 (the rules'
+    reference_start), never lower it."""
     with store.session() as session:
         counter = session.get(Counter, "reference") or Counter(name="reference", value=0)
-        counter.value = max(counter.value, highest)
+        counter.value = max(counter.value, highest, start - 1)
         row = _state(session, source)
         row.reference_seeded = True
         session.add(counter)

@@ -223,3 +223,15 @@ def test_references_never_repeat_after_a_dry_run_or_a_new_database(
 
     [new] = [r for r in rows(setup) if r.reference]
     assert new.reference == "SUP-000004", "seeded from the references in the Sent folder"
+
+
+def test_a_new_decision_log_starts_at_the_configured_reference(mailbox: Mailbox, smtp_sink: SmtpSink,
+                                                               tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(shipped_rules_path().read_text().replace("reference_start = 1", "reference_start = 5000"))
+    mailbox.append(customer_mail(1))
+    config = make_config([mailbox.config], smtp_sink, tmp_path, model_cache, rules=str(rules))
+
+    cycle(config, build_triage(config, clock=clock))
+
+    assert [r.reference for r in rows(config)] == ["SUP-005000"]
