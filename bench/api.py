@@ -6,7 +6,7 @@ tickets/s of POST /v1/predict/batch (1,000 tickets a request), and POST /v1/tick
 recorded in SQLite and the acknowledgement sent to an aiosmtpd sink on loopback. Server and load
 generator share this machine's cores (and anything else running on it): the figures are a floor.
 
-    .venv/bin/python bench/api.py [--seconds 20] [--concurrency 4]
+    .venv/bin/python bench/api.py [--seconds 20] [--concurrency 6]
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ async def run(port: int, seconds: float, concurrency: int) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20, help="at most this long per measurement")
-    parser.add_argument("--concurrency", type=int, default=4, help="concurrent clients")
+    parser.add_argument("--concurrency", type=int, default=6, help="concurrent clients (default 6)")
     args = parser.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory() as folder, SmtpSink() as sink:

@@ -84,7 +84,7 @@ def kill_at_random(config: Path, password: str, sink: SmtpSink, *, count: int, k
         deadline = time.monotonic() + 300
         while len(sink.messages) < target and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.002)
-        time.sleep(rng.random() * 0.03)  # land anywhere in a ticket's steps, not just after an acknowledgement
+        time.sleep(rng.random() * 0.1)  # land anywhere in the next few tickets, not just after an acknowledgement
         moments.append(len(sink.messages))
         process.send_signal(signal.SIGKILL)
         process.wait()
