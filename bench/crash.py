@@ -26,16 +26,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import imapclient  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
+from bot.config import MailboxConfig  # noqa: E402
 from bot.database import open_engine  # noqa: E402
 from bot.loopback import SmtpSink  # noqa: E402
 from bot.schema import ActionLog, TicketLog  # noqa: E402
-from tests.scenario import customer_mail  # noqa: E402
+from tests.conftest import Mailbox  # noqa: E402
+from tests.scenario import customer_mail, write_config  # noqa: E402
 from tests.servers import DovecotServer, dovecot_usable  # noqa: E402
 
 
 def daemon(config: Path, password: str, log: Path) -> subprocess.Popen[bytes]:
     """`deskbot run --config CONFIG` as its own process."""
-    env = {**os.environ, "BENCH_IMAP_PASSWORD": password}
+    env = {**os.environ, "TEST_IMAP_PASSWORD": password}
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)], env=env,
                                 stdout=out, stderr=out)
@@ -47,31 +49,6 @@ def append_all(server: DovecotServer, user: str, password: str, count: int) -> N
     for n in range(count):
         client.append("INBOX", customer_mail(n))
     client.logout()
-
-
-def write_config(path: Path, server: DovecotServer, user: str, sink: SmtpSink, cache: Path, *,
-                 sent_folder: str) -> None:
-    path.write_text(f"""
-[database]
-url = "sqlite:///{path.parent / 'log.sqlite3'}"
-[smtp]
-host = "{sink.host}"
-port = {sink.port}
-security = "none"
-from = "Support <support@deskbot.test>"
-[[mailbox]]
-name = "support"
-host = "{server.host}"
-port = {server.port}
-security = "none"
-username = "{user}"
-password_env = "BENCH_IMAP_PASSWORD"
-first_run = "all"
-poll_seconds = 5
-sent_folder = "{sent_folder}"
-[paths]
-cache = "{cache}"
-""")
 
 
 def kill_at_random(config: Path, password: str, sink: SmtpSink, *, count: int, kills: int, rng: random.Random,
@@ -92,7 +69,7 @@ def kill_at_random(config: Path, password: str, sink: SmtpSink, *, count: int, k
 
 
 def finish(config: Path, password: str, log: Path) -> int:
-    env = {**os.environ, "BENCH_IMAP_PASSWORD": password}
+    env = {**os.environ, "TEST_IMAP_PASSWORD": password}
     with log.open("ab") as out:
         return subprocess.run([sys.executable, "-m", "bot", "run", "--config", str(config), "--once"], env=env,
                               stdout=out, stderr=out, check=False).returncode
@@ -144,15 +121,19 @@ def run_mail(args: argparse.Namespace) -> None:
         started = time.monotonic()
         append_all(server, user, password, args.mails)
         print(f"{args.mails} mails appended to Dovecot in {time.monotonic() - started:.1f} s")
-        config, log = Path(tmp) / "deskbot.toml", Path(tmp) / "daemon.log"
-        write_config(config, server, user, sink, args.cache, sent_folder=args.sent_folder)
+        log = Path(tmp) / "daemon.log"
+        mailbox = Mailbox(MailboxConfig(name="support", host=server.host, port=server.port, security="none",
+                                        username=user, password=password), "dovecot")
+        config = write_config(Path(tmp), mailbox, sink, args.cache,
+                              mailbox_extra=f'poll_seconds = 5\nsent_folder = "{args.sent_folder}"')
         started = time.monotonic()
         moments = kill_at_random(config, password, sink, count=args.mails, kills=args.kills, rng=rng, log=log)
         code = finish(config, password, log)
         elapsed = time.monotonic() - started
         print(f"SIGKILL after {', '.join(map(str, moments))} acknowledgements; final run exit {code}; "
               f"{elapsed:.0f} s in all (each start loads the model)")
-        figures = mail_figures(server, user, password, sink, f"sqlite:///{Path(tmp) / 'log.sqlite3'}", args.mails)
+        figures = mail_figures(server, user, password, sink, f"sqlite:///{Path(tmp) / 'var' / 'deskbot.sqlite3'}",
+                               args.mails)
         for name, value in figures.items():
             print(f"  {name:45} {value}")
         if args.keep_log:
