@@ -10,6 +10,7 @@ receiver can drop the copy) and the log says so.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot import recall
@@ -23,6 +24,7 @@ from bot.errors import (
     PermanentError,
     ServiceUnavailable,
 )
+from bot.models import Decision, Ticket
 from bot.records import load_decision, row_ticket
 from bot.schema import ActionLog, TicketLog
 from connectors.base import ACKNOWLEDGE, FLAG_FAILED, QUARANTINE, Action, Source
@@ -42,39 +44,52 @@ def act(row: TicketLog, source: Source, triage: Triage) -> Outcome:
     store = triage.store
     todo = [a for a in store.actions(row.id) if a.state in ("pending", "inflight")]
     todo.sort(key=lambda a: a.kind != "unflag")  # after `deskbot retry`: unflag before the mail is filed away
+    subject = subject_of(row, triage)
+    final = row.status if row.status in ("unreadable", "duplicate", "failed", "quarantined") else "done"
     failed: list[str] = []
+    marked = False  # the commit that finished the previous action already marked this one in flight
     for index, action in enumerate(todo):
-        following = todo[index + 1].id if index + 1 < len(todo) and todo[index + 1].state == "pending" else None
-        state, detail = _run(action, row, source, triage)
-        store.step(action.id, state, detail, then=following)
+        after = todo[index + 1] if index + 1 < len(todo) else None
+        following = after.id if after is not None and after.state == "pending" else None
+        state, detail = _run(action, row, subject, source, triage, marked=marked)
+        counted = state == "failed" and action.kind not in (FLAG_FAILED, QUARANTINE)
+        closing = after is None and state != "gone" and not counted and not failed  # the ticket is done too
+        store.step(action.id, state, detail, then=following,
+                   ticket_update={"id": row.id, "status": final, "pending": False} if closing else None)
+        marked = following is not None
         if state == "gone":
             store.update_ticket(row.id, status="gone", pending=False, error=detail)
             log.warning("%s %s %s: %s", source.name, row.ref, row.reference or "", detail)
             return Outcome(row.ref, "gone", row.id, detail)
-        if state == "failed" and action.kind not in (FLAG_FAILED, QUARANTINE):
+        if counted:
             failed.append(f"{action.kind}: {detail}")
     if failed:
-        return _fail(row, source, triage, "; ".join(failed))
-    final = row.status if row.status in ("unreadable", "duplicate", "failed", "quarantined") else "done"
-    store.update_ticket(row.id, status=final, pending=False)
+        return _fail(row, subject, source, triage, "; ".join(failed))
+    if not todo:
+        store.update_ticket(row.id, status=final, pending=False)
     return Outcome(row.ref, final, row.id)
 
 
-def _run(action: ActionLog, row: TicketLog, source: Source, triage: Triage) -> tuple[str, str]:
-    """One action: skip, verify, perform; returns (state, detail). Systemic and transient errors propagate."""
+def _run(action: ActionLog, row: TicketLog, subject: Subject, source: Source, triage: Triage, *,
+         marked: bool = False) -> tuple[str, str]:
+    """One action: skip, verify, perform; returns (state, detail). Systemic and transient errors propagate.
+
+    `marked`: this action was put in flight a moment ago by this very run (not found so after a crash), so
+    there is nothing to check first and nothing more to record before its side effect.
+    """
     assert action.id is not None
     if action.kind == ACKNOWLEDGE and row.ack_template is None:
         return "skipped", row.ack_skip_reason or "no acknowledgement"
-    request = build_action(action, row, triage)
+    request = build_action(action, row, subject, triage)
     note = ""
-    if action.state == "inflight":
+    if action.state == "inflight" and not marked:
         found = source.verify(request)
         if found:
             return "done", "found done on the server after an interruption"
         note = f" ({UNSURE})" if found is None else ""
         if found is None:
             log.warning("%s %s %s: %s: %s", source.name, row.ref, row.reference or "", action.kind, UNSURE)
-    else:
+    elif not marked:
         triage.store.start(action.id)
     try:
         return "done", source.perform(request) + note
@@ -97,31 +112,46 @@ def _run(action: ActionLog, row: TicketLog, source: Source, triage: Triage) -> t
         raise
 
 
-def build_action(action: ActionLog, row: TicketLog, triage: Triage) -> Action:
-    """What the source needs to cause (or look for) one action's effect."""
-    decision = load_decision(row) if row.department else None
-    ticket = row_ticket(row)
+@dataclass(frozen=True)
+class Subject:
+    """What every action of one ticket is about, read from its row once per `act()`."""
+
+    ticket: Ticket
+    decision: Decision | None
+    reference: str  # its own, or for a reply in a known thread the reference of that thread's ticket
+    duplicate_of: str  # for a second copy: the reference (or id) of the ticket it copies
+
+
+def subject_of(row: TicketLog, triage: Triage) -> Subject:
+    """Rebuild the ticket and its decision from the row, and look up the tickets it points at."""
     reference = row.reference or ""
     if not reference and row.follow_up_of is not None:  # a reply in a known thread is shown under its ticket
         original = triage.store.get(row.follow_up_of)
         reference = (original.reference or "") if original else ""
-    marker = action.marker or (row.ack_message_id if action.kind == ACKNOWLEDGE else
-                               f"deskbot:{reference or row.id}:{action.kind}")
-    ack = None
-    if action.kind == ACKNOWLEDGE and decision is not None:
-        ack = build_ack(ticket, decision, reference=reference, message_id=row.ack_message_id, rules=triage.rules,
-                        from_address=triage.from_address, renderer=triage.renderer, now=triage.store.clock())
-    note = row.error if action.kind not in ("write_back", "note") else (
-        decision_note(row, triage.calendar.zone) if decision else "")
     duplicate_of = ""
     if row.duplicate_of is not None:
         original = triage.store.get(row.duplicate_of)
         duplicate_of = (original.reference or str(original.id)) if original else str(row.duplicate_of)
-    return Action(kind=action.kind, ticket=ticket, decision=decision, reference=reference, marker=marker,
-                  note=note, ack=ack, duplicate_of=duplicate_of)
+    return Subject(row_ticket(row), load_decision(row) if row.department else None, reference, duplicate_of)
 
 
-def _fail(row: TicketLog, source: Source, triage: Triage, reason: str) -> Outcome:
+def build_action(action: ActionLog, row: TicketLog, subject: Subject, triage: Triage) -> Action:
+    """What the source needs to cause (or look for) one action's effect."""
+    decision, reference = subject.decision, subject.reference
+    marker = action.marker or (row.ack_message_id if action.kind == ACKNOWLEDGE else
+                               f"deskbot:{reference or row.id}:{action.kind}")
+    ack = None
+    if action.kind == ACKNOWLEDGE and decision is not None:
+        ack = build_ack(subject.ticket, decision, reference=reference, message_id=row.ack_message_id,
+                        rules=triage.rules, from_address=triage.from_address, renderer=triage.renderer,
+                        now=triage.store.clock())
+    note = row.error if action.kind not in ("write_back", "note") else (
+        decision_note(row, triage.calendar.zone) if decision else "")
+    return Action(kind=action.kind, ticket=subject.ticket, decision=decision, reference=reference, marker=marker,
+                  note=note, ack=ack, duplicate_of=subject.duplicate_of)
+
+
+def _fail(row: TicketLog, subject: Subject, source: Source, triage: Triage, reason: str) -> Outcome:
     """A permanent failure: recorded with the reason, logged at WARNING, flagged on the server for a person."""
     from bot.pipeline import Outcome
 
@@ -130,7 +160,7 @@ def _fail(row: TicketLog, source: Source, triage: Triage, reason: str) -> Outcom
     store.update_ticket(row.id, status="failed", error=reason[:2000])
     store.add_event(source.name, f"{row.reference or row.ref}: {reason}", ticket_id=row.id)
     log.warning("%s %s %s: failed, flagged for a person: %s", source.name, row.ref, row.reference or "", reason)
-    _flag(row, source, triage, FLAG_FAILED, reason)
+    _flag(row, subject, source, triage, FLAG_FAILED)
     return Outcome(row.ref, "failed", row.id, reason)
 
 
@@ -142,12 +172,12 @@ def quarantine(row: TicketLog, source: Source, triage: Triage) -> Outcome:
     reason = f"quarantined after {row.attempts} failed attempts; last error: {row.error}"
     triage.store.add_event(source.name, f"{row.reference or row.ref}: {reason}", ticket_id=row.id)
     log.warning("%s %s %s: %s", source.name, row.ref, row.reference or "", reason)
-    if _flag(row, source, triage, QUARANTINE, reason):
+    if _flag(row, subject_of(row, triage), source, triage, QUARANTINE):
         triage.store.update_ticket(row.id, status="quarantined", pending=False)
     return Outcome(row.ref, "quarantined", row.id, reason)
 
 
-def _flag(row: TicketLog, source: Source, triage: Triage, kind: str, reason: str) -> bool:
+def _flag(row: TicketLog, subject: Subject, source: Source, triage: Triage, kind: str) -> bool:
     """Perform one flagging action (recorded like any other); False when it must be tried again later."""
     assert row.id is not None
     store = triage.store
@@ -155,7 +185,7 @@ def _flag(row: TicketLog, source: Source, triage: Triage, kind: str, reason: str
     action = action or store.add_action(row.id, kind)
     assert action.id is not None
     try:
-        state, detail = _run(action, row, source, triage)
+        state, detail = _run(action, row, subject, source, triage)
     except (ServiceUnavailable, ConfigError, AuthError):
         raise
     except DeskbotError as exc:
