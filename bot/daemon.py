@@ -15,7 +15,7 @@ from bot import status
 from bot.ack import AckRenderer, check_templates
 from bot.config import Config
 from bot.errors import ConfigError, DeskbotError
-from bot.pipeline import SourceReport, Triage, run_source
+from bot.pipeline import SourceReport, Triage, run_source, seed_references
 from bot.rules import RuleSet, load_rules
 from bot.sla import BusinessHours
 from bot.store import Store, utc_now
@@ -66,7 +66,7 @@ def build_triage(config: Config, *, dry_run: bool = False, clock: Callable[[], d
     renderer = AckRenderer(config.resolve(config.paths.templates))
     check_templates(renderer, rules)
     classifier = load_classifier(config.resolve(config.paths.model), config.resolve(config.paths.cache))
-    unknown = sorted(set(getattr(classifier, "departments", ())) - set(rules.departments))
+    unknown = unknown_departments(classifier, rules)
     if unknown:
         log.warning("the model predicts departments the rules do not define (%s): their tickets go to review; "
                     "add [departments.<name>] to the rules", ", ".join(unknown))
@@ -92,22 +92,16 @@ def start_sources(scheduled: list[Scheduled], triage: Triage) -> None:
     """Log in to every source once before work starts: a configuration mistake found there (a helpdesk group
     the rules name but the helpdesk lacks) stops the run; a server that is down only delays its source.
     On a new decision log, the reference sequence is raised above what every reachable server shows."""
-    prefix = triage.rules.acknowledgement.reference_prefix
     for item in scheduled:
         source = item.source
-        seed = not triage.dry_run and status.needs_seed(triage.store, source.name)
-        finder = getattr(source, "highest_reference", None)
         try:
             with source:
-                highest = finder(prefix) if seed and finder else 0
+                if not triage.dry_run:
+                    seed_references(source, triage)
         except ConfigError:
             raise
         except DeskbotError as exc:
             log.warning("%s: cannot log in yet (%s); its cycles will keep trying", source.name, exc)
-            continue
-        if seed:
-            status.seed_references(triage.store, source.name, highest,
-                                   start=triage.rules.acknowledgement.reference_start)
 
 
 def run_once(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event) -> list[SourceReport]:
@@ -186,9 +180,14 @@ def _cycle(item: Scheduled, triage: Triage, stop: threading.Event) -> None:
         log.exception("%s: cycle failed", item.source.name)
 
 
+def unknown_departments(classifier: object, rules: RuleSet) -> list[str]:
+    """Departments the model predicts that the rules do not route."""
+    return sorted(set(getattr(classifier, "departments", ())) - set(rules.departments))
+
+
 def check_model_departments(classifier: object, rules: RuleSet) -> None:
     """`deskbot check`: every department the model predicts must be routed by the rules."""
-    unknown = sorted(set(getattr(classifier, "departments", ())) - set(rules.departments))
+    unknown = unknown_departments(classifier, rules)
     if unknown:
         raise rules.error_at(("departments",), f"the model predicts {', '.join(unknown)}, which the rules do not "
                              "define; add a [departments.<name>] table for each (or retrain the model)")

@@ -123,7 +123,7 @@ def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
     try:
         with source:
             if not triage.dry_run:
-                _seed_references(source, triage)
+                seed_references(source, triage)
                 _resume(source, triage, report, stop)
             if not report.stopped:
                 _read_new(source, triage, report, stop)
@@ -141,8 +141,9 @@ def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
     return report
 
 
-def _seed_references(source: Source, triage: Triage) -> None:
-    """On first contact, raise the reference sequence above every reference the server already shows."""
+def seed_references(source: Source, triage: Triage) -> None:
+    """On first contact (the source entered), raise the reference sequence above every reference the server
+    already shows, and to the rules' reference_start."""
     if not status.needs_seed(triage.store, source.name):
         return
     find = getattr(source, "highest_reference", None)
@@ -178,13 +179,11 @@ def _resume_one(row: TicketLog, source: Source, triage: Triage) -> Outcome:
     assert row.id is not None
     if row.attempts >= triage.max_attempts:
         return quarantine(row, source, triage)
-    if row.status == "received":
-        ticket = row_ticket(row)
-        prediction, decision = judge(ticket, triage)
+    if row.status == "received":  # the model or the rules failed on it before: decide now
+        prediction, decision = judge(row_ticket(row), triage)
         decision = for_source(decision, source)
         row = triage.store.record_late_decision(row.id, prediction, decision, kinds=source.plan(decision),
                                                 ack_message_id=new_ack_id(triage))
-        return act(row, source, triage)
     return act(row, source, triage)
 
 
@@ -249,10 +248,9 @@ def handle_item(item: RawItem, source: Source, triage: Triage) -> Outcome:
              row.reference or ("(dry run)" if triage.dry_run else "-"), decision.department, decision.priority or "-",
              decision.needs_review, decision.ack_skip_reason or "yes", "; ".join(decision.reasons),
              f"; {len(ticket.attachments)} attachment(s)" if ticket.attachments else "")
-    if not triage.dry_run:
-        note_bounce(ticket, decision, triage)
     if triage.dry_run:
         return Outcome(item.ref, "dry-run", row.id)
+    note_bounce(ticket, decision, triage)
     return _guarded(row, source, triage, lambda: act(row, source, triage))
 
 
@@ -320,4 +318,5 @@ def _guarded(row: TicketLog, source: Source, triage: Triage, work: Callable[[], 
         return Outcome(row.ref, "retry", row.id, error)
 
 
-__all__ = ["Outcome", "SourceReport", "Triage", "handle_item", "judge", "load_decision", "run_source"]
+__all__ = ["Outcome", "SourceReport", "Triage", "handle_item", "judge", "load_decision", "run_source",
+           "seed_references"]

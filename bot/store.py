@@ -105,9 +105,7 @@ class Store:
         """A decided ticket, its reference, one pending action per kind, and the cursor past it."""
         row = ticket_row(ticket, self.now(), status="dry-run" if dry_run else "decided", dry_run=dry_run)
         fill_decision(row, prediction, decision, ack_message_id)
-        # A customer reference for a new request only: not for robots, spam or a reply in a known thread.
-        numbered = not dry_run and decision.kind == "ticket" and decision.follow_up_of is None
-        return self._insert(row, kinds, cursor, numbered=numbered)
+        return self._insert(row, kinds, cursor, numbered=not dry_run and gets_reference(decision))
 
     def record_received(self, ticket: Ticket, error: str, *, cursor: str | None) -> TicketLog:
         """A readable ticket the model or the rules failed on: kept, to decide again next cycle."""
@@ -171,7 +169,7 @@ class Store:
             assert row is not None
             fill_decision(row, prediction, decision, ack_message_id)
             row.status, row.error, row.updated_at = "decided", "", now
-            if decision.kind == "ticket" and decision.follow_up_of is None and not row.reference:
+            if gets_reference(decision) and not row.reference:
                 row.reference = format_reference(self.reference_prefix, self._next_reference(session))
             session.add(row)
             for kind in kinds:
@@ -278,6 +276,11 @@ class Store:
         with self.session() as session:
             session.add(Event(at=self.now(), source=source, ticket_id=ticket_id, level=level, message=message[:2000]))
             session.commit()
+
+
+def gets_reference(decision: Decision) -> bool:
+    """A customer reference for a new request only: not for robots, spam or a reply in a known thread."""
+    return decision.kind == "ticket" and decision.follow_up_of is None
 
 
 def format_reference(prefix: str, number: int) -> str:
