@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.resources
 import resource
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -25,18 +24,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import imapclient  # noqa: E402
 
 from bot.config import Config, DatabaseConfig, MailboxConfig, PathsConfig, SmtpConfig  # noqa: E402
-from bot.daemon import build_triage, run_once  # noqa: E402
+from bot.daemon import build_triage, run_once, sources_of  # noqa: E402
 from bot.loopback import SmtpSink  # noqa: E402
+from bot.pipeline import NEVER  # noqa: E402
+from classifier.starter import corpus_files, shipped_corpus  # noqa: E402
 from tests.servers import DovecotServer, PymapPool, dovecot_usable  # noqa: E402
 
 
 def corpus_mails(count: int) -> list[bytes]:
     """`count` mails made from the shipped starter corpus (cycled), each with a unique Message-ID."""
-    folder = importlib.resources.files("classifier") / "corpus"
     rows = []
-    for name in ("starter-en.csv", "starter-de.csv"):
-        with (folder / name).open(encoding="utf-8") as handle:
-            rows += list(csv.DictReader(handle))
+    for file in corpus_files(shipped_corpus()):  # every language of the starter corpus
+        with file.open(encoding="utf-8-sig", newline="") as handle:
+            rows += [row for row in csv.DictReader(handle) if row.get("body")]
     mails = []
     for n in range(count):
         row = rows[n % len(rows)]
@@ -78,10 +78,11 @@ def main() -> None:
         triage = build_triage(config)
         loaded = time.perf_counter() - started
         started = time.perf_counter()
-        [report] = run_once(config, triage)
+        scheduled = sources_of(config, triage)
+        [report] = run_once(scheduled, triage, stop=NEVER)
         cycle = time.perf_counter() - started
         started = time.perf_counter()
-        run_once(config, triage)
+        run_once(scheduled, triage, stop=NEVER)
         quiet = time.perf_counter() - started
         done = sum(1 for o in report.outcomes if o.status == "done")
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
