@@ -27,7 +27,7 @@ from bot.errors import (
 from bot.models import Decision, Ticket
 from bot.records import load_decision, row_ticket
 from bot.schema import ActionLog, TicketLog
-from connectors.base import ACKNOWLEDGE, FLAG_FAILED, QUARANTINE, Action, Source
+from connectors.base import ACKNOWLEDGE, FLAG_FAILED, QUARANTINE, UNFLAG, Action, Source
 
 if TYPE_CHECKING:
     from bot.pipeline import Outcome, Triage
@@ -43,7 +43,7 @@ def act(row: TicketLog, source: Source, triage: Triage) -> Outcome:
     assert row.id is not None
     store = triage.store
     todo = [a for a in store.actions(row.id) if a.state in ("pending", "inflight")]
-    todo.sort(key=lambda a: a.kind != "unflag")  # after `deskbot retry`: unflag before the mail is filed away
+    todo.sort(key=lambda a: a.kind != UNFLAG)  # after `deskbot retry`: unflag before the mail is filed away
     subject = subject_of(row, triage)
     final = row.status if row.status in ("unreadable", "duplicate", "failed", "quarantined") else "done"
     failed: list[str] = []

@@ -50,7 +50,7 @@ def note_bounce(ticket: Ticket, decision: Decision, triage: Triage) -> None:
     for row in recall.acknowledged_by(triage.store, ticket.meta_value("reported_message_ids").split()):
         if row.ack_to and row.ack_to in failed and hours:
             recall.suppress(triage.store, row.ack_to, hours=hours,
-                                  reason=f"the acknowledgement of {row.reference or row.id} bounced for good")
+                            reason=f"the acknowledgement of {row.reference or row.id} bounced for good")
             log.warning("%s: acknowledgements to %s suppressed for %g h: %s bounced", ticket.source, row.ack_to,
                         hours, row.reference or row.id)
 

@@ -24,6 +24,7 @@ from bot.errors import DeskbotError, ServiceUnavailable
 from bot.models import Decision, Prediction, Ticket
 from bot.records import as_utc, fill_decision, ticket_row
 from bot.schema import ActionLog, Counter, Event, SourceCursor, TicketLog
+from connectors.base import FLAG_FAILED, QUARANTINE, UNFLAG
 
 log = logging.getLogger(__name__)
 
@@ -187,14 +188,14 @@ class Store:
                     continue
                 actions = session.exec(select(ActionLog).where(ActionLog.ticket_id == ticket_id)).all()
                 for action in actions:
-                    if action.kind in ("flag_failed", "quarantine"):
+                    if action.kind in (FLAG_FAILED, QUARANTINE):
                         action.state, action.detail = "skipped", "superseded by `deskbot retry`"
                     elif action.state == "failed":
                         action.state, action.detail = "pending", "re-queued by `deskbot retry`"
                     action.updated_at = now
                     session.add(action)
                 if row.flagged:
-                    session.add(ActionLog(ticket_id=ticket_id, kind="unflag", state="pending", updated_at=now))
+                    session.add(ActionLog(ticket_id=ticket_id, kind=UNFLAG, state="pending", updated_at=now))
                 row.status = "decided" if row.department else "received"
                 row.pending, row.attempts, row.error, row.updated_at = True, 0, "", now
                 session.add(row)

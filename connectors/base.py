@@ -33,6 +33,7 @@ SET_ASIDE = "set_aside"  # unreadable input: flag it for a person, leave it in p
 DUPLICATE = "duplicate"  # a second copy of a ticket already handled: mark it as a duplicate and file it
 FLAG_FAILED = "flag_failed"  # an action failed for good: make the ticket visible to a person
 QUARANTINE = "quarantine"  # kept failing N times: flag it so it cannot block the source
+UNFLAG = "unflag"  # after `deskbot retry`: take deskbot's flags off again, before the ticket is filed
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from connectors.base import (
     FLAG_FAILED,
     QUARANTINE,
     SET_ASIDE,
+    UNFLAG,
     WRITE_BACK,
     Action,
     Mailer,
@@ -44,7 +45,6 @@ UNPARSEABLE = "deskbot-unparseable"
 FAILED = "deskbot-failed"
 QUARANTINED = "deskbot-quarantined"
 DUPLICATE_KEYWORD = "deskbot-duplicate"
-UNFLAG = "unflag"
 _BATCH = 50
 
 __all__ = ["ImapSource", "PROCESSED", "UNPARSEABLE", "keyword"]
