@@ -60,6 +60,7 @@ class TicketClassifier:
         self._features: TicketFeatures = department[0]
         weights = linear_weights(department[-1])[self._requests]
         self._weights = block_weights(contrast_weights(weights), self._features.offsets_)
+        self._label_noise = float((self.metadata.get("recipe") or {}).get("label_noise", 0.0))
         self._department_proba = proba_function(department[-1])
         self._priority_proba = proba_function(priority[-1]) if priority else None
 
@@ -85,6 +86,7 @@ class TicketClassifier:
         priority = self._priority_proba(matrix) if self._priority_proba else None
         trust = self.trust(docs, encoded.coverage)
         department = trust * department + (1 - trust) / department.shape[1]
+        department = (1 - self._label_noise) * department + self._label_noise / department.shape[1]
         if priority is not None:
             priority = trust * priority + (1 - trust) / priority.shape[1]
         best = np.argmax(department, axis=1)  # all equal: the first department

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from sklearn.svm import LinearSVC
 from bot.errors import ModelError
 from bot.models import Prediction
 from classifier.dataset import Dataset, read_dataset
-from classifier.model import DEFAULT_RECIPE, TicketClassifier, train
+from classifier.model import DEFAULT_RECIPE, TicketClassifier, load, save, train
 from classifier.predictor import NOT_A_REQUEST
 from classifier.recipe import fit_emphasised
 from classifier.text import normalise, tokenise
@@ -214,3 +215,22 @@ def test_words_the_model_never_saw_give_low_confidence(model: TicketClassifier) 
     unknown = model.predict("The quick brown fox jumps over the lazy dog near the riverbank")
     assert unknown.language == "en"
     assert unknown.confidence < 0.4 < known.confidence
+
+
+def test_label_noise_mixes_department_scores_with_uniform_and_survives_saving(data: Dataset, model: TicketClassifier,
+                                                                              tmp_path: Path) -> None:
+    noisy = train(data.texts, data.departments, data.priorities, recipe=replace(DEFAULT_RECIPE, label_noise=0.25))
+    texts = data.texts[:20] + ["Mein Drucker druckt nicht mehr", "hello"]
+    for plain, mixed in zip(model.predict_many(texts), load(save(noisy, tmp_path)).predict_many(texts)):
+        k = len(plain.department_scores)
+        assert mixed.department == plain.department  # the ranking never changes
+        for name, score in plain.department_scores.items():
+            assert mixed.department_scores[name] == pytest.approx(0.75 * score + 0.25 / k, abs=1e-6)
+        assert mixed.priority_scores == pytest.approx(plain.priority_scores, abs=1e-6)  # priority is left alone
+        assert mixed.confidence <= 0.75 + 0.25 / k + 1e-9
+
+
+@pytest.mark.parametrize("noise", [-0.1, 1.0, 1.5])
+def test_label_noise_outside_zero_to_one_is_refused(noise: float) -> None:
+    with pytest.raises(ValueError, match="label_noise"):
+        replace(DEFAULT_RECIPE, label_noise=noise)
