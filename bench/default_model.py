@@ -193,7 +193,6 @@ def report_label_noise(model: Any, data_dir: Path) -> None:
     """Recipe.label_noise chosen where v3 is not: the log-loss minimum on the mapped v4 and v5 samples, then
     what each value does to calibration on all three (the argmax, so accuracy, never changes)."""
     from classifier.evaluate import calibration_error
-    from classifier.starter import LABEL_NOISE
 
     shipped = float(model.metadata["recipe"]["label_noise"])
     scores, truths = {}, {}
@@ -215,9 +214,9 @@ def report_label_noise(model: Any, data_dir: Path) -> None:
 
     grid = np.round(np.arange(0.0, 0.41, 0.01), 2)
     best = float(grid[np.argmin([log_loss(noise) for noise in grid])])
-    print(f"log-loss minimum on the v4 + v5 samples: label_noise {best:.2f} (shipped: {LABEL_NOISE:.2f})")
+    print(f"log-loss minimum on the v4 + v5 samples: label_noise {best:.2f} (shipped: {shipped:.2f})")
     print("| label_noise | log-loss v4+v5 | ECE v3 | ECE v4 sample | ECE v5 sample |\n|---|---|---|---|---|")
-    for noise in sorted({0.0, 0.1, 0.2, best, LABEL_NOISE, 0.3}):
+    for noise in sorted({0.0, 0.1, 0.2, best, shipped, 0.3}):
         eces = [calibration_error(mixed(n, noise).argmax(axis=1) == truths[n], mixed(n, noise).max(axis=1))
                 for n in SHARED]
         print(f"| {noise:.2f} | {log_loss(noise):.4f} | " + " | ".join(f"{e:.3f}" for e in eces) + " |")
@@ -295,22 +294,17 @@ def report_priority_ceiling(truth: np.ndarray, scores: list[dict[str, float]], q
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    from bot.rules import PriorityGuard
+    from classifier.evaluate import priority_misses, priority_tradeoff
 
     labels = ["high", "low", "medium"]
     p = np.array([[s[k] for k in labels] for s in scores])
-    high = truth == "high"
-
-    def share(predicted: np.ndarray) -> float:
-        return float((high & (predicted == "low")).sum() / high.sum())
-
     best = (0.0, "")
     for wh, wl, cost in itertools.product(np.arange(0.6, 2.01, 0.1), np.arange(0.5, 2.01, 0.1), (1, 2, 3, 4, 6, 8)):
         weights = np.array([wh, wl, 1.0])
         expected = (p * weights).sum(axis=1, keepdims=True) - p * weights  # cost of each choice
         expected[:, 1] += (cost - 1) * wh * p[:, 0]
         predicted = np.array(labels)[expected.argmin(axis=1)]
-        if share(predicted) <= cap:
+        if priority_misses(truth, predicted)["high_as_low_share"] <= cap:
             f1 = float(f1_score(truth, predicted, average="macro"))
             best = max(best, (f1, f"weights high {wh:.1f}, low {wl:.1f}, high-as-low cost {cost}"))
     print(f"\ntarget: high->low <= {cap:.0%} at priority macro-F1 >= {today - 0.01:.3f} (today's {today:.3f})")
@@ -321,13 +315,14 @@ def report_priority_ceiling(truth: np.ndarray, scores: list[dict[str, float]], q
     for seed in (1, 2):
         stacked = cross_val_predict(LogisticRegression(C=10, max_iter=3000), stacked_in, truth, method="predict_proba",
                                     cv=StratifiedKFold(5, shuffle=True, random_state=seed))
-        for cost in np.arange(1.0, 8.01, 0.1):
-            guard = PriorityGuard(high_as_low_cost=float(cost))
-            predicted = np.array([guard.guard(labels[int(np.argmax(row))], dict(zip(labels, row))) for row in stacked])
-            if share(predicted) <= cap:
-                print(f"stacked on priority and queue scores (seed {seed}): high_as_low_cost {cost:.1f} -> "
-                      f"high->low {share(predicted):.1%}, macro-F1 {f1_score(truth, predicted, average='macro'):.3f}")
-                break
+        rows = priority_tradeoff(list(truth), [dict(zip(labels, row)) for row in stacked],
+                                 [float(c) for c in np.round(np.arange(1.0, 8.01, 0.1), 1)])
+        row = next((r for r in rows if r["high_as_low_share"] <= cap), None)
+        if row is None:
+            print(f"stacked on priority and queue scores (seed {seed}): no high_as_low_cost up to 8 reaches the cap")
+            continue
+        print(f"stacked on priority and queue scores (seed {seed}): high_as_low_cost {row['high_as_low_cost']:.1f} "
+              f"-> high->low {row['high_as_low_share']:.1%}, macro-F1 {row['macro_f1']:.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,8 +85,8 @@ class TicketClassifier:
         department = self.asking(self._department_proba(matrix))
         priority = self._priority_proba(matrix) if self._priority_proba else None
         trust = self.trust(docs, encoded.coverage)
-        department = trust * department + (1 - trust) / department.shape[1]
-        department = (1 - self._label_noise) * department + self._label_noise / department.shape[1]
+        keep = trust * (1 - self._label_noise)  # label noise is the queues' doing: priority is left alone
+        department = keep * department + (1 - keep) / department.shape[1]
         if priority is not None:
             priority = trust * priority + (1 - trust) / priority.shape[1]
         best = np.argmax(department, axis=1)  # all equal: the first department
