@@ -92,11 +92,14 @@ def check(args: argparse.Namespace) -> int:
           f"{', '.join(rules.acknowledgement.languages) if rules.acknowledgement.enabled else 'no language'})")
     if config is None:
         return 0
-    from bot.daemon import check_model_departments, load_classifier
+    from bot.daemon import check_model_departments, load_classifier, review_unreachable
 
     classifier = load_classifier(config.resolve(config.paths.model), config.resolve(config.paths.cache))
     check_model_departments(classifier, rules)
     print(f"model: ok (departments {', '.join(getattr(classifier, 'departments', ()))})")
+    unreachable = review_unreachable(classifier, rules)
+    if unreachable:
+        print(f"model: WARNING: {unreachable}")
     from bot.database import open_engine
 
     open_engine(config.database_url(), reference_prefix=rules.acknowledgement.reference_prefix)

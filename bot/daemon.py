@@ -70,6 +70,9 @@ def build_triage(config: Config, *, dry_run: bool = False, clock: Callable[[], d
     if unknown:
         log.warning("the model predicts departments the rules do not define (%s): their tickets go to review; "
                     "add [departments.<name>] to the rules", ", ".join(unknown))
+    unreachable = review_unreachable(classifier, rules)
+    if unreachable:
+        log.warning("%s", unreachable)
     prefix = rules.acknowledgement.reference_prefix
     return Triage(
         classifier=classifier,  # type: ignore[arg-type]
@@ -183,6 +186,16 @@ def _cycle(item: Scheduled, triage: Triage, stop: threading.Event) -> None:
 def unknown_departments(classifier: object, rules: RuleSet) -> list[str]:
     """Departments the model predicts that the rules do not route."""
     return sorted(set(getattr(classifier, "departments", ())) - set(rules.departments))
+
+
+def review_unreachable(classifier: object, rules: RuleSet) -> str | None:
+    """Why every ticket would go to review: a review_below the model's confidence never reaches (or None)."""
+    ceiling = float(getattr(classifier, "max_confidence", 1.0))
+    if rules.triage.review_below < ceiling:
+        return None
+    return (f"[triage] review_below {rules.triage.review_below:.2f} is at or above the highest confidence this model "
+            f"gives ({ceiling:.2f}), so every ticket goes to review: lower it in the rules file (the shipped rules "
+            "use 0.50), or train a model on your own tickets")
 
 
 def check_model_departments(classifier: object, rules: RuleSet) -> None:

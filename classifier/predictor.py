@@ -64,6 +64,11 @@ class TicketClassifier:
         self._department_proba = proba_function(department[-1])
         self._priority_proba = proba_function(priority[-1]) if priority else None
 
+    @property
+    def max_confidence(self) -> float:
+        """The highest department confidence this model can give: below 1 when it was built with label noise."""
+        return 1 - self._label_noise + self._label_noise / len(self.departments)
+
     def predict(self, text: str) -> Prediction:
         """Department, priority and reasons for one ticket text."""
         return self.predict_many([text])[0]

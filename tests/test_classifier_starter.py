@@ -96,6 +96,7 @@ def test_default_model_never_claims_more_than_realistic_labels_allow(model: Tick
     # real queues disagree with a ticket's words LABEL_NOISE of the time: no department score goes above that cap
     assert model.metadata["recipe"]["label_noise"] == LABEL_NOISE > 0
     cap = 1 - LABEL_NOISE + LABEL_NOISE / len(model.departments)
+    assert model.max_confidence == pytest.approx(cap)
     predictions = model.predict_many(["Die App stürzt seit dem Update beim Start ab",
                                       "Bitte stornieren Sie meine Bestellung 4711", "Quiero una factura con mi CIF"])
     assert all(cap - 0.05 < p.confidence <= cap + 1e-9 for p in predictions)

@@ -128,6 +128,20 @@ def test_check_renders_every_language_and_logs_in_everywhere(
     assert "no template ack.it.txt.j2" in capsys.readouterr().err
 
 
+def test_check_warns_when_review_below_is_out_of_the_default_models_reach(
+        tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--config", str(config), "--offline"]) == 0
+    assert "WARNING" not in capsys.readouterr().out  # the shipped 0.50
+
+    from bot.rules import shipped_rules_path
+    rules = tmp_path / "rules.toml"
+    rules.write_text(shipped_rules_path().read_text().replace("review_below = 0.50", "review_below = 0.90"))
+    assert main(["check", "--config", str(config), "--rules", str(rules), "--offline"]) == 0  # a choice, not an error
+    out = capsys.readouterr().out
+    assert "model: WARNING: [triage] review_below 0.90 is at or above the highest confidence this model gives" in out
+    assert "every ticket goes to review" in out
+
+
 @pytest.mark.parametrize(("url", "says"), [
     ("var/deskbot.sqlite3", "is not a database URL: write sqlite:///var/deskbot.sqlite3"),
     ("mysql://db/deskbot", "database 'mysql' is not supported"),
