@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import imapclient  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
-from bot.config import MailboxConfig  # noqa: E402
-from bot.database import open_engine  # noqa: E402
-from bot.loopback import SmtpSink  # noqa: E402
-from bot.schema import ActionLog, TicketLog  # noqa: E402
+from bot.config.file import MailboxConfig  # noqa: E402
+from bot.log.database import open_engine  # noqa: E402
+from bot.log.schema import ActionLog, TicketLog  # noqa: E402
+from bot.ops.loopback import SmtpSink  # noqa: E402
 from tests.conftest import Mailbox  # noqa: E402
 from tests.scenario import customer_mail, write_config  # noqa: E402
 from tests.servers import DovecotServer, dovecot_usable  # noqa: E402

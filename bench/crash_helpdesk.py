@@ -24,8 +24,8 @@ from pathlib import Path
 import httpx
 from sqlmodel import Session, select
 
-from bot.database import open_engine
-from bot.schema import TicketLog
+from bot.log.database import open_engine
+from bot.log.schema import TicketLog
 from tests.fakes.decisions import GROUPS
 from tests.fakes.limits import FakeClock
 from tests.fakes.zendesk import FakeZendesk

@@ -3,7 +3,7 @@
     .venv/bin/python bench/default_model.py [--data-dir ../shared/data] [--corpus] [--holdout 0.25] [--plot-dir DIR]
 
 1. Build time: the default model built three times into empty caches, as on first use.
-2. The demo mails (parsed as the bot parses them) beside the department and priority bot/demo/mail/README.md expects.
+2. The demo mails (parsed as the bot parses them) beside the department and priority bot/ops/demo/mail/README.md expects.
 3. The shared v3 data and the v4/v5 samples (CC BY-NC, read from --data-dir, never copied into the repo), queues
    mapped to the default departments as in issue 12 (Human Resources left out): department accuracy, macro-F1,
    mean confidence, expected calibration error (10 equal bins), the share a person triages at the shipped
@@ -97,11 +97,11 @@ def cross_validate(seeds: tuple[int, ...] = (0, 1, 42), folds: int = 4) -> None:
 
 def route_demo_mails(model: Any) -> None:
     """Predict every demo mail with the default model and print it beside its expected labels."""
-    from bot.demo import sample_mails
+    from bot.ops.demo import sample_mails
     from classifier.text import ticket_text
     from connectors.mail import parse_mail
 
-    readme = (importlib.resources.files("bot") / "demo" / "mail" / "README.md").read_text(encoding="utf-8")
+    readme = (importlib.resources.files("bot.ops") / "demo" / "mail" / "README.md").read_text(encoding="utf-8")
     expected = {number: (department, priority) for number, department, priority in EXPECTED.findall(readme)}
     right_department = right_priority = 0
     mails = sample_mails()
@@ -122,7 +122,7 @@ def route_demo_mails(model: Any) -> None:
 
 def time_builds(runs: int = 3) -> Any:
     """Build the default model `runs` times into empty caches, print each time, return the last model."""
-    from classifier.model import load_default
+    from classifier.starter import load_default
 
     seconds, model = [], None
     for _ in range(runs):

@@ -22,7 +22,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.config import FreshdeskConfig, ZendeskConfig  # noqa: E402
+from bot.config.file import FreshdeskConfig, ZendeskConfig  # noqa: E402
 from bot.rules import load_rules  # noqa: E402
 from connectors.freshdesk import FreshdeskSource  # noqa: E402
 from connectors.helpdesk import HelpdeskSource  # noqa: E402

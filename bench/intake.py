@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import imapclient  # noqa: E402
 
+from bot.ack.loops import is_thanks_only, no_ack_reason  # noqa: E402
 from bot.errors import BadInputError  # noqa: E402
-from bot.loops import is_thanks_only, no_ack_reason  # noqa: E402
 from connectors.mail import read_mail, ticket_from_mail  # noqa: E402
 from tests.servers import DovecotServer, dovecot_usable  # noqa: E402
 

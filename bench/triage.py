@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import imapclient  # noqa: E402
 
-from bot.config import Config, DatabaseConfig, MailboxConfig, PathsConfig, SmtpConfig  # noqa: E402
+from bot.config.file import Config, DatabaseConfig, MailboxConfig, PathsConfig, SmtpConfig  # noqa: E402
 from bot.daemon import build_triage, run_once, sources_of  # noqa: E402
-from bot.loopback import SmtpSink  # noqa: E402
+from bot.ops.loopback import SmtpSink  # noqa: E402
 from bot.pipeline import NEVER  # noqa: E402
 from classifier.starter import corpus_files, shipped_corpus  # noqa: E402
 from tests.servers import DovecotServer, PymapPool, dovecot_usable  # noqa: E402

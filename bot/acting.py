@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from bot import recall
-from bot.ack import build_ack, decision_note
+from bot.ack.message import build_ack, decision_note
 from bot.errors import (
     AuthError,
     ConfigError,
@@ -24,13 +22,12 @@ from bot.errors import (
     PermanentError,
     ServiceUnavailable,
 )
+from bot.log import recall
+from bot.log.records import load_decision, row_ticket
+from bot.log.schema import ActionLog, TicketLog
 from bot.models import Decision, Ticket
-from bot.records import load_decision, row_ticket
-from bot.schema import ActionLog, TicketLog
+from bot.triage import Outcome, Triage
 from connectors.base import ACKNOWLEDGE, FLAG_FAILED, QUARANTINE, UNFLAG, Action, Source
-
-if TYPE_CHECKING:
-    from bot.pipeline import Outcome, Triage
 
 log = logging.getLogger(__name__)
 UNSURE = "the effect of an interrupted attempt could not be checked; done again with the same marker"
@@ -38,8 +35,6 @@ UNSURE = "the effect of an interrupted attempt could not be checked; done again 
 
 def act(row: TicketLog, source: Source, triage: Triage) -> Outcome:
     """Run every unfinished action of `row` in order; permanent failures flag the ticket, the rest go on."""
-    from bot.pipeline import Outcome
-
     assert row.id is not None
     store = triage.store
     todo = [a for a in store.actions(row.id) if a.state in ("pending", "inflight")]
@@ -153,8 +148,6 @@ def build_action(action: ActionLog, row: TicketLog, subject: Subject, triage: Tr
 
 def _fail(row: TicketLog, subject: Subject, source: Source, triage: Triage, reason: str) -> Outcome:
     """A permanent failure: recorded with the reason, logged at WARNING, flagged on the server for a person."""
-    from bot.pipeline import Outcome
-
     assert row.id is not None
     store = triage.store
     store.update_ticket(row.id, status="failed", error=reason[:2000])
@@ -166,8 +159,6 @@ def _fail(row: TicketLog, subject: Subject, source: Source, triage: Triage, reas
 
 def quarantine(row: TicketLog, source: Source, triage: Triage) -> Outcome:
     """A ticket that keeps failing: flagged and parked so it cannot block the source (`deskbot retry` re-queues it)."""
-    from bot.pipeline import Outcome
-
     assert row.id is not None
     reason = f"quarantined after {row.attempts} failed attempts; last error: {row.error}"
     triage.store.add_event(source.name, f"{row.reference or row.ref}: {reason}", ticket_id=row.id)

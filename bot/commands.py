@@ -13,23 +13,23 @@ from typing import TYPE_CHECKING
 from bot.errors import ConfigError, DeskbotError
 
 if TYPE_CHECKING:
-    from bot.config import Config
+    from bot.config.file import Config
 
 
 def demo(args: argparse.Namespace) -> int:
     """`deskbot demo`."""
-    from bot.demo import default_data_dir, run_demo
+    from bot.ops.demo import default_data_dir, run_demo
 
     return run_demo(args.data_dir or default_data_dir(), sys.stdout)
 
 
 def run(args: argparse.Namespace) -> int:
     """`deskbot run`: the daemon, or one cycle with --once; one instance per SQLite log."""
-    from bot.config import load_config
+    from bot.config.file import load_config
     from bot.daemon import build_triage, run_once, serve_with_api, sources_of
-    from bot.database import prepare
-    from bot.lock import InstanceLock
-    from bot.shutdown import Shutdown
+    from bot.log.database import prepare
+    from bot.ops.lock import InstanceLock
+    from bot.ops.shutdown import Shutdown
 
     config = load_config(args.config)
     database = prepare(config.database_url())
@@ -55,11 +55,11 @@ def run(args: argparse.Namespace) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     """`deskbot serve`: the HTTP API of a config's [api] table, without polling; one instance per SQLite log."""
-    from bot.config import load_config
+    from bot.config.file import load_config
     from bot.daemon import build_triage, serve_with_api, sources_of
-    from bot.database import prepare
-    from bot.lock import InstanceLock
-    from bot.shutdown import Shutdown
+    from bot.log.database import prepare
+    from bot.ops.lock import InstanceLock
+    from bot.ops.shutdown import Shutdown
 
     config = load_config(args.config)
     if config.api is None:
@@ -78,8 +78,8 @@ def serve(args: argparse.Namespace) -> int:
 
 def check(args: argparse.Namespace) -> int:
     """`deskbot check`: files first (no network), then every server unless --offline."""
-    from bot.ack import AckRenderer, check_templates
-    from bot.config import load_config
+    from bot.ack.message import AckRenderer, check_templates
+    from bot.config.file import load_config
     from bot.rules import load_rules
 
     config = load_config(args.config) if args.config else None
@@ -100,7 +100,7 @@ def check(args: argparse.Namespace) -> int:
     unreachable = review_unreachable(classifier, rules)
     if unreachable:
         print(f"model: WARNING: {unreachable}")
-    from bot.database import open_engine
+    from bot.log.database import open_engine
 
     open_engine(config.database_url(), reference_prefix=rules.acknowledgement.reference_prefix)
     print(f"decision log: ok ({config.database_url()})")
@@ -111,7 +111,7 @@ def check(args: argparse.Namespace) -> int:
 
 def _check_servers(config: object, rules: object) -> int:
     """Log in to every source and the SMTP server; say per server whether it works."""
-    from bot.store import utc_now
+    from bot.log.store import utc_now
     from connectors.registry import Needs, build_sources
     from connectors.smtp import SmtpMailer
 
@@ -138,7 +138,7 @@ def auth(args: argparse.Namespace) -> int:
     import os
     import webbrowser
 
-    from bot.config import load_config
+    from bot.config.file import load_config
     from connectors.oauth_flows import sign_in_command
 
     config = load_config(args.config, secrets=False)  # only this account's client secret is read
@@ -175,11 +175,11 @@ def classify(args: argparse.Namespace) -> int:
 
 def open_log(args: argparse.Namespace) -> tuple[object, list[str]]:
     """The Store named by --config (no secrets read) or --db, else the demo's; and the configured sources."""
-    from bot.store import Store
+    from bot.log.store import Store
 
     sources: list[str] = []
     if args.config:
-        from bot.config import load_config
+        from bot.config.file import load_config
 
         config = load_config(args.config, secrets=False)
         url = config.database_url()
@@ -190,10 +190,10 @@ def open_log(args: argparse.Namespace) -> tuple[object, list[str]]:
     elif args.db:
         url = args.db if "://" in args.db else f"sqlite:///{Path(args.db).resolve()}"
     else:
-        from bot.demo import default_data_dir, demo_database
+        from bot.ops.demo import default_data_dir, demo_database
 
         url = f"sqlite:///{demo_database(default_data_dir())}"
-    from bot.database import sqlite_path
+    from bot.log.database import sqlite_path
 
     path = sqlite_path(url) if "://" in url else None
     if path is not None and not path.exists():
@@ -203,8 +203,8 @@ def open_log(args: argparse.Namespace) -> tuple[object, list[str]]:
 
 def log(args: argparse.Namespace) -> int:
     """`deskbot log`."""
-    from bot.history import Filters, actions_of, as_json, search
-    from bot.table import clip, format_table
+    from bot.log.history import Filters, actions_of, as_json, search
+    from bot.ops.table import clip, format_table
 
     store, _ = open_log(args)
     filters = Filters(reference=args.reference or "", sender=args.sender or "", status=args.status or "",
@@ -238,8 +238,8 @@ def _date(value: str | None, option: str) -> datetime | None:
 
 def status(args: argparse.Namespace) -> int:
     """`deskbot status`."""
-    from bot.status import summarize
-    from bot.status_view import render_status, status_json
+    from bot.ops.status import summarize
+    from bot.ops.status_view import render_status, status_json
 
     store, sources = open_log(args)
     summaries, instances = summarize(store, sources)  # type: ignore[arg-type]
@@ -253,7 +253,7 @@ def status(args: argparse.Namespace) -> int:
 
 def retry(args: argparse.Namespace) -> int:
     """`deskbot retry`: re-queue, then say what happens next."""
-    from bot.history import retry_targets
+    from bot.log.history import retry_targets
 
     store, _ = open_log(args)
     targets = retry_targets(store, reference=args.ticket or "", failed=args.failed)  # type: ignore[arg-type]
@@ -272,9 +272,9 @@ def retry(args: argparse.Namespace) -> int:
 
 def templates_check(args: argparse.Namespace) -> int:
     """`deskbot templates check`: every problem of every template, exit 2 when one is an error."""
+    from bot.ack.check import format_report, inspect_templates
+    from bot.ack.templates import AckRenderer
     from bot.rules import load_rules
-    from bot.templates import AckRenderer
-    from bot.templates_check import format_report, inspect_templates
 
     config = _config_without_secrets(args.config)
     rules = load_rules(args.rules or (config.resolve(config.paths.rules) if config else None))
@@ -287,14 +287,14 @@ def templates_check(args: argparse.Namespace) -> int:
 
 def _config_without_secrets(path: Path | None) -> Config | None:
     """The config named by --config, if any, read without its passwords (the command logs in nowhere)."""
-    from bot.config import load_config
+    from bot.config.file import load_config
 
     return load_config(path, secrets=False) if path else None
 
 
 def ack_preview(args: argparse.Namespace) -> int:
     """`deskbot ack preview`: the message on standard output, what was decided on standard error."""
-    from bot.ack_preview import describe, load_setup, preview_ack, wire_text
+    from bot.ack.preview import describe, load_setup, preview_ack, wire_text
 
     try:
         data = args.eml.read_bytes()

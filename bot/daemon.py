@@ -11,14 +11,15 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parseaddr
 from pathlib import Path
 
-from bot import status
-from bot.ack import AckRenderer, check_templates
-from bot.config import Config
+from bot.ack.message import AckRenderer, check_templates
+from bot.config.file import Config
 from bot.errors import ConfigError, DeskbotError
-from bot.pipeline import SourceReport, Triage, run_source, seed_references
+from bot.log.store import Store, utc_now
+from bot.ops import status
+from bot.pipeline import SourceReport, run_source, seed_references
 from bot.rules import RuleSet, load_rules
 from bot.sla import BusinessHours
-from bot.store import Store, utc_now
+from bot.triage import Triage
 from connectors.registry import Needs, Scheduled, build_sources
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,8 @@ def default_cache_dir() -> Path:
 
 def load_classifier(model_dir: Path | None, cache_dir: Path | None) -> object:
     """A trained model from `model_dir`, else the default one (built from the shipped corpus once)."""
-    from classifier.model import (  # heavy import (scikit-learn): only when needed
-        load,
-        load_default,
-    )
+    from classifier.model import load  # heavy imports (scikit-learn): only when needed
+    from classifier.starter import load_default
 
     if model_dir is not None:
         return load(model_dir)
@@ -159,9 +158,9 @@ def serve_with_api(config: Config, scheduled: list[Scheduled], triage: Triage, *
     if config.api is None:
         serve(scheduled, triage, stop=stop)
         return
-    from bot.api import build_app
-    from bot.api_backend import build_backend
-    from bot.api_server import ApiServer
+    from bot.api.app import build_app
+    from bot.api.backend import build_backend
+    from bot.api.server import ApiServer
 
     desks = [item for item in scheduled if hasattr(item.source, "fetch_one")]
     if not poll:

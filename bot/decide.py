@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.loops import SPAM, NoAck, SpamThresholds, is_thanks_only, no_ack_reason
+from bot.ack.loops import SPAM, NoAck, SpamThresholds, is_thanks_only, no_ack_reason
 from bot.models import Decision, Prediction, PriorTicket, Recipient, Ticket
 from bot.rules import Rule, RuleSet
 from bot.sla import BusinessHours, add_business_hours

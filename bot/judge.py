@@ -8,17 +8,14 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from email.utils import make_msgid
-from typing import TYPE_CHECKING
 
-from bot import recall
 from bot.decide import decide, reply_address
+from bot.log import recall
 from bot.models import Decision, Prediction, Ticket
 from bot.thread import reference_tokens
+from bot.triage import Triage
 from classifier.text import ticket_text
 from connectors.base import ACKNOWLEDGE, Source
-
-if TYPE_CHECKING:
-    from bot.pipeline import Triage
 
 log = logging.getLogger(__name__)
 

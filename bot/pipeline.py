@@ -18,10 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from time import monotonic
-from typing import Protocol
 
-from bot import status
-from bot.ack import AckRenderer
 from bot.acting import act, quarantine
 from bot.errors import (
     AuthError,
@@ -31,12 +28,12 @@ from bot.errors import (
     ServiceUnavailable,
 )
 from bot.judge import for_source, judge, new_ack_id, note_bounce
-from bot.models import Prediction, Ticket
-from bot.records import as_utc, load_decision, row_ticket
-from bot.rules import RuleSet
-from bot.schema import TicketLog
-from bot.sla import BusinessHours
-from bot.store import KeyTaken, Store
+from bot.log.records import as_utc, load_decision, row_ticket
+from bot.log.schema import TicketLog
+from bot.log.store import KeyTaken
+from bot.models import Ticket
+from bot.ops import status
+from bot.triage import Outcome, Triage
 from connectors.base import DUPLICATE, SET_ASIDE, RawItem, Source
 from connectors.mail import raw_key
 
@@ -46,40 +43,6 @@ FAILED = ("failed", "quarantined", "retry")  # outcomes that make `run --once` e
 # A ticket that failed on its own waits before its next try (greylisting lifts in minutes), so the
 # default three attempts span about half an hour before it is quarantined.
 RETRY_AFTER = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30))
-
-
-class Classifier(Protocol):
-    """Anything that predicts department and priority from text."""
-
-    def predict(self, text: str) -> Prediction:
-        """Predict one text."""
-        ...
-
-
-@dataclass
-class Triage:
-    """Everything a cycle needs, passed in (no globals)."""
-
-    classifier: Classifier
-    rules: RuleSet
-    calendar: BusinessHours
-    store: Store
-    renderer: AckRenderer
-    from_address: str = ""
-    dry_run: bool = False
-    own_addresses: frozenset[str] = field(default_factory=frozenset)
-    max_attempts: int = 3
-    owner: str = ""  # the lease holder's name; '' when leases are not used (one instance, SQLite lock)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one item or ticket in one cycle."""
-
-    ref: str
-    status: str  # done | failed | quarantined | retry | unreadable | duplicate | already-recorded | gone | dry-run
-    ticket_id: int | None = None
-    detail: str = ""
 
 
 @dataclass

@@ -23,8 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from bot.config.tomlfile import TomlFile, dotted
 from bot.errors import ConfigError
-from bot.tomlfile import TomlFile, dotted
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -23,7 +23,7 @@ from classifier.recipe import DEFAULT_RECIPE, Recipe, check_labels, compact, fit
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_RECIPE", "Recipe", "TicketClassifier", "load", "load_default", "save", "train"]
+__all__ = ["DEFAULT_RECIPE", "Recipe", "TicketClassifier", "load", "save", "train"]
 
 
 def train(texts: Sequence[str], departments: Sequence[str], priorities: Sequence[str] | None = None, *,
@@ -139,10 +139,3 @@ def _from_payload(payload: object, content: dict[str, Any], path: Path, retrain:
             "priorities"):
         raise ModelError(f"{path} and its sidecar disagree on the labels: {retrain}")
     return model
-
-
-def load_default(cache_dir: Path | str, *, corpus_dir: Any = None) -> TicketClassifier:
-    """The default model (classifier.starter.load_default), here where bot/daemon.py looks for it."""
-    from classifier import starter  # starter builds on train(), save() and load() above
-
-    return starter.load_default(cache_dir, corpus_dir=corpus_dir)

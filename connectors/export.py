@@ -20,7 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bot.config import load_config
+from bot.config.file import load_config
 from bot.errors import ConfigError
 from bot.rules import RuleSet, load_rules
 from classifier.dataset import DatasetError

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from bot.config import FreshdeskConfig
+from bot.config.file import FreshdeskConfig
 from bot.errors import BadInputError, PermanentError
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import inscriptis
 
-from bot.config import HelpdeskConfig
+from bot.config.file import HelpdeskConfig
 from bot.errors import PermanentError
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet

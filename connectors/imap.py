@@ -18,7 +18,7 @@ from types import TracebackType
 
 import imapclient
 
-from bot.config import MailboxConfig
+from bot.config.file import MailboxConfig
 from bot.errors import BadInputError
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet

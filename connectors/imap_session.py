@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
-from bot.config import MailboxConfig
+from bot.config.file import MailboxConfig
 from bot.errors import AuthError, PermanentError, ServiceUnavailable
 from connectors.oauth import AccessTokens, server_refused, tokens_for
 from connectors.tls import tls_context

@@ -38,7 +38,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from bot.config import MailboxConfig, SmtpConfig
+from bot.config.file import MailboxConfig, SmtpConfig
 from bot.errors import AuthError, ConfigError, ServiceUnavailable
 
 Kind = Literal["mailbox", "smtp"]

@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
-from bot.config import Config, MailboxConfig, SmtpConfig
+from bot.config.file import Config, MailboxConfig, SmtpConfig
 from bot.errors import AuthError, ConfigError
 from connectors.oauth import (
     GOOGLE_AUTHORIZE_URL,

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from bot.config import Config
+from bot.config.file import Config
 from bot.rules import RuleSet
 from connectors.base import Source
 

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 
-from bot.config import SmtpConfig
+from bot.config.file import SmtpConfig
 from bot.errors import (
     AuthError,
     ConfigError,

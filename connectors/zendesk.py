@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from bot.config import ZendeskConfig
+from bot.config.file import ZendeskConfig
 from bot.errors import BadInputError, PermanentError, TransientError, not_done
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet

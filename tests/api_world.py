@@ -8,11 +8,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from bot.api import build_app
-from bot.api_backend import Backend, build_backend
-from bot.config import ApiConfig, ApiTokenConfig, Config, DatabaseConfig, PathsConfig, SmtpConfig
-from bot.loopback import SmtpSink
-from bot.pipeline import Triage
+from bot.api.app import build_app
+from bot.api.backend import Backend, build_backend
+from bot.config.file import ApiConfig, ApiTokenConfig, Config, DatabaseConfig, PathsConfig, SmtpConfig
+from bot.ops.loopback import SmtpSink
+from bot.triage import Triage
 from connectors.base import Source
 
 FROM = "Example Support <support@example.com>"

@@ -10,8 +10,8 @@ from pathlib import Path
 import imapclient
 import pytest
 
-from bot.config import MailboxConfig
-from bot.loopback import SmtpSink
+from bot.config.file import MailboxConfig
+from bot.ops.loopback import SmtpSink
 from tests.servers import DovecotServer, PymapPool, dovecot_usable
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -23,7 +23,7 @@ import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from bot.loopback import free_port
+from bot.ops.loopback import free_port
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlmodel import Session, select
 
-from bot.config import Config, DatabaseConfig, MailboxConfig, PathsConfig, SmtpConfig
+from bot.config.file import Config, DatabaseConfig, MailboxConfig, PathsConfig, SmtpConfig
 from bot.daemon import run_once, sources_of
-from bot.database import open_engine
-from bot.loopback import SmtpSink
-from bot.pipeline import NEVER, SourceReport, Triage
-from bot.schema import ActionLog, TicketLog
+from bot.log.database import open_engine
+from bot.log.schema import ActionLog, TicketLog
+from bot.ops.loopback import SmtpSink
+from bot.pipeline import NEVER, SourceReport
+from bot.triage import Triage
 from tests.conftest import Mailbox
 
 FROM = "Support <support@deskbot.test>"

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
-from bot.loopback import PymapServer, free_port, wait_for_port
+from bot.ops.loopback import PymapServer, free_port, wait_for_port
 
 _USERS = 200
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from inscriptis import get_text
 
-from bot.ack import AckRenderer, build_ack, check_templates, format_due, shipped_templates_dir
+from bot.ack.message import AckRenderer, build_ack, check_templates, format_due, shipped_templates_dir
 from bot.errors import ConfigError
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet, load_rules

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.log.store import Store
 from bot.models import Decision, Prediction
-from bot.store import Store
 from connectors.mail import parse_mail
 
-DEMO = Path(__file__).parent.parent / "bot" / "demo" / "mail"
+DEMO = Path(__file__).parent.parent / "bot" / "ops" / "demo" / "mail"
 
 
 @pytest.fixture(autouse=True)

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.daemon import build_triage
-from bot.loopback import SmtpSink
 from bot.models import Prediction
+from bot.ops.loopback import SmtpSink
 from bot.pipeline import run_source
 from tests.api_world import api_config, bearer, test_client
 from tests.conftest import Clock

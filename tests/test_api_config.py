@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_config
+from bot.config.file import load_config
 from bot.errors import ConfigError
 
 TOKEN = "webform-token-0123456789"

@@ -14,12 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.api import build_app
-from bot.api_backend import build_backend
-from bot.api_server import ApiServer, bind
+from bot.api.app import build_app
+from bot.api.backend import build_backend
+from bot.api.server import ApiServer, bind
 from bot.daemon import build_triage
 from bot.errors import ConfigError
-from bot.loopback import SmtpSink, free_port
+from bot.ops.loopback import SmtpSink, free_port
 from tests.api_world import TOKENS, api_config, bearer
 from tests.conftest import Clock
 

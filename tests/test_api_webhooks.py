@@ -11,11 +11,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.api_backend import Backend
-from bot.api_webhooks import FRESHDESK_SECRET, ZENDESK_SIGNATURE, ZENDESK_TIMESTAMP, zendesk_signature
-from bot.config import FreshdeskConfig, ZendeskConfig
+from bot.api.backend import Backend
+from bot.api.webhooks import FRESHDESK_SECRET, ZENDESK_SIGNATURE, ZENDESK_TIMESTAMP, zendesk_signature
+from bot.config.file import FreshdeskConfig, ZendeskConfig
 from bot.daemon import build_triage, sources_of
-from bot.pipeline import Triage, run_source
+from bot.pipeline import run_source
+from bot.triage import Triage
 from tests.api_world import api_config, bearer, test_client
 from tests.fakes.limits import FakeClock
 from tests.test_helpdesk_e2e import START, Helpdesks

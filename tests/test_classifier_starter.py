@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.rules import load_rules
-from classifier.model import TicketClassifier, load_default
+from classifier.model import TicketClassifier
 from classifier.predictor import NOT_A_REQUEST
-from classifier.starter import CALIBRATION_PREFIX, LABEL_NOISE, corpus_files, read_corpus, shipped_corpus
+from classifier.starter import CALIBRATION_PREFIX, LABEL_NOISE, corpus_files, load_default, read_corpus, shipped_corpus
 from classifier.stopwords import FUNCTION_WORDS
 
 CORPUS = Path(__file__).parents[1] / "classifier" / "corpus"

@@ -15,7 +15,8 @@ import skops.io as sio
 from bot.errors import ModelError
 from classifier import sidecar
 from classifier.dataset import read_dataset
-from classifier.model import TicketClassifier, load, load_default, save, train
+from classifier.model import TicketClassifier, load, save, train
+from classifier.starter import load_default
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tickets-small.csv"
 

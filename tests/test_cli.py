@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.demo import sample_mails
-from bot.loopback import SmtpSink
+from bot.ops.demo import sample_mails
+from bot.ops.loopback import SmtpSink
 from tests.conftest import Mailbox
 from tests.scenario import write_config
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import is_loopback, load_config
+from bot.config.file import is_loopback, load_config
 from bot.errors import ConfigError
 
 CONFIGS = Path(__file__).parent / "fixtures" / "config"

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.config import FreshdeskConfig, ZendeskConfig
+from bot.config.file import FreshdeskConfig, ZendeskConfig
 from bot.errors import ConfigError
 from bot.rules import load_rules
 from classifier.cli import add_commands

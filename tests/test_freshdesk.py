@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from bot.config import FreshdeskConfig
+from bot.config.file import FreshdeskConfig
 from bot.errors import AuthError, GoneError, PermanentError
 from bot.models import Ticket
 from bot.rules import load_rules
@@ -15,7 +15,7 @@ from connectors.base import ACKNOWLEDGE, NOTE, WRITE_BACK, RawItem
 from connectors.freshdesk import FreshdeskSource
 from tests.fakes.decisions import GROUPS, action, decision
 from tests.fakes.freshdesk import FakeFreshdesk
-from tests.fakes.limits import Fault, FakeClock
+from tests.fakes.limits import FakeClock, Fault
 
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 

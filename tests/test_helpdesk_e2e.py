@@ -8,12 +8,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.config import Config, DatabaseConfig, FreshdeskConfig, PathsConfig, ZendeskConfig
+from bot.config.file import Config, DatabaseConfig, FreshdeskConfig, PathsConfig, ZendeskConfig
 from bot.daemon import build_triage, run_once, sources_of
-from bot.pipeline import NEVER, SourceReport, Triage
+from bot.pipeline import NEVER, SourceReport
+from bot.triage import Triage
 from tests.fakes.decisions import GROUPS
 from tests.fakes.freshdesk import FakeFreshdesk
-from tests.fakes.limits import Fault, FakeClock
+from tests.fakes.limits import FakeClock, Fault
 from tests.fakes.zendesk import FakeZendesk
 
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.daemon import build_triage
-from bot.loopback import SmtpSink
+from bot.ops.loopback import SmtpSink
 from tests.conftest import Clock, Mailbox
 from tests.scenario import actions, customer_mail, cycle, folder_state, make_config, rows
 

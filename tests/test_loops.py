@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.loops import (
+from bot.ack.loops import (
     AUTOMATED,
     SPAM,
     NoAck,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.loops import is_thanks_only, no_ack_reason
+from bot.ack.loops import is_thanks_only, no_ack_reason
 from bot.models import Ticket
 from connectors.mail import parse_mail
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.ack.loops import is_thanks_only, no_ack_reason
 from bot.errors import BadInputError
-from bot.loops import is_thanks_only, no_ack_reason
 from connectors.mail import parse_mail
 
 CORPUS = sorted((Path(__file__).parent / "fixtures" / "mail" / "corpus").glob("*.eml"))

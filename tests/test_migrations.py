@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from bot.database import _alembic_config, open_engine
 from bot.errors import ConfigError
-from bot.store import Store
+from bot.log.database import _alembic_config, open_engine
+from bot.log.store import Store
 from tests.test_decide import PREDICTION, TICKET, run
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.config import MailboxConfig, SmtpConfig, load_config
+from bot.config.file import MailboxConfig, SmtpConfig, load_config
 from bot.errors import AuthError, ConfigError, ServiceUnavailable
 from connectors.oauth import AccessTokens, Account, account_of, scopes_of, token_url, tokens_for, write_token_file
 from tests.conftest import Clock

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from bot.cli import main
-from bot.config import load_config
+from bot.config.file import load_config
 from bot.errors import AuthError, ConfigError
 from connectors.oauth import Account
 from connectors.oauth_flows import SignIn, device_code_flow, sign_in_command, store

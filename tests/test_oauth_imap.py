@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import MailboxConfig
+from bot.config.file import MailboxConfig
 from bot.daemon import build_triage
 from bot.errors import AuthError
-from bot.loopback import SmtpSink
+from bot.ops.loopback import SmtpSink
 from bot.rules import load_rules
 from connectors.imap import ImapSource
 from connectors.oauth import account_of, write_token_file

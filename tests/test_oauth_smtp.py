@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.config import SmtpConfig
+from bot.config.file import SmtpConfig
 from bot.errors import AuthError
 from connectors.oauth import account_of, tokens_for, write_token_file
 from connectors.smtp import SmtpMailer

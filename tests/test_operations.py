@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.ack import shipped_templates_dir
+from bot.ack.message import shipped_templates_dir
 from bot.cli import main
-from bot.lock import InstanceLock
-from bot.loopback import SmtpSink
+from bot.ops.lock import InstanceLock
+from bot.ops.loopback import SmtpSink
 from tests.conftest import Mailbox
 from tests.scenario import customer_mail, write_config
 

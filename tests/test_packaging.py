@@ -23,14 +23,18 @@ def test_the_wheel_carries_its_data_and_installs_no_generic_top_level_modules(tm
     assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {
         "bot", "connectors", "classifier"}
     shipped = {
-        "bot/demo/mail/": len(list((ROOT / "bot/demo/mail").glob("*.eml"))),
+        "bot/ops/demo/mail/": len(list((ROOT / "bot/ops/demo/mail").glob("*.eml"))),
         "classifier/corpus/": len(list((ROOT / "classifier/corpus").glob("*.csv"))),
         "bot/shipped/templates/": len(list((ROOT / "templates").glob("*.j2"))),
-        "bot/migrations/versions/": len(list((ROOT / "bot/migrations/versions").glob("0*.py"))),
+        "bot/log/migrations/versions/": len(list((ROOT / "bot/log/migrations/versions").glob("0*.py"))),
     }
     for folder, expected in shipped.items():
         found = [n for n in names if n.startswith(folder) and n.rsplit(".", 1)[-1] in ("eml", "csv", "j2", "py")
                  and not n.endswith("__init__.py")]
         assert len(found) == expected, folder
-    assert "bot/shipped/rules/default.toml" in names and "bot/migrations/script.py.mako" in names
+    assert "bot/shipped/rules/default.toml" in names and "bot/log/migrations/script.py.mako" in names
     assert "classifier/concepts.csv" in names
+    # every module of the three packages, in every sub-folder (a folder missing from pyproject's list is not)
+    modules = {p.relative_to(ROOT).as_posix() for top in ("bot", "connectors", "classifier")
+               for p in (ROOT / top).rglob("*.py") if "corpus" not in p.parts}
+    assert modules - set(names) == set()

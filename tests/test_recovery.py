@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session
 
-from bot.ack import shipped_templates_dir
-from bot.config import Config
+from bot.ack.message import shipped_templates_dir
+from bot.config.file import Config
 from bot.daemon import build_triage
-from bot.database import open_engine
-from bot.loopback import SmtpSink
+from bot.log.database import open_engine
+from bot.log.schema import ActionLog, TicketLog
+from bot.ops.loopback import SmtpSink
 from bot.rules import shipped_rules_path
-from bot.schema import ActionLog, TicketLog
 from tests.conftest import Clock, Mailbox, new_mailbox
 from tests.scenario import actions, copies, customer_mail, cycle, folder_state, make_config, rows
 

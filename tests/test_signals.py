@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.loopback import SmtpSink
+from bot.ops.loopback import SmtpSink
 from tests.conftest import Mailbox
 from tests.scenario import copies, customer_mail, write_config
 

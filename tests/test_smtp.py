@@ -6,9 +6,9 @@ from email.message import EmailMessage
 
 import pytest
 
-from bot.config import SmtpConfig
+from bot.config.file import SmtpConfig
 from bot.errors import ConfigError, PermanentError, ServiceUnavailable, TransientError
-from bot.loopback import SmtpSink, free_port
+from bot.ops.loopback import SmtpSink, free_port
 from connectors.smtp import SmtpMailer
 
 FROM = "Example Support <support@deskbot.test>"

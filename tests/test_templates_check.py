@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.ack import shipped_templates_dir
+from bot.ack.message import shipped_templates_dir
 from bot.cli import main
 from bot.rules import shipped_rules_path
 

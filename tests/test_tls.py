@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.config import MailboxConfig
+from bot.config.file import MailboxConfig
 from bot.errors import PermanentError
 from bot.rules import load_rules
 from connectors.imap import ImapSource

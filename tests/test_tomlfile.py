@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from bot.config.tomlfile import TomlFile, dotted
 from bot.errors import ConfigError
-from bot.tomlfile import TomlFile, dotted
 
 DOCUMENT = """\
 # [commented.table] is not a table

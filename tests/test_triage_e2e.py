@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Config, MailboxConfig
+from bot.config.file import Config, MailboxConfig
 from bot.daemon import build_triage
-from bot.demo import sample_mails
-from bot.loopback import SmtpSink
-from bot.schema import ActionLog
+from bot.log.schema import ActionLog
+from bot.ops.demo import sample_mails
+from bot.ops.loopback import SmtpSink
 from tests.conftest import Clock, Mailbox
 from tests.scenario import cycle, folder_state, make_config, rows
 
-EXPECTED = {  # the demo mails' departments, as written by their author (bot/demo/mail/README.md)
+EXPECTED = {  # the demo mails' departments, as written by their author (bot/ops/demo/mail/README.md)
     "01": "technical", "02": "billing", "03": "account", "04": "orders", "06": "sales", "08": "sales",
     "09": "technical", "10": "account", "12": "general", "13": "billing", "14": "technical", "15": "account",
 }
@@ -153,7 +153,7 @@ def test_unreachable_mailbox_does_not_stop_the_others(loaded, mailbox: Mailbox, 
 
 
 def _closed_port() -> int:
-    from bot.loopback import free_port
+    from bot.ops.loopback import free_port
 
     return free_port()
 
@@ -165,7 +165,7 @@ def _subject(raw: bytes) -> str:
 
 
 def _action(config: Config, ticket_id: int, kind: str) -> ActionLog:
-    from bot.store import Store
+    from bot.log.store import Store
 
     return next(a for a in Store.open(config.database_url()).actions(ticket_id) if a.kind == kind)
 

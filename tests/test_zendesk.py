@@ -8,14 +8,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.config import ZendeskConfig
-from bot.models import Ticket
+from bot.config.file import ZendeskConfig
 from bot.errors import AuthError, ConfigError, GoneError, PermanentError, TransientError
+from bot.models import Ticket
 from bot.rules import RuleSet, load_rules, shipped_rules_path
 from connectors.base import ACKNOWLEDGE, NOTE, WRITE_BACK, RawItem
 from connectors.zendesk import ZendeskSource
 from tests.fakes.decisions import GROUPS, action, decision
-from tests.fakes.limits import Fault, FakeClock
+from tests.fakes.limits import FakeClock, Fault
 from tests.fakes.zendesk import FakeZendesk
 
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)

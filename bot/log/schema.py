@@ -1,6 +1,6 @@
-"""The tables of the decision log (SQLModel). Changes to them ship with an Alembic migration (bot/migrations).
+"""The tables of the decision log (SQLModel). Changes to them ship with an Alembic migration (bot/log/migrations).
 
-A ticket moves through named states, owned by bot/store.py:
+A ticket moves through named states, owned by bot/log/store.py:
 
     received ──> decided ──> done | failed | quarantined | gone
     (no decision yet: the model or rules failed on it; retried)

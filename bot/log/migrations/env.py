@@ -1,10 +1,10 @@
-"""Alembic environment: deskbot runs its migrations itself, on the connection bot/database.py passes in."""
+"""Alembic environment: deskbot runs its migrations itself, on the connection bot/log/database.py passes in."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from bot.schema import SQLModel
+from bot.log.schema import SQLModel
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=SQLModel.metadata, render_as_batch=True)

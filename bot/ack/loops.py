@@ -7,7 +7,7 @@ the reason, so the decision log says why no acknowledgement went out.
     no_ack_reason(ticket, ...) -> NoAck("automated" | "spam", reason) | None
         automated_reason(...)  auto-replies, reports (RFC 3464/3798/5965), lists, robots, our own mail
         spam_verdict(...)      SpamAssassin, rspamd, Microsoft SCL of the server in front of us
-    is_thanks_only(ticket)     a message that only says thanks (bot.thanks)
+    is_thanks_only(ticket)     a message that only says thanks (bot.ack.thanks)
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.ack.thanks import is_thanks_only
 from bot.models import Ticket
-from bot.thanks import is_thanks_only
 
 __all__ = ["AUTOMATED", "SPAM", "NoAck", "SpamThresholds", "auto_reply_reason", "automated_reason",
            "is_thanks_only", "no_ack_reason", "spam_verdict"]

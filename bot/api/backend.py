@@ -15,13 +15,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot import status
-from bot.config import Config
+from bot.config.file import Config
 from bot.errors import DeskbotError, ServiceUnavailable
-from bot.history import Filters, search
+from bot.log.history import Filters, search
+from bot.log.schema import ActionLog, TicketLog
 from bot.models import Prediction
-from bot.pipeline import Outcome, Triage, handle_item
-from bot.schema import ActionLog, TicketLog
+from bot.ops import status
+from bot.pipeline import handle_item
+from bot.triage import Outcome, Triage
 from classifier.text import ticket_text
 from connectors.api import ApiSource, raw_item
 from connectors.base import RawItem, Source

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from bot.records import as_utc
-from bot.schema import ActionLog, Counter, Event, Instance, SourceState, TicketLog
-from bot.store import Store
+from bot.log.records import as_utc
+from bot.log.schema import ActionLog, Counter, Event, Instance, SourceState, TicketLog
+from bot.log.store import Store
 
 LEASE = timedelta(minutes=5)  # a dead instance's sources are taken over after this
 

@@ -1,21 +1,21 @@
-"""The acknowledgement email: rendered from the templates (bot/templates.py), built as an RFC 3834 auto-reply."""
+"""The acknowledgement email: rendered from the templates (bot/ack/templates.py), built as an RFC 3834 auto-reply."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, tzinfo
-from email.message import EmailMessage
 from email.headerregistry import Address
+from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from html import escape
 
+from bot.ack.check import check_templates
+from bot.ack.context import ack_context, format_due
+from bot.ack.templates import AckRenderer, one_line, shipped_templates_dir
+from bot.log.records import as_utc
+from bot.log.schema import TicketLog
 from bot.models import Decision, Ticket
-from bot.records import as_utc
 from bot.rules import RuleSet
-from bot.schema import TicketLog
-from bot.templates import AckRenderer, one_line, shipped_templates_dir
-from bot.templates_check import check_templates
-from bot.templates_context import ack_context, format_due
 from connectors.base import Ack
 
 

@@ -1,5 +1,5 @@
 """The tables of `deskbot.toml` (servers, database, sources, API, paths), each validated on its own;
-bot/config.py reads the file, checks what spans tables, and fills in secrets."""
+bot/config/file.py reads the file, checks what spans tables, and fills in secrets."""
 
 from __future__ import annotations
 

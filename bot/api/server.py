@@ -2,7 +2,7 @@
 
 The socket is bound here, so an address in use or not ours stops `deskbot run`/`serve` at start with
 a ConfigError naming `[api] listen`. uvicorn installs no signal handlers outside the main thread, so
-SIGTERM and SIGINT stay with bot/shutdown.py: its stop flag makes uvicorn close the listener, let
+SIGTERM and SIGINT stay with bot/ops/shutdown.py: its stop flag makes uvicorn close the listener, let
 requests in hand finish for `GRACE_SECONDS`, and return, well within the daemon's 10-s exit.
 """
 
@@ -17,7 +17,7 @@ from types import TracebackType
 import uvicorn
 from starlette.types import ASGIApp
 
-from bot.config import ApiConfig, listen_address
+from bot.config.file import ApiConfig, listen_address
 from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.records import as_utc
-from bot.schema import Instance
-from bot.status import SourceSummary
+from bot.log.records import as_utc
+from bot.log.schema import Instance
+from bot.ops.status import SourceSummary
 
 ALIVE_SECONDS = 120  # a heartbeat older than this means the daemon died without a clean stop
 

@@ -1,8 +1,8 @@
 """The HTTP API: thin routes over the same pipeline and store as the daemon; no logic of its own.
 
 FastAPI (OpenAPI docs at /docs). Every route but /healthz needs a bearer token with the route's
-scope (bot/api_auth.py); every refusal is an RFC 9457 problem (bot/api_problems.py); the work is
-done by bot/api_backend.py through `pipeline.handle_item`, the unit every entry point shares.
+scope (bot/api/auth.py); every refusal is an RFC 9457 problem (bot/api/problems.py); the work is
+done by bot/api/backend.py through `pipeline.handle_item`, the unit every entry point shares.
 Blocking routes are plain `def`: FastAPI runs them in its thread pool, off the event loop.
 """
 
@@ -17,9 +17,9 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from bot.api_auth import Client, Gate
-from bot.api_backend import Backend
-from bot.api_models import (
+from bot.api.auth import Client, Gate
+from bot.api.backend import Backend
+from bot.api.models import (
     BatchIn,
     BatchOut,
     DecisionOut,
@@ -30,12 +30,12 @@ from bot.api_models import (
     decision_out,
     prediction_out,
 )
-from bot.api_problems import Guard, deskbot_problem, http_problem, validation_problem
-from bot.api_queue import PredictionQueue
-from bot.api_webhooks import ticket_id_of, verify_freshdesk, verify_zendesk
-from bot.config import ApiConfig
+from bot.api.problems import Guard, deskbot_problem, http_problem, validation_problem
+from bot.api.queue import PredictionQueue
+from bot.api.webhooks import ticket_id_of, verify_freshdesk, verify_zendesk
+from bot.config.file import ApiConfig
 from bot.errors import DeskbotError
-from bot.history import as_json
+from bot.log.history import as_json
 
 bearer = HTTPBearer(auto_error=False, description="a token of [[api.tokens]]")
 router = APIRouter()

@@ -9,9 +9,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.log.records import as_utc
+from bot.log.schema import ActionLog, TicketLog
 from bot.models import Prediction
-from bot.records import as_utc
-from bot.schema import ActionLog, TicketLog
 from connectors.base import ACKNOWLEDGE
 
 MAX_BATCH = 1000

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from starlette.exceptions import HTTPException
 
-from bot.config import ApiTokenConfig
+from bot.config.file import ApiTokenConfig
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot.records import as_utc
-from bot.schema import ActionLog, TicketLog
-from bot.store import Store
+from bot.log.records import as_utc
+from bot.log.schema import ActionLog, TicketLog
+from bot.log.store import Store
 
 
 @dataclass(frozen=True)

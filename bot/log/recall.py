@@ -10,10 +10,10 @@ from datetime import timedelta
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from bot.log.records import as_utc
+from bot.log.schema import Suppression, TicketLog
+from bot.log.store import Store
 from bot.models import PriorTicket, Recipient
-from bot.records import as_utc
-from bot.schema import Suppression, TicketLog
-from bot.store import Store
 
 
 def find_prior(store: Store, message_ids: Sequence[str], references: Sequence[str] = ()) -> PriorTicket | None:

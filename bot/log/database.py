@@ -109,7 +109,7 @@ def _check_folder(path: Path) -> None:
 
 def _alembic_config(connection: sa.Connection, reference_prefix: str) -> AlembicConfig:
     config = AlembicConfig()
-    config.set_main_option("script_location", str(importlib.resources.files("bot") / "migrations"))
+    config.set_main_option("script_location", str(importlib.resources.files("bot.log") / "migrations"))
     config.attributes["connection"] = connection
     config.attributes["reference_prefix"] = reference_prefix
     return config

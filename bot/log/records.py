@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+from bot.log.schema import TicketLog
 from bot.models import Decision, Prediction, Ticket
-from bot.schema import TicketLog
 
 
 def as_utc(moment: datetime) -> datetime:

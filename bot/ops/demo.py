@@ -18,14 +18,15 @@ from typing import TextIO
 
 import imapclient
 
-from bot.config import Config, DatabaseConfig, MailboxConfig, PathsConfig, SmtpConfig
+from bot.config.file import Config, DatabaseConfig, MailboxConfig, PathsConfig, SmtpConfig
 from bot.daemon import build_triage, run_once, sources_of
-from bot.lock import InstanceLock
-from bot.loopback import PymapServer, SmtpSink
-from bot.pipeline import NEVER, Outcome
-from bot.records import as_utc
-from bot.schema import TicketLog
-from bot.table import clip, format_table
+from bot.log.records import as_utc
+from bot.log.schema import TicketLog
+from bot.ops.lock import InstanceLock
+from bot.ops.loopback import PymapServer, SmtpSink
+from bot.ops.table import clip, format_table
+from bot.pipeline import NEVER
+from bot.triage import Outcome
 
 DEMO_FROM = "Demo Support <support@deskbot.test>"
 
@@ -42,7 +43,7 @@ def demo_database(data_dir: Path) -> Path:
 
 def sample_mails() -> list[tuple[str, bytes]]:
     """The bundled demo mails, in arrival order."""
-    folder = importlib.resources.files("bot") / "demo" / "mail"
+    folder = importlib.resources.files("bot.ops") / "demo" / "mail"
     files = sorted((f for f in folder.iterdir() if f.name.endswith(".eml")), key=lambda f: f.name)
     return [(f.name, f.read_bytes()) for f in files]
 

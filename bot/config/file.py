@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.config_tables import (  # noqa: F401 - the tables are part of this module's interface
+from bot.config.tables import (  # noqa: F401 - the tables are part of this module's interface
     ApiConfig,
     ApiTokenConfig,
     DatabaseConfig,
@@ -35,7 +35,7 @@ from bot.config_tables import (  # noqa: F401 - the tables are part of this modu
     is_loopback,
     listen_address,
 )
-from bot.tomlfile import TomlFile
+from bot.config.tomlfile import TomlFile
 
 
 class Config(_Section):

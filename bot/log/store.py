@@ -1,4 +1,4 @@
-"""The decision log's write side: it owns each ticket's state machine (see bot/schema.py).
+"""The decision log's write side: it owns each ticket's state machine (see bot/log/schema.py).
 
 A ticket is recorded in one transaction together with its actions, its customer reference and
 the source's cursor, so "read" and "recorded" never drift apart. Each action is marked in flight
@@ -19,11 +19,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
-from bot.database import open_engine
 from bot.errors import DeskbotError, ServiceUnavailable
+from bot.log.database import open_engine
+from bot.log.records import as_utc, fill_decision, ticket_row
+from bot.log.schema import ActionLog, Counter, Event, SourceCursor, TicketLog
 from bot.models import Decision, Prediction, Ticket
-from bot.records import as_utc, fill_decision, ticket_row
-from bot.schema import ActionLog, Counter, Event, SourceCursor, TicketLog
 from connectors.base import FLAG_FAILED, QUARANTINE, UNFLAG
 
 log = logging.getLogger(__name__)

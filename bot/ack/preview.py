@@ -13,17 +13,17 @@ from datetime import datetime
 from email import policy
 from email.message import EmailMessage
 
-from bot.ack import build_ack
-from bot.config import Config
+from bot.ack.message import build_ack
+from bot.ack.templates import AckRenderer
+from bot.config.file import Config
 from bot.errors import BadInputError
-from bot.judge import for_source, new_ack_id
+from bot.judge import for_source, judge, new_ack_id
+from bot.log.schema import Counter
+from bot.log.store import Store, format_reference, utc_now
 from bot.models import Decision, Prediction
-from bot.pipeline import Triage, judge
 from bot.rules import load_rules
-from bot.schema import Counter
 from bot.sla import BusinessHours
-from bot.store import Store, format_reference, utc_now
-from bot.templates import AckRenderer
+from bot.triage import Triage
 from connectors.base import Ack, Source
 from connectors.imap import ImapSource
 from connectors.mail import parse_mail
@@ -80,7 +80,7 @@ def load_setup(config: Config | None, *, clock: Callable[[], datetime] = utc_now
 
 def _decision_log(config: Config | None, prefix: str, clock: Callable[[], datetime]) -> tuple[Store, str]:
     """The config's decision log opened without migrating it (nothing is written), or an empty one in memory."""
-    from bot.database import open_engine, sqlite_path
+    from bot.log.database import open_engine, sqlite_path
 
     url = config.database_url() if config else ""
     path = sqlite_path(url) if url else None

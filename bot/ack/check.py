@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from bot.ack.context import ack_context
+from bot.ack.templates import HTML, TEXT, AckRenderer, data_values, parse_name, render_html, render_text
 from bot.errors import ConfigError
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet
-from bot.templates import HTML, TEXT, AckRenderer, data_values, parse_name, render_html, render_text
-from bot.templates_context import ack_context
 
 log = logging.getLogger(__name__)
 FAMILY = "ack"

@@ -1,0 +1,1 @@
+"""Acknowledgements: templates, their rendering and checks, the preview, and the mail that gets no answer."""

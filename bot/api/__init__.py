@@ -1,0 +1,1 @@
+"""The HTTP API: thin routes over the same pipeline and decision log as the daemon."""

@@ -1,0 +1,1 @@
+"""Operations: status, the instance lock, shutdown, and the demo with its loopback servers."""
