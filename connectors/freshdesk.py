@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -46,6 +46,8 @@ from connectors.helpdesk import (
 from connectors.http import ApiClient
 
 log = logging.getLogger(__name__)
+WATERMARK_OVERLAP = timedelta(seconds=1)  # ask from a second before the watermark: updated_since may be exclusive
+SEEN_KEPT = 1000  # ids at the watermark's second kept in the cursor (more: they are read again, and recognised)
 
 
 class FreshdeskSource(HelpdeskSource):
@@ -78,25 +80,37 @@ class FreshdeskSource(HelpdeskSource):
         start = self.start(position)
         mark = start.astimezone(timezone.utc).isoformat()
         since = parse_time(position.get("since")) or start
-        first = encode_position(start=mark, since=freshdesk_api.timestamp(since))
-        yield from with_resume_cursors(self._pages(start, since, mark), start=first)
+        seen = {int(i) for i in position.get("seen") or [] if isinstance(i, int)}  # type: ignore[union-attr]
+        first = encode_position(start=mark, since=freshdesk_api.timestamp(since), seen=sorted(seen))
+        yield from with_resume_cursors(self._pages(start, since, mark, seen), start=first)
 
-    def _pages(self, start: datetime, since: datetime, mark: str) -> Iterator[tuple[list[RawItem], str]]:
+    def _pages(self, start: datetime, since: datetime, mark: str,
+               seen: set[int]) -> Iterator[tuple[list[RawItem], str]]:
         """In-scope tickets page by page, each page asked for from the newest update seen so far.
 
-        Only while more than a page shares one second does a page number matter, and the list shifts
-        under it as the tickets we act on move to a later second: ask for the same page again while it
-        shows tickets not seen before, one deeper once it shows none.
+        Freshdesk does not say whether `updated_since` includes its own second, so each request asks
+        from a second earlier (WATERMARK_OVERLAP) and the tickets already seen at the watermark's second
+        are skipped: either reading loses nothing. Only while more than a page shares one second does a
+        page number matter, and the list shifts under it as the tickets we act on move to a later
+        second: ask for the same page again while it shows tickets not seen before, one deeper once it
+        shows none, never past MAX_PAGE (Freshdesk refuses it).
         """
-        seen: set[int] = set()
+        stamps = dict.fromkeys(seen, since)  # every ticket id read (from the cursor: at the watermark) -> updated_at
         page = 1
         while True:
-            tickets, more = freshdesk_api.list_updated(self.api, since, page=page)
-            unseen = [t for t in tickets if int(t["id"]) not in seen]
-            seen.update(int(t["id"]) for t in unseen)
-            newest = max((parse_time(t.get("updated_at")) or since for t in tickets), default=since)
+            if page > freshdesk_api.MAX_PAGE:
+                log.error("%s: more than %d tickets were updated at %s; the list cannot page further, moving on",
+                          self.name, freshdesk_api.MAX_PAGE * freshdesk_api.PAGE, freshdesk_api.timestamp(since))
+                since, page = since + WATERMARK_OVERLAP, 1
+            tickets, more = freshdesk_api.list_updated(self.api, since - WATERMARK_OVERLAP, page=page)
+            unseen = [t for t in tickets if int(t["id"]) not in stamps]
+            for ticket in tickets:
+                stamps[int(ticket["id"])] = parse_time(ticket.get("updated_at")) or since
+            newest = max([since, *(stamps[int(t["id"])] for t in tickets)])
+            at_mark = sorted(i for i, stamp in stamps.items() if stamp == newest)
             yield ([self._raw(t) for t in unseen if self._in_scope(t, start)],
-                   encode_position(start=mark, since=freshdesk_api.timestamp(newest)))
+                   encode_position(start=mark, since=freshdesk_api.timestamp(newest),
+                                   seen=at_mark if len(at_mark) <= SEEN_KEPT else []))
             if not more:
                 return
             if newest > since:
