@@ -53,8 +53,22 @@ def fetch(zd: ZendeskSource, clock: FakeClock, cursor: str | None = None) -> lis
 
 def test_check_logs_in_and_resolves_the_rules_groups(fake: FakeZendesk, clock: FakeClock) -> None:
     line = source(fake, clock).check()
-    assert line.startswith("logged in as triage-bot@acme.example; groups Accounts (#")
+    assert line.startswith("logged in as triage-bot@acme.example (admin); groups Accounts (#")
     assert f"Billing (#{fake.group_id('Billing')})" in line
+    assert line.endswith("the incremental export answers (0 ticket(s) changed in the last minute)")
+    assert ("GET", "/api/v2/incremental/tickets/cursor.json") in fake.calls  # the very read a cycle makes
+
+
+def test_check_refuses_an_agent_naming_the_admin_requirement(clock: FakeClock) -> None:
+    fake = FakeZendesk(clock, role="agent")
+    for name in GROUPS:
+        fake.add_group(name)
+    with pytest.raises(AuthError, match="allowed for Zendesk admins only, and triage-bot@acme.example is agent: "
+                                        "give this user the admin role"):
+        source(fake, clock).check()
+    zd = source(fake, clock)
+    with pytest.raises(AuthError, match="admins only"):  # a cycle reads nothing and says why
+        fetch(zd, clock)
 
 
 def test_an_unknown_group_names_the_rules_file_line_and_the_groups_that_exist(
