@@ -33,7 +33,8 @@ class Budget:
     blocked_until: float = 0.0  # a 429's Retry-After
     spent: deque[tuple[float, int]] = field(default_factory=deque)  # (when, cost) within the window
     window: float | None = WINDOW_SECONDS  # None: the limit's period is unknown (pace by `remaining` only)
-    probes: int = 0  # waits in a row while the headers said "low" and not when it resets
+    probes: int = 0  # probes in a row while the headers said "low" and not when it resets
+    next_probe: float = 0.0  # when such a limit may be probed again (our clock)
 
     def reserve(self) -> int:
         """Requests kept back: other clients of the same account need some of the limit too."""
@@ -51,7 +52,7 @@ class Budget:
             if self.resets_at is not None and self.resets_at > now:
                 return self.resets_at - now
             if self.window is None:
-                return min(MAX_PROBE, IDLE_PROBE * 2 ** self.probes)
+                return max(0.0, self.next_probe - now)
             return self._until_oldest_ages_out(now) or IDLE_PROBE
         if self.window is not None and sum(cost for _, cost in self.spent) >= self.limit - self.reserve():
             return self._until_oldest_ages_out(now)
@@ -70,8 +71,6 @@ class Budget:
 
     def waited(self) -> None:
         """After a wait, what the server said before is stale: learn it again from the next response."""
-        if self.low() and self.resets_at is None:
-            self.probes += 1
         self.remaining = None
         self.resets_at = None
 
@@ -85,8 +84,12 @@ class Budget:
             self.limit = limit
         if remaining is not None:
             self.remaining = remaining
-            self.probes = 0 if remaining > self.reserve() else self.probes
         self.resets_at = now + reset_in if reset_in is not None else None
+        if not self.low():
+            self.probes = 0
+        elif self.resets_at is None and self.window is None:  # nothing says when it refills: probe ever more rarely
+            self.next_probe = now + min(MAX_PROBE, IDLE_PROBE * 2 ** self.probes)
+            self.probes += 1
 
     def block(self, now: float, seconds: float) -> None:
         """A 429: nothing of this budget before Retry-After has passed."""
