@@ -85,7 +85,7 @@ class ZendeskSource(HelpdeskSource):
         newest = int(self._clock().timestamp()) - 61
         with self._admin_needed():
             page = next(zendesk_api.export(self.api, start_time=newest))
-        return f"the incremental export answers ({len(page.tickets)} ticket(s) changed in the last minute)"
+        return f"the incremental export answers ({len(page.tickets)} ticket(s) on its first page)"
 
     @contextmanager
     def _admin_needed(self) -> Iterator[None]:

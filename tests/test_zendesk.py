@@ -56,7 +56,7 @@ def test_check_logs_in_and_resolves_the_rules_groups(fake: FakeZendesk, clock: F
     line = source(fake, clock).check()
     assert line.startswith("logged in as triage-bot@acme.example (admin); groups Accounts (#")
     assert f"Billing (#{fake.group_id('Billing')})" in line
-    assert line.endswith("the incremental export answers (0 ticket(s) changed in the last minute)")
+    assert line.endswith("the incremental export answers (0 ticket(s) on its first page)")
     assert ("GET", "/api/v2/incremental/tickets/cursor.json") in fake.calls  # the very read a cycle makes
 
 

@@ -13,7 +13,8 @@ description` (2 credits each), resolved (4) and closed (5) tickets listed like t
 What real accounts do that a kind fake would not (issue 17), each with its source:
 - `source` says how a ticket came in: 1 email, 2 portal, 3 phone, 7 chat, 9 feedback widget, 10 outbound
   email, i.e. written by an agent to a customer (developers.freshdesk.com/api/#ticket_properties; the
-  python-freshdesk fixtures carry `"source": 2`). A customer's answer is a conversation with
+  python-freshdesk fixture freshdesk/v2/tests/sample_json_data/ticket_1.json carries `"source": 2` and an
+  embedded requester whose `mobile` and `phone` may be null beside the email). A customer's answer is a conversation with
   `incoming: true`, `private: false` (#list_all_ticket_notes).
 - Whether `updated_since` includes the second it names is not documented (#list_all_tickets); this fake
   reads it exclusively by default (`inclusive=True` for the other reading), and a bulk action gives many
