@@ -2,9 +2,11 @@
 
 Drives ZendeskSource and FreshdeskSource through the Source protocol the way the pipeline does
 (fetch, parse, plan, perform; a second cycle that must write nothing), on a simulated clock that
-only moves when deskbot paces itself or a 429 makes it wait, and reports: our own wall time, API
-calls per ticket (reads to pull, re-reads, writes), 429s received, and tickets per simulated
-minute against the ceiling the documented limits allow.
+only moves when deskbot paces itself or a 429 makes it wait, and reports per helpdesk: our own wall
+time, the simulated time it took, API reads (to pull, and per ticket) and writes per ticket, ticket
+updates per simulated minute against the documented Update Ticket limit (Zendesk 100 a minute per
+account, besides 30 per ticket per 10 minutes; Freshdesk Pro 160 a minute), tickets per minute against
+the ceiling the documented limits allow, and 429s received.
 
     .venv/bin/python bench/helpdesk.py [--tickets 2000]
 """
@@ -48,9 +50,11 @@ class Result:
     pull_reads: int
     other_reads: int
     writes: int
+    updates: int  # PUT on the ticket (the endpoint with the documented update limit)
     throttled: int
     second_run_writes: int
     ceiling: float
+    update_limit: int
 
 
 def cycle(source: HelpdeskSource, cursor: str | None, recorded: set[str]) -> tuple[str | None, int]:
@@ -70,7 +74,7 @@ def cycle(source: HelpdeskSource, cursor: str | None, recorded: set[str]) -> tup
 
 
 def measure(name: str, fake: FakeZendesk | FakeFreshdesk, source: HelpdeskSource, clock: FakeClock, count: int,
-            pull_path: str, ceiling: float) -> Result:
+            pull_path: str, ceiling: float, update_limit: int) -> Result:
     for n in range(count):
         fake.create_ticket(f"{SUBJECTS[n % len(SUBJECTS)]} #{n}", "Hello, please help.\n\nThanks, a customer")
     clock.advance(61)  # Zendesk's export leaves out the last minute
@@ -88,7 +92,9 @@ def measure(name: str, fake: FakeZendesk | FakeFreshdesk, source: HelpdeskSource
                                                                         and "incremental" in path))
     reads = sum(1 for method, _ in first if method == "GET") - pulls
     writes = sum(1 for method, _ in first if method in ("PUT", "POST"))
-    return Result(name, count, wall, minutes, pulls, reads, writes, fake.throttled, second_writes, ceiling)
+    updates = sum(1 for method, _ in first if method == "PUT")
+    return Result(name, count, wall, minutes, pulls, reads, writes, updates, fake.throttled, second_writes, ceiling,
+                  update_limit)
 
 
 def zendesk(count: int) -> Result:
@@ -101,7 +107,7 @@ def zendesk(count: int) -> Result:
     source = ZendeskSource(config, rules=load_rules(), transport=httpx.MockTransport(fake), clock=clock,
                            sleep=clock.sleep)
     # Two Update Ticket calls per ticket against 100 a minute per account.
-    return measure("Zendesk", fake, source, clock, count, "/api/v2/incremental", ceiling=100 / 2)
+    return measure("Zendesk", fake, source, clock, count, "/api/v2/incremental", ceiling=100 / 2, update_limit=100)
 
 
 def freshdesk(count: int) -> Result:
@@ -114,7 +120,7 @@ def freshdesk(count: int) -> Result:
     source = FreshdeskSource(config, rules=load_rules(), transport=httpx.MockTransport(fake), clock=clock,
                              sleep=clock.sleep)
     # Four calls per ticket (re-read, update, note, reply) against 400 a minute (Pro plan).
-    return measure("Freshdesk", fake, source, clock, count, "/api/v2/tickets", ceiling=400 / 4)
+    return measure("Freshdesk", fake, source, clock, count, "/api/v2/tickets", ceiling=400 / 4, update_limit=160)
 
 
 def main() -> None:
@@ -122,15 +128,15 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=2000)
     count = parser.parse_args().tickets
     print("| helpdesk | tickets | wall s (ours) | simulated min | pull reads/ticket | other reads/ticket "
-          "| writes/ticket | 429s | tickets/min | ceiling/min | 2nd run writes |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for result in (zendesk(count), freshdesk(count)):
-        r = result
-        rate = r.tickets / r.simulated_minutes if r.simulated_minutes else float("inf")
+          "| writes/ticket | updates/min | documented update limit/min | tickets/min | ceiling/min | 429s "
+          "| 2nd run writes |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in (zendesk(count), freshdesk(count)):
+        minutes = r.simulated_minutes or float("nan")
         print(f"| {r.name} | {r.tickets} | {r.wall:.1f} | {r.simulated_minutes:.1f} | {r.pull_reads / r.tickets:.3f} "
-              f"| {r.other_reads / r.tickets:.3f} | {r.writes / r.tickets:.2f} | {r.throttled} | {rate:.1f} "
-              f"| {r.ceiling:.0f} | {r.second_run_writes} |")
-
+              f"| {r.other_reads / r.tickets:.3f} | {r.writes / r.tickets:.2f} | {r.updates / minutes:.1f} "
+              f"| {r.update_limit} | {r.tickets / minutes:.1f} | {r.ceiling:.0f} | {r.throttled} "
+              f"| {r.second_run_writes} |")
 
 if __name__ == "__main__":
     main()

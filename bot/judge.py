@@ -52,8 +52,12 @@ def note_bounce(ticket: Ticket, decision: Decision, triage: Triage) -> None:
                         hours, row.reference or row.id)
 
 
-def for_source(decision: Decision, source: Source) -> Decision:
-    """A decision that wants an acknowledgement, on a source that has no way to send one, records why not."""
+def for_source(decision: Decision, source: Source, ticket: Ticket | None = None) -> Decision:
+    """A decision that wants an acknowledgement, on a source that has no way to send one, or for a ticket
+    its customer did not write (a helpdesk ticket an agent opened: meta `no_reply`), records why not."""
+    no_reply = ticket.meta_value("no_reply") if ticket is not None else ""
+    if decision.ack_template is not None and no_reply:
+        return replace(decision, ack_template=None, ack_skip_reason=no_reply)
     if decision.ack_template is None or ACKNOWLEDGE in source.plan(decision):
         return decision
     return replace(decision, ack_template=None,

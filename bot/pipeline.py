@@ -144,7 +144,7 @@ def _resume_one(row: TicketLog, source: Source, triage: Triage) -> Outcome:
         return quarantine(row, source, triage)
     if row.status == "received":  # the model or the rules failed on it before: decide now
         prediction, decision = judge(row_ticket(row), triage)
-        decision = for_source(decision, source)
+        decision = for_source(decision, source, row_ticket(row))
         row = triage.store.record_late_decision(row.id, prediction, decision, kinds=source.plan(decision),
                                                 ack_message_id=new_ack_id(triage))
     return act(row, source, triage)
@@ -165,6 +165,10 @@ def _read_new(source: Source, triage: Triage, report: SourceReport, stop: thread
         seen = item.cursor if outcome.status == "already-recorded" else None
     if seen is not None and not triage.dry_run:
         store.save_cursor(source.name, seen)
+    # Issue 17: a helpdesk poll that read only out-of-scope tickets still moves the saved cursor on.
+    read_to = getattr(source, "read_to", None)
+    if not report.read and not report.stopped and read_to and not triage.dry_run:
+        store.save_cursor(source.name, read_to)
 
 
 def _renew_lease(source: Source, triage: Triage, renewed: float) -> float:
@@ -201,7 +205,7 @@ def handle_item(item: RawItem, source: Source, triage: Triage) -> Outcome:
         log.warning("%s %s: cannot decide yet, will retry: %s: %s", source.name, item.ref, type(exc).__name__, exc)
         row = store.record_received(ticket, f"{type(exc).__name__}: {exc}", cursor=item.cursor)
         return Outcome(item.ref, "retry", row.id, str(exc))
-    decision = for_source(decision, source)
+    decision = for_source(decision, source, ticket)
     try:
         row = store.record_decision(ticket, prediction, decision, kinds=source.plan(decision), cursor=item.cursor,
                                     dry_run=triage.dry_run, ack_message_id=new_ack_id(triage))
@@ -245,7 +249,7 @@ def _same_ref(recorded: str, current: str) -> bool:
 
 def _unreadable(item: RawItem, source: Source, triage: Triage, reason: str) -> Outcome:
     """Record input deskbot cannot read, with the reason, and flag it on the server for a person."""
-    key = raw_key(item.data) if item.data else f"{source.name}:{item.ref}:{item.cursor}"
+    key = item.key or (raw_key(item.data) if item.data else f"{source.name}:{item.ref}:{item.cursor}")
     store = triage.store
     if store.find_key(key) is not None:
         return Outcome(item.ref, "already-recorded")

@@ -49,6 +49,7 @@ class RawItem:
     cursor: str | None  # None: an item pushed to deskbot (API, webhook) leaves the source's cursor alone
     received_at: datetime | None = None
     problem: str = ""  # set when the source could not even read the item (e.g. too large)
+    key: str = ""  # its identity when its bytes change with every edit (a helpdesk ticket: "zendesk:acme:123")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ Facts relied on (https://developers.freshdesk.com/api/):
 - `GET /api/v2/tickets?updated_since=…&order_by=updated_at&order_type=asc&per_page=100`:
   `include=requester,description` embeds the requester's email and name and the description
   (each include costs 2 more credits); spam and deleted tickets are left out (#list_all_tickets).
-  The list is a live query paged by offset: the source moves `updated_since` on page by page.
+  The list is a live query paged by offset: the source moves `updated_since` on page by page. Whether
+  `updated_since` includes its own second is not documented; `page` beyond 300 is refused with 400
+  (community.freshworks.com/api-and-webhooks-11406/api-freshdesk-40750: "a maximum of 300 pages").
 - Ticket status 2 open, 3 pending, 4 resolved, 5 closed; priority 1 low, 2 medium, 3 high, 4 urgent
   (#ticket_properties).
 - `PUT /api/v2/tickets/{id}`: `tags` replaces the list (#update_ticket); there is no conditional update,
@@ -33,6 +35,7 @@ from connectors.http import ApiClient
 LIST, UPDATE, READ, WRITE = "list", "update", "read", "write"
 LIMITS = {LIST: 20}  # the smallest plan's sub-limit; sent without a header of its own
 PAGE = 100
+MAX_PAGE = 300  # the ticket list refuses deeper pages with 400
 CLOSED_STATUSES = frozenset({4, 5})
 
 

@@ -13,15 +13,15 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-import inscriptis
 
 from bot.config.file import HelpdeskConfig
 from bot.errors import PermanentError
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet
 from classifier.text import detect_language
-from connectors.base import Action, RawItem
-from connectors.http import ApiClient, UncertainWrite
+from connectors.base import RawItem
+from connectors.budget import Budget
+from connectors.http import ApiClient
 from connectors.mail import strip_quotes
 from connectors.turn import Turn
 
@@ -52,6 +52,8 @@ class HelpdeskSource:
         self.groups: dict[str, int] | None = None
         self.me: dict[str, Any] | None = None
         self._first_start: datetime | None = None
+        self.budgets: dict[str, Budget] = {}  # rate budgets outlive a cycle: a long Retry-After is remembered
+        self.read_to: str | None = None  # the position after everything the last fetch_new read (pipeline saves it)
         self.turn = Turn()  # a cycle and a webhook never work through this source at the same moment
 
     def connect(self) -> ApiClient:
@@ -93,11 +95,16 @@ class HelpdeskSource:
         return self._api
 
     def check(self) -> str:
-        """Log in, resolve the rules' groups, say what was found."""
+        """Log in, resolve the rules' groups, and make the very read a cycle makes; say what was found."""
         with self:
             assert self.me is not None and self.groups is not None
             groups = ", ".join(f"{name} (#{gid})" for name, gid in sorted(self.groups.items()))
-            return f"logged in as {self.login_name()}; groups {groups}"
+            reads = self.probe()
+            return f"logged in as {self.login_name()}; groups {groups}; {reads}"
+
+    def probe(self) -> str:
+        """The first request fetch_new would make, made once; what it showed (raise what it raises)."""
+        raise NotImplementedError
 
     def login_name(self) -> str:
         """Who deskbot is logged in as, for check()."""
@@ -217,12 +224,15 @@ def describe(fields: Mapping[str, object], kept: list[str], before: Snapshot, ex
 
 
 def build_ticket(*, source: str, ticket_id: int, subject: str, first_message: str, sender: str,
-                 sender_name: str, created_at: datetime | None, snapshot: Snapshot) -> Ticket:
-    """The normalised Ticket of a helpdesk ticket: subject plus the customer's first message."""
+                 sender_name: str, created_at: datetime | None, snapshot: Snapshot,
+                 no_reply: str = "") -> Ticket:
+    """The normalised Ticket of a helpdesk ticket: subject plus the customer's first message.
+    `no_reply`: why the customer gets no public reply (an agent wrote the ticket), kept in its meta."""
     text = strip_quotes(first_message)
+    meta = snapshot.to_meta() + ((("no_reply", no_reply),) if no_reply else ())
     return Ticket(source=source, key=f"{source}:{ticket_id}", ref=str(ticket_id), sender=sender.lower(),
                   sender_name=sender_name, subject=subject, body=first_message, text=text,
-                  language=detect_language(f"{subject}\n{text}"), received_at=created_at, meta=snapshot.to_meta())
+                  language=detect_language(f"{subject}\n{text}"), received_at=created_at, meta=meta)
 
 
 def parse_time(value: object) -> datetime | None:
@@ -236,13 +246,15 @@ def parse_time(value: object) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def with_resume_cursors(pages: Iterable[tuple[list[RawItem], str]], *, start: str) -> Iterator[RawItem]:
+def with_resume_cursors(pages: Iterable[tuple[list[RawItem], str]], *, start: str,
+                        finished: Callable[[str], None] | None = None) -> Iterator[RawItem]:
     """Give each in-scope item the position to resume from once it is recorded.
 
     `pages` yields each page's in-scope items and the position just after that page; `start` is the
     position before the first. An item carries the position before the page of the next in-scope
     item (re-reading that page is harmless: recorded tickets are recognised), and the last one the
-    position after everything read, so pages of only out-of-scope tickets are never read again.
+    position after everything read, so pages of only out-of-scope tickets are never read again;
+    `finished` is told that position once every page was read (even when no item was in scope).
     """
     held: RawItem | None = None
     before = start
@@ -254,6 +266,8 @@ def with_resume_cursors(pages: Iterable[tuple[list[RawItem], str]], *, start: st
         before = after
     if held is not None:
         yield replace(held, cursor=before)
+    if finished is not None:
+        finished(before)
 
 
 def encode_position(**values: object) -> str:
@@ -281,24 +295,11 @@ def contains_post(shown: str, posted: str) -> bool:
     return bool(wanted) and wanted in normalise(shown)
 
 
-def ack_texts(action: Action) -> list[str]:
-    """What a posted acknowledgement reads as, in the helpdesk's plain-text view: the text part, and the HTML
-    part as text (a custom HTML template need not say word for word what its text twin says)."""
-    if action.ack is None:
-        return []
-    return [action.ack.text] + ([inscriptis.get_text(action.ack.html)] if action.ack.html else [])
-
-
-def post_once(send: Callable[[], object], verify: Callable[[], bool | None], what: str) -> str:
-    """Post a note or reply, never twice: when the answer is lost, look for it before sending again."""
-    try:
-        send()
-        return f"{what} posted"
-    except UncertainWrite:
-        found = verify()
-        if found:
-            return f"{what} posted (found after the answer was lost)"
-        if found is None:
-            raise
-    send()
-    return f"{what} posted (the first attempt never arrived)"
+def requester_address(source: str, requester: Mapping[str, Any], requester_id: object) -> str:
+    """The requester's email; without one (messaging, social, phone) an address of its own in the reserved
+    .invalid domain, so the acknowledgement backstops count per requester, never under one empty address."""
+    email = str(requester.get("email") or "").strip()
+    if email:
+        return email
+    kind, _, name = source.partition(":")
+    return f"requester-{requester_id}@{name}.{kind}.invalid"

@@ -9,8 +9,13 @@ Facts this relies on (checked against the helpdesks' own references):
   https://developer.zendesk.com/documentation/ticketing/using-the-zendesk-api/best-practices-for-avoiding-rate-limiting/
   https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/
 - Freshdesk sends `X-Ratelimit-Total`, `X-Ratelimit-Remaining` and `X-Ratelimit-Used-CurrentRequest`
-  (credits: an `include` costs extra) and answers 429 with `Retry-After`.
+  (credits: an `include` costs extra) and answers 429 with `Retry-After`; plans count per minute, older
+  ones per hour, and no header says which: that budget is paced by what is left (connectors/budget.py).
   https://developers.freshdesk.com/api/#ratelimit
+- Zendesk's `zendesk-ratelimit-per-ticket-updates` (30 updates per ticket per 10 minutes) limits one
+  ticket, not the Update Ticket endpoint (100 a minute): it gets a budget per ticket, and its 429 blocks
+  only that ticket (api-reference/introduction/rate-limits/).
+- 403 is `Forbidden`: the credentials are good but the user's role may not do this (Zendesk's export).
 
 Errors become deskbot's own (bot/errors.py), `maybe_done` only where the request may have been applied:
 unreachable or rate-limited for longer than we wait ->
@@ -38,7 +43,7 @@ from bot.errors import (
     TransientError,
     not_done,
 )
-from connectors.budget import Budget
+from connectors.budget import WINDOW_SECONDS, Budget
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +52,16 @@ IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD"})
 # Raised before the request left this machine: safe to send again whatever the method.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _ENDPOINT_HEADER = re.compile(r"^zendesk-ratelimit-[a-z0-9-]+$")
+PER_ITEM_HEADERS = frozenset({"zendesk-ratelimit-per-ticket-updates"})  # a limit of the one item the path names
+KEPT_ITEM_BUDGETS = 500  # per-item budgets beyond this are forgotten once idle
 
 
 class Conflict(PermanentError):
     """409: the item changed since we read it (Zendesk safe_update); the caller re-reads."""
+
+
+class Forbidden(AuthError):
+    """403: the helpdesk knows deskbot's user, but its role may not do this."""
 
 
 class UncertainWrite(TransientError):
@@ -64,14 +75,20 @@ class ApiClient:
                  sleep: Callable[[float], None], transport: httpx.BaseTransport | None = None,
                  timeout: float = 30.0, limits: Mapping[str, int] | None = None, max_attempts: int = 4,
                  max_wait: float = 120.0, backoff: float = 1.0, backoff_cap: float = 30.0,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, budgets: dict[str, Budget] | None = None,
+                 account_window: float | None = WINDOW_SECONDS) -> None:
+        """`budgets`: the source's, kept across cycles (a new dict when None); `account_window`: the
+        period of the account-wide limit the headers report (None: they do not say)."""
         self.name = name
         self._client = httpx.Client(base_url=base_url.rstrip("/"), auth=httpx.BasicAuth(*auth),
                                     transport=transport, timeout=timeout,
                                     headers={"Accept": "application/json", "User-Agent": "deskbot"})
         self._clock, self._sleep = clock, sleep
-        self._budgets = {family: Budget(limit=limit) for family, limit in (limits or {}).items()}
-        self._documented = frozenset(self._budgets)  # families with a limit of their own
+        self._budgets = budgets if budgets is not None else {}
+        for family, limit in (limits or {}).items():
+            self._budgets.setdefault(family, Budget(limit=limit))
+        self._budgets.setdefault(ACCOUNT, Budget(window=account_window))
+        self._documented = frozenset(limits or {})  # families with a limit of their own
         self._max_attempts, self._max_wait = max_attempts, max_wait
         self._backoff, self._backoff_cap = backoff, backoff_cap
         self._rng = rng or random.Random()
@@ -107,15 +124,15 @@ class ApiClient:
         what = f"{method} {path}"
         repeatable = method in IDEMPOTENT if idempotent is None else idempotent
         for attempt in range(1, self._max_attempts + 1):
-            self._wait_for(family)
+            self._wait_for(family, path)
             try:
                 response = self._client.request(method, path, params=params, json=json)
             except httpx.TransportError as exc:
                 self._after_transport_error(what, repeatable, exc, attempt)
                 continue
-            self._count(method, family, response)
+            self._count(method, family, path, response)
             if response.status_code == 429:
-                self._after_429(what, family, response, attempt)
+                self._after_429(what, family, path, response, attempt)
                 continue
             if response.status_code >= 500:
                 self._after_5xx(what, repeatable, response, attempt)
@@ -133,9 +150,10 @@ class ApiClient:
     def _now(self) -> float:
         return self._clock().timestamp()
 
-    def _wait_for(self, family: str) -> None:
-        """Sleep until both the account's and this family's budgets allow one more request."""
-        for budget in (self._budget(ACCOUNT), self._budget(family)):
+    def _wait_for(self, family: str, path: str) -> None:
+        """Sleep until the account's, this family's and this item's budgets allow one more request."""
+        item = self._budgets.get(_item_key(family, path))
+        for budget in (self._budget(ACCOUNT), self._budget(family), *([item] if item else [])):
             seconds = budget.delay(self._now())
             if seconds > self._max_wait:
                 raise not_done(ServiceUnavailable(f"{self.name}: rate limit reached; next request possible in "
@@ -145,7 +163,7 @@ class ApiClient:
                 self._sleep(seconds)
                 budget.waited()
 
-    def _count(self, method: str, family: str, response: httpx.Response) -> None:
+    def _count(self, method: str, family: str, path: str, response: httpx.Response) -> None:
         """Book the request against the budgets and learn what the headers say is left."""
         key = f"{method} {family}"
         self.calls[key] = self.calls.get(key, 0) + 1
@@ -161,8 +179,18 @@ class ApiClient:
         for name, value in headers.items():
             if _ENDPOINT_HEADER.match(name.lower()):
                 fields = _parameters(value)
-                endpoint.observe(now, limit=_int(fields.get("total")), remaining=_int(fields.get("remaining")),
-                                 reset_in=_float(fields.get("resets")))
+                budget = self._item_budget(family, path) if name.lower() in PER_ITEM_HEADERS else endpoint
+                budget.observe(now, limit=_int(fields.get("total")), remaining=_int(fields.get("remaining")),
+                               reset_in=_float(fields.get("resets")))
+
+    def _item_budget(self, family: str, path: str) -> Budget:
+        """The budget of the one item `path` names; idle ones are forgotten so the dict stays small."""
+        key = _item_key(family, path)
+        if key not in self._budgets and len(self._budgets) > KEPT_ITEM_BUDGETS:
+            now = self._now()
+            for old in [k for k, b in self._budgets.items() if " " in k and b.idle(now)]:
+                del self._budgets[old]
+        return self._budgets.setdefault(key, Budget(window=None))
 
     # -- failures ---------------------------------------------------------------------------------
 
@@ -179,16 +207,21 @@ class ApiClient:
             raise (not_done(error) if isinstance(exc, NOT_SENT) else error) from None
         self._retry_pause(attempt)
 
-    def _after_429(self, what: str, family: str, response: httpx.Response, attempt: int) -> None:
+    def _after_429(self, what: str, family: str, path: str, response: httpx.Response, attempt: int) -> None:
         self.throttled += 1
         seconds = _float(response.headers.get("retry-after"))
         seconds = 60.0 if seconds is None else seconds
-        specific = any(_ENDPOINT_HEADER.match(name.lower()) for name in response.headers)
+        names = {name.lower() for name in response.headers}
+        specific = any(_ENDPOINT_HEADER.match(name) for name in names)
         account_spent = _int(response.headers.get("x-rate-limit-remaining")
                              or response.headers.get("x-ratelimit-remaining")) == 0
-        # A limit of one endpoint family blocks that family only; the account's blocks everything.
+        # A limit of one item blocks that item, one of an endpoint family that family; the account's everything.
         own = (specific or family in self._documented) and not account_spent
-        self._budget(family if own else ACCOUNT).block(self._now(), seconds)
+        if names & PER_ITEM_HEADERS and not account_spent:
+            budget = self._item_budget(family, path)
+        else:
+            budget = self._budget(family if own else ACCOUNT)
+        budget.block(self._now(), seconds)
         log.warning("%s: %s: rate limited (429), Retry-After %.0f s", self.name, what, seconds)
         if seconds > self._max_wait or attempt == self._max_attempts:
             raise not_done(ServiceUnavailable(f"{self.name}: rate limited; the helpdesk asks to wait {seconds:.0f} s"))
@@ -207,7 +240,9 @@ class ApiClient:
 
     def _refusal(self, what: str, response: httpx.Response) -> PermanentError:
         status, message = response.status_code, api_message(response)
-        if status in (401, 403):
+        if status == 403:  # the caller knows what the request needs and says so (Zendesk: the export is admin-only)
+            return Forbidden(f"{self.name}: {what}: not allowed for deskbot's user (HTTP 403): {message}")
+        if status == 401:
             if not self._auth_logged:
                 log.error("%s: the helpdesk refuses deskbot's credentials (HTTP %d: %s); check the API token or "
                           "key and the account's permissions", self.name, status, message)
@@ -229,6 +264,9 @@ def api_message(response: httpx.Response) -> str:
         return (response.text or response.reason_phrase).strip()[:300]
     if not isinstance(data, dict):
         return str(data)[:300]
+    error = data.get("error")
+    if isinstance(error, dict):  # Zendesk's 403: {"error": {"title": "Forbidden", "message": "..."}}
+        data = {**data, "error": error.get("title"), "message": error.get("message")}
     parts = [str(data[key]) for key in ("error", "code", "description", "message") if data.get(key)]
     for item in data.get("errors") or []:
         if isinstance(item, dict):
@@ -238,6 +276,11 @@ def api_message(response: httpx.Response) -> str:
         parts += [f"{field}: {entry.get('description', entry)}" for field, entries in details.items()
                   for entry in (entries if isinstance(entries, list) else [entries]) if isinstance(entry, dict)]
     return "; ".join(parts)[:300] or response.reason_phrase
+
+
+def _item_key(family: str, path: str) -> str:
+    """The budget name of one item's own limit ("update /api/v2/tickets/7.json")."""
+    return f"{family} {path}"
 
 
 def _parameters(value: str) -> dict[str, str]:

@@ -18,6 +18,8 @@ Facts relied on (https://developer.zendesk.com):
   100 requests a minute per account (documentation/ticketing/managing-tickets/creating-and-updating-tickets/
   #protecting-against-ticket-update-collisions, .../adding-tags-to-tickets-without-overwriting-existing-tags/,
   api-reference/introduction/rate-limits/).
+- Updating a closed ticket (closed, or merged into another) answers 422 RecordInvalid with the detail
+  "Status: closed prevents ticket update" (as recorded in client test suites); the ticket is left alone.
 - `GET /api/v2/tickets/{id}/comments.json`: oldest first, cursor pagination, each with `author_id`,
   `public`, `body`/`plain_body` (api-reference/ticketing/tickets/ticket_comments/).
 """
@@ -29,12 +31,18 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from bot.errors import GoneError, PermanentError
 from connectors.http import ApiClient
 
 EXPORT, UPDATE, READ = "export", "update", "read"
 LIMITS = {EXPORT: 10, UPDATE: 100}  # per minute, documented without headers of their own
 EXPORT_PAGE = 1000
 CLOSED_STATUSES = frozenset({"solved", "closed", "deleted"})
+CLOSED_REFUSAL = "closed prevents ticket update"
+
+
+class ClosedMeanwhile(GoneError):
+    """The ticket was closed (or merged) after deskbot read it: left alone, not a failure."""
 
 
 @dataclass(frozen=True)
@@ -95,8 +103,14 @@ def show_ticket(api: ApiClient, ticket_id: str) -> tuple[dict[str, Any], dict[in
 
 def update_ticket(api: ApiClient, ticket_id: str, fields: dict[str, Any], *, repeatable: bool) -> dict[str, Any]:
     """Update Ticket; `repeatable` only when sending it twice cannot double anything (safe_update)."""
-    answer = api.request("PUT", f"/api/v2/tickets/{ticket_id}.json", family=UPDATE, json={"ticket": fields},
-                         idempotent=repeatable)
+    try:
+        answer = api.request("PUT", f"/api/v2/tickets/{ticket_id}.json", family=UPDATE, json={"ticket": fields},
+                             idempotent=repeatable)
+    except PermanentError as exc:
+        if CLOSED_REFUSAL in str(exc):
+            raise ClosedMeanwhile(f"ticket {ticket_id} was closed or merged before deskbot wrote to it; "
+                                  "left alone") from None
+        raise
     return dict(answer.json()["ticket"])
 
 

@@ -57,8 +57,8 @@ def test_zendesk_export_labels_by_the_rules_departments_and_trains(tmp_path: Pat
                            token_env="T", token="zd-token")
     source = ZendeskSource(config, rules=load_rules(), transport=httpx.MockTransport(fake), clock=clock,
                            sleep=clock.sleep)
-    path = export_source("zendesk:acme", config_path=None, since="30d", out=tmp_path / "model", now=clock(),
-                         source=source)
+    (path,) = export_source("zendesk:acme", config_path=None, since="30d", out=tmp_path / "model", now=clock(),
+                            source=source)
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == sum(1 for t in fake.tickets.values() if t.status == "solved")  # open ones left out
     assert {r["department"] for r in rows} <= {"billing", "technical", "account", "Presales"}
@@ -82,7 +82,7 @@ def test_freshdesk_export_reads_resolved_and_closed_tickets(tmp_path: Path) -> N
     config = FreshdeskConfig(name="acme", url="https://acme.freshdesk.com", api_key_env="K", api_key="fd-key")
     source = FreshdeskSource(config, rules=load_rules(), transport=httpx.MockTransport(fake), clock=clock,
                              sleep=clock.sleep)
-    path = export_source("freshdesk:acme", config_path=None, since="2026-10-01", out=tmp_path, source=source)
+    (path,) = export_source("freshdesk:acme", config_path=None, since="2026-10-01", out=tmp_path, source=source)
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert [(r["subject"], r["department"], r["priority"]) for r in rows] == [
         ("Refund 1", "orders", "high"), ("Refund 2", "orders", "high"), ("Refund 3", "orders", "high")]
@@ -114,3 +114,37 @@ def test_since_accepts_days_weeks_and_dates() -> None:
     assert parse_since("2026-05-01", now=now) == datetime(2026, 5, 1, tzinfo=timezone.utc)
     with pytest.raises(DatasetError, match="--since 'soon'"):
         parse_since("soon", now=now)
+
+
+def test_tickets_without_priority_train_departments_only_each_ticket_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clock = FakeClock()
+    fake = FakeZendesk(clock)
+    for name in GROUPS:
+        fake.add_group(name)
+    created = clock() - timedelta(days=5)
+    for n in range(4):
+        fake.create_ticket(f"Refund {n}", "Please refund my invoice", status="solved", group="Billing",
+                           priority="high" if n % 2 else None, created_at=created)
+        fake.create_ticket(f"Login {n}", "I cannot log in", status="solved", group="Technical Support",
+                           priority="low" if n % 2 else None, created_at=created)
+    edited = fake.create_ticket("Edited", "Where is my parcel", status="open", group="Orders and Returns",
+                                created_at=created)
+    clock.advance(30)
+    fake.agent_edit(edited, status="solved")  # listed twice by the export: counts once
+    fake.create_ticket("Loose", "no group yet", status="solved", created_at=created)
+    clock.advance(120)
+    config = ZendeskConfig(name="acme", url="https://acme.zendesk.com", email="triage-bot@acme.example",
+                           token_env="T", token="zd-token")
+    source = ZendeskSource(config, rules=load_rules(), transport=httpx.MockTransport(fake), clock=clock,
+                           sleep=clock.sleep)
+    rated, unrated = export_source("zendesk:acme", config_path=None, since="30d", out=tmp_path, now=clock(),
+                                   source=source)
+    with_priority = [json.loads(line) for line in rated.read_text(encoding="utf-8").splitlines()]
+    without = [json.loads(line) for line in unrated.read_text(encoding="utf-8").splitlines()]
+    assert {r["priority"] for r in with_priority} == {"high", "low"}  # never "medium" for a null priority
+    assert len(with_priority) == 4 and len(without) == 5 and all("priority" not in r for r in without)
+    assert [r["subject"] for r in with_priority + without].count("Edited") == 1
+    printed = capsys.readouterr().out
+    assert "  billing: 4" in printed and "  (none): 5" in printed and "train the department model only" in printed
+    assert "dropped: 1 no group" in printed

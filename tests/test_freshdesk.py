@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
 
 from bot.config.file import FreshdeskConfig
-from bot.errors import AuthError, GoneError, PermanentError
+from bot.errors import AuthError, GoneError, PermanentError, ServiceUnavailable
 from bot.models import Ticket
 from bot.rules import load_rules
-from connectors.base import ACKNOWLEDGE, NOTE, WRITE_BACK, RawItem
+from connectors.base import ACKNOWLEDGE, FLAG_FAILED, NOTE, UNFLAG, WRITE_BACK, RawItem
 from connectors.freshdesk import FreshdeskSource
 from tests.fakes.decisions import GROUPS, action, decision
 from tests.fakes.freshdesk import FakeFreshdesk
@@ -87,11 +88,39 @@ def test_pages_by_moving_the_watermark_never_deep(fake: FakeFreshdesk, clock: Fa
     assert [int(i.ref) for i in items] == ids
     assert {r["page"] for r in fake.list_requests} == {"1"}  # never deeper: the watermark moves instead
     assert len(fake.list_requests) / len(ids) <= 0.05  # 100 a page, each page re-reading its last second
-    # Resuming after the last one re-reads only its own second (recorded tickets are recognised).
-    again = [int(i.ref) for i in fetch(fd, items[-1].cursor)]
-    assert again == ids[-50:]
+    # Resuming after the last one re-reads its own second and gives none of it again (the cursor's seen set).
+    requests = len(fake.list_requests)
+    assert fetch(fd, items[-1].cursor) == [] and len(fake.list_requests) - requests == 1
     newer = fake.create_ticket("Later", "Another")
-    assert [int(i.ref) for i in fetch(fd, items[-1].cursor)][-1] == newer
+    assert [int(i.ref) for i in fetch(fd, items[-1].cursor)] == [newer]
+
+
+@pytest.mark.parametrize("inclusive", [False, True])
+def test_either_reading_of_updated_since_loses_no_ticket_of_a_bulk_second(clock: FakeClock, inclusive: bool) -> None:
+    fake = FakeFreshdesk(clock, inclusive=inclusive)
+    for name in GROUPS:
+        fake.add_group(name)
+    first = [fake.create_ticket(f"Q{n}", "bulk action") for n in range(30)]
+    fd = source(fake, clock)
+    items = fetch(fd)
+    assert [int(i.ref) for i in items] == first
+    later = [fake.create_ticket(f"L{n}", "same second as the last read") for n in range(40)]  # no time passes
+    clock.advance(1)
+    last = [fake.create_ticket(f"N{n}", "a second later") for n in range(3)]
+    assert [int(i.ref) for i in fetch(fd, items[-1].cursor)] == later + last
+
+
+def test_never_asks_past_page_300(fake: FakeFreshdesk, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors import freshdesk_api
+
+    monkeypatch.setattr(freshdesk_api, "MAX_PAGE", 2)  # 30,000 tickets in one second, scaled down
+    fake.max_page = 2
+    ids = [fake.create_ticket(f"Q{n}", "same second") for n in range(250)]
+    clock.advance(1)
+    after = fake.create_ticket("Later", "next second")
+    read = [int(i.ref) for i in fetch(source(fake, clock))]
+    assert max(int(r["page"]) for r in fake.list_requests) == 2  # never page 3, which Freshdesk refuses
+    assert read[:200] == ids[:200] and read[-1] == after
 
 
 def test_more_than_a_page_within_one_second_goes_one_page_deeper(fake: FakeFreshdesk, clock: FakeClock) -> None:
@@ -195,3 +224,58 @@ def test_calls_per_ticket(fake: FakeFreshdesk, clock: FakeClock) -> None:
     methods = [m for m, _ in fake.calls[pulled:]]
     assert lists / count <= 0.05 and methods.count("GET") / count == 1
     assert (methods.count("PUT") + methods.count("POST")) / count == 3 and fake.throttled == 0
+
+
+def test_an_outbound_email_gets_no_reply_and_is_read_from_the_customers_answer(
+        fake: FakeFreshdesk, clock: FakeClock) -> None:
+    outbound = fake.create_ticket("Your renewal", "Dear customer, your licence expires soon.", source=10)
+    fake.customer_reply(outbound, "Please send me a quote for 40 licences.")
+    silent = fake.create_ticket("Your order", "We shipped your order.", source=10)
+    phoned = fake.create_ticket("Call", "Caller asks about an invoice", requester=None, source=3)
+    fd = source(fake, clock)
+    tickets = {int(i.ref): fd.parse(i) for i in fetch(fd)}
+    assert tickets[outbound].text == "Please send me a quote for 40 licences."
+    assert "outbound email" in tickets[outbound].meta_value("no_reply")
+    assert tickets[silent].text == "We shipped your order." and tickets[silent].meta_value("no_reply")
+    assert tickets[phoned].sender.endswith("@acme.freshdesk.invalid") and not tickets[phoned].meta_value("no_reply")
+
+
+def test_a_ticket_resolved_before_deskbot_writes_is_left_alone(fake: FakeFreshdesk, clock: FakeClock) -> None:
+    tid, fd, ticket = read(fake, clock)
+    fake.agent_edit(tid, status=5)
+    with fd, pytest.raises(GoneError, match="left alone"):
+        fd.perform(action(WRITE_BACK, ticket))
+    assert "deskbot" not in fake.tickets[tid].tags
+
+
+def test_flagging_tags_the_ticket_with_one_note(fake: FakeFreshdesk, clock: FakeClock) -> None:
+    tid, fd, ticket = read(fake, clock)
+    flag = replace(action(FLAG_FAILED, ticket), note="HTTP 400: Validation failed")
+    with fd:
+        assert fd.verify(flag) is False
+        assert fd.perform(flag) == "tag +deskbot-failed; private note"
+        assert fd.verify(flag) is True and fd.perform(flag) == "already flagged"
+        assert fd.perform(action(UNFLAG, ticket)) == "tag -deskbot-failed"
+    (note,) = fake.notes(tid)
+    assert "Validation failed" in note["body_text"] and "deskbot-failed" not in fake.tickets[tid].tags
+
+
+def test_an_hourly_plan_is_paced_by_what_the_headers_say_is_left(clock: FakeClock) -> None:
+    fake = FakeFreshdesk(clock, account_limit=100, window=3600)  # an older plan: 100 credits an hour
+    for name in GROUPS:
+        fake.add_group(name)
+    ids = [fake.create_ticket(f"Q{n}", "question") for n in range(60)]  # 2 credits each, 5 a list page
+    fd, done, cursor = source(fake, clock), set(), None
+    for _ in range(63):  # a poll a minute, into the next hour
+        try:
+            with fd:
+                for item in fd.fetch_new(cursor):
+                    if item.ref not in done:
+                        fd.perform(action(WRITE_BACK, fd.parse(item)))
+                        done.add(item.ref)
+                    cursor = item.cursor
+        except ServiceUnavailable:
+            pass
+        clock.advance(60)
+    assert all("deskbot" in fake.tickets[i].tags for i in ids)
+    assert fake.throttled <= 1  # not a 429 every poll: not assumed per minute, and Retry-After remembered

@@ -111,3 +111,83 @@ def test_a_group_the_helpdesk_lacks_stops_the_run_naming_the_rules_line_and_the_
     assert "default.toml:" in message and "departments.billing.group" in message
     assert "zendesk:acme has no group named 'Billing'" in message and "Technical Support" in message
     assert desks.writes() == 0
+
+
+def test_tickets_agents_wrote_are_triaged_without_a_public_reply(world) -> None:  # noqa: ANN001
+    config, desks, clock = world
+    zd = desks.zendesk.create_ticket("Invoice question", "Customer phoned: charged twice for invoice 4411",
+                                     by_agent=True)
+    desks.zendesk.customer_comment(zd, "I was charged twice for invoice 4411, please refund one payment.")
+    fd = desks.freshdesk.create_ticket("Your renewal", "Dear customer, your licence expires soon.", source=10)
+    clock.advance(61)
+    reports = cycle(config, build_triage(config, clock=clock), desks)
+    assert not any(r.failed for r in reports)
+    assert "deskbot" in desks.zendesk.tickets[zd].tags and desks.zendesk.tickets[zd].group_id
+    assert len(desks.zendesk.private_notes(zd)) == 1 and desks.zendesk.public_replies(zd) == []
+    assert "deskbot" in desks.freshdesk.tickets[fd].tags and len(desks.freshdesk.notes(fd)) == 1
+    assert desks.freshdesk.replies(fd) == []
+
+
+def test_requesters_without_an_email_address_are_answered_each(world) -> None:  # noqa: ANN001
+    config, desks, clock = world
+    chats = [desks.zendesk.create_ticket("Parcel late", f"Hi, my parcel {n} is late, where is it?", requester=None,
+                                         channel="native_messaging") for n in range(2)]
+    clock.advance(61)
+    cycle(config, build_triage(config, clock=clock), desks)
+    assert [len(desks.zendesk.public_replies(t)) for t in chats] == [1, 1]
+    assert all(desks.zendesk.tickets[t].group_id for t in chats), "triaged, not filed apart as automated"
+
+
+def test_a_ticket_closed_before_deskbot_writes_is_left_alone_and_the_run_is_ok(world) -> None:  # noqa: ANN001
+    from tests.fakes.zendesk import CLOSED
+
+    config, desks, clock = world
+    first = min(desks.zendesk.tickets)
+    desks.zendesk.faults.add(Fault("PUT", f"/api/v2/tickets/{first}", 422, body=CLOSED))
+    reports = cycle(config, build_triage(config, clock=clock), desks)
+    outcomes = {o.ref: o for o in reports[0].outcomes}
+    assert outcomes[str(first)].status == "gone" and "left alone" in outcomes[str(first)].detail
+    assert not reports[0].failed and sum(1 for m, p in desks.zendesk.calls if p.startswith(f"/api/v2/tickets/{first}")
+                                         and m == "PUT") == 1
+
+
+def test_an_unreadable_ticket_is_flagged_once_whatever_agents_edit(world) -> None:  # noqa: ANN001
+    from sqlmodel import select
+
+    from bot.log.schema import TicketLog
+
+    config, desks, clock = world
+    blank = desks.zendesk.create_ticket("", "")
+    clock.advance(61)
+    triage = build_triage(config, clock=clock)
+    cycle(config, triage, desks)
+    assert "deskbot-failed" in desks.zendesk.tickets[blank].tags
+    (note,) = desks.zendesk.private_notes(blank)
+    assert "could not read this ticket" in note["body"] and "neither a subject nor a description" in note["body"]
+    desks.zendesk.agent_edit(blank, tags=["deskbot-failed", "looked-at"])  # its JSON changes
+    clock.advance(61)
+    cycle(config, triage, desks)
+    with triage.store.session() as session:
+        rows = session.exec(select(TicketLog).where(TicketLog.status == "unreadable")).all()
+    assert [row.ref for row in rows] == [str(blank)]
+
+
+def test_a_poll_of_only_out_of_scope_tickets_moves_the_saved_cursor(world) -> None:  # noqa: ANN001
+    config, desks, clock = world
+    triage = build_triage(config, clock=clock)
+    cycle(config, triage, desks)
+    clock.advance(61)
+    cycle(config, triage, desks)  # reads deskbot's own updates: already recorded
+    saved = triage.store.get_cursor("zendesk:acme")
+    old = desks.zendesk.create_ticket("Old", "before start", created_at=START)
+    desks.zendesk.agent_edit(old, status="solved")
+    clock.advance(61)
+    cycle(config, triage, desks)
+    assert triage.store.get_cursor("zendesk:acme") != saved
+
+
+def test_an_agent_token_reads_nothing_and_the_run_fails_saying_why(world, tmp_path: Path) -> None:  # noqa: ANN001
+    config, desks, clock = world
+    desks.zendesk.users[1]["role"] = "agent"
+    reports = cycle(config, build_triage(config, clock=clock), desks)
+    assert reports[0].failed and "allowed for Zendesk admins only" in reports[0].error

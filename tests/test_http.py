@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from bot.errors import AuthError, GoneError, PermanentError, ServiceUnavailable, TransientError
-from connectors.http import ApiClient, Conflict, UncertainWrite
+from connectors.http import ApiClient, Conflict, Forbidden, UncertainWrite
 from tests.fakes.limits import FakeClock, basic_auth
 
 SECRET = "s3cret-token-value"
@@ -170,3 +170,45 @@ def test_freshdesk_credits_count_against_the_budget() -> None:
     for _ in range(9):
         client.get("/api/v2/tickets", family="list")
     assert clock.slept > 0  # after 8 x 5 credits nothing is left but the 2 in reserve: the 9th waits
+
+
+def test_a_per_ticket_limit_paces_that_ticket_only() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return ok(**{"zendesk-ratelimit-per-ticket-updates": "total=30; remaining=0; resets=600"})
+
+    server, clock = Scripted(answer), FakeClock()
+    client = make(server, clock)
+    for ticket in range(50):  # 50 tickets, each with its 30 a 10 minutes nearly used up: none waits
+        client.put(f"/api/v2/tickets/{ticket}.json", {}, family="update")
+    assert clock.slept == 0
+    with pytest.raises(ServiceUnavailable, match="next request possible in 600 s"):
+        client.put("/api/v2/tickets/7.json", {}, family="update")  # that one ticket waits for its reset
+
+
+def test_budgets_outlive_the_client_that_learned_them() -> None:
+    budgets: dict = {}
+    server, clock = Scripted(httpx.Response(429, headers={"Retry-After": "3600"})), FakeClock()
+    with pytest.raises(ServiceUnavailable, match="wait 3600 s"):
+        make(server, clock, budgets=budgets).get("/x", family="read")
+    clock.advance(60)
+    with pytest.raises(ServiceUnavailable, match="next request possible in 3540 s"):
+        make(server, clock, budgets=budgets).get("/x", family="read")  # the next cycle's client: no request
+    assert len(server.requests) == 1
+
+
+def test_a_limit_of_unknown_period_is_probed_ever_more_rarely_not_every_minute() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return ok(**{"X-Ratelimit-Total": "3000", "X-Ratelimit-Remaining": "100"})  # an hourly plan, nearly used
+
+    server, clock = Scripted(answer), FakeClock()
+    client = make(server, clock, account_window=None, max_wait=10_000)
+    for _ in range(6):
+        client.get("/api/v2/tickets", family="list")
+    assert clock.slept == pytest.approx(10 + 20 + 40 + 80 + 160)  # no count over an assumed minute
+
+
+def test_zendesk_forbidden_says_what_zendesk_said() -> None:
+    body = {"error": {"title": "Forbidden", "message": "You do not have access to this page."}}
+    server, clock = Scripted(httpx.Response(403, json=body)), FakeClock()
+    with pytest.raises(Forbidden, match="not allowed for deskbot's user \\(HTTP 403\\): Forbidden; You do not have"):
+        make(server, clock).get("/api/v2/incremental/tickets/cursor.json", family="export")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -9,10 +10,10 @@ import httpx
 import pytest
 
 from bot.config.file import ZendeskConfig
-from bot.errors import AuthError, ConfigError, GoneError, PermanentError, TransientError
+from bot.errors import AuthError, ConfigError, GoneError, PermanentError, ServiceUnavailable, TransientError
 from bot.models import Ticket
 from bot.rules import RuleSet, load_rules, shipped_rules_path
-from connectors.base import ACKNOWLEDGE, NOTE, WRITE_BACK, RawItem
+from connectors.base import ACKNOWLEDGE, FLAG_FAILED, NOTE, QUARANTINE, SET_ASIDE, UNFLAG, WRITE_BACK, RawItem
 from connectors.zendesk import ZendeskSource
 from tests.fakes.decisions import GROUPS, action, decision
 from tests.fakes.limits import FakeClock, Fault
@@ -53,8 +54,22 @@ def fetch(zd: ZendeskSource, clock: FakeClock, cursor: str | None = None) -> lis
 
 def test_check_logs_in_and_resolves_the_rules_groups(fake: FakeZendesk, clock: FakeClock) -> None:
     line = source(fake, clock).check()
-    assert line.startswith("logged in as triage-bot@acme.example; groups Accounts (#")
+    assert line.startswith("logged in as triage-bot@acme.example (admin); groups Accounts (#")
     assert f"Billing (#{fake.group_id('Billing')})" in line
+    assert line.endswith("the incremental export answers (0 ticket(s) on its first page)")
+    assert ("GET", "/api/v2/incremental/tickets/cursor.json") in fake.calls  # the very read a cycle makes
+
+
+def test_check_refuses_an_agent_naming_the_admin_requirement(clock: FakeClock) -> None:
+    fake = FakeZendesk(clock, role="agent")
+    for name in GROUPS:
+        fake.add_group(name)
+    with pytest.raises(AuthError, match="allowed for Zendesk admins only, and triage-bot@acme.example is agent: "
+                                        "give this user the admin role"):
+        source(fake, clock).check()
+    zd = source(fake, clock)
+    with pytest.raises(AuthError, match="admins only"):  # a cycle reads nothing and says why
+        fetch(zd, clock)
 
 
 def test_an_unknown_group_names_the_rules_file_line_and_the_groups_that_exist(
@@ -257,3 +272,105 @@ def test_calls_per_ticket(fake: FakeZendesk, clock: FakeClock) -> None:
     reads = sum(1 for method, _ in fake.calls[:before] if method == "GET") / len(ids)
     writes = (len(fake.calls) - before) / len(ids)
     assert reads <= 0.05 and writes == 2 and fake.throttled == 0
+
+
+def test_a_ticket_an_agent_opened_gets_no_reply_and_is_read_from_the_customers_comment(
+        fake: FakeZendesk, clock: FakeClock) -> None:
+    by_agent = fake.create_ticket("Called about invoice", "Customer phoned: says VAT is wrong", by_agent=True)
+    fake.customer_comment(by_agent, "My invoice 4411 shows the wrong VAT number, please correct it.")
+    private = fake.create_ticket("Internal", "Escalation from sales, check the contract", public=False)
+    own = fake.create_ticket("Refund", "Please refund my order")
+    zd = source(fake, clock)
+    tickets = {int(i.ref): zd.parse(i) for i in fetch(zd, clock)}
+    assert tickets[by_agent].text == "My invoice 4411 shows the wrong VAT number, please correct it."
+    assert "opened by an agent" in tickets[by_agent].meta_value("no_reply")
+    assert "via web" in tickets[by_agent].meta_value("no_reply")
+    assert tickets[private].text == "Escalation from sales, check the contract"  # no public customer message yet
+    assert "private comment" in tickets[private].meta_value("no_reply")
+    assert tickets[own].meta_value("no_reply") == ""
+
+
+def test_requesters_without_email_get_an_address_each(fake: FakeZendesk, clock: FakeClock) -> None:
+    first = fake.create_ticket("Chat", "Hi, my parcel is late", requester=None, channel="native_messaging")
+    second = fake.create_ticket("Chat", "Hi, my parcel is late", requester=None, channel="native_messaging")
+    zd = source(fake, clock)
+    senders = {int(i.ref): zd.parse(i).sender for i in fetch(zd, clock)}
+    assert senders[first] != senders[second] and all(s.endswith("@acme.zendesk.invalid") for s in senders.values())
+
+
+def test_the_per_ticket_limit_paces_one_ticket_not_the_endpoint(fake: FakeZendesk, clock: FakeClock) -> None:
+    ids = [fake.create_ticket(f"Q{n}", "question") for n in range(100)]
+    zd = source(fake, clock)
+    tickets = [zd.parse(i) for i in fetch(zd, clock)]
+    started = clock()
+    with zd:
+        for ticket in tickets:
+            zd.perform(action(WRITE_BACK, ticket))
+    assert all("deskbot" in fake.tickets[i].tags for i in ids) and fake.throttled == 0
+    assert (clock() - started).total_seconds() < 70  # 100 updates a minute, not 29
+
+
+def test_a_ticket_over_its_own_limit_waits_while_others_go_on(clock: FakeClock) -> None:
+    fake = FakeZendesk(clock, per_ticket_limit=1)
+    for name in GROUPS:
+        fake.add_group(name)
+    busy, other = fake.create_ticket("A", "first"), fake.create_ticket("B", "second")
+    zd = source(fake, clock)
+    tickets = {int(i.ref): zd.parse(i) for i in fetch(zd, clock)}
+    with zd:
+        zd.perform(action(WRITE_BACK, tickets[busy]))
+        with pytest.raises(ServiceUnavailable, match="rate limit"):  # its 10 minutes are not over
+            zd.perform(action(ACKNOWLEDGE, tickets[busy]))
+        slept = clock.slept
+        zd.perform(action(WRITE_BACK, tickets[other]))
+    assert clock.slept == slept and "deskbot" in fake.tickets[other].tags
+
+
+def test_a_long_retry_after_is_remembered_across_polls(fake: FakeZendesk, clock: FakeClock) -> None:
+    fake.create_ticket("Q", "question")
+    fake.faults.add(Fault("GET", "/api/v2/incremental", 429, headers={"Retry-After": "3600"}))
+    zd = source(fake, clock)
+    with pytest.raises(ServiceUnavailable, match="wait 3600 s"):
+        fetch(zd, clock)
+    asked = sum(1 for _, path in fake.calls if "incremental" in path)
+    with pytest.raises(ServiceUnavailable, match="next request possible in"):
+        fetch(zd, clock)  # a minute later: the hour is not over, nothing is asked
+    assert sum(1 for _, path in fake.calls if "incremental" in path) == asked
+    clock.advance(3600)
+    assert len(fetch(zd, clock)) == 1
+
+
+def test_a_ticket_closed_before_deskbot_writes_is_left_alone(fake: FakeZendesk, clock: FakeClock) -> None:
+    tid, zd, ticket = one_ticket(fake, clock)
+    fake.agent_edit(tid, status="closed")
+    with zd, pytest.raises(GoneError, match="closed or merged before deskbot wrote to it; left alone"):
+        zd.perform(action(WRITE_BACK, ticket))
+    assert sum(1 for method, _ in fake.calls if method == "PUT") == 1  # refused once, never retried
+
+
+@pytest.mark.parametrize("kind", [SET_ASIDE, FLAG_FAILED, QUARANTINE])
+def test_flagging_tags_the_ticket_and_says_why_in_a_private_note(fake: FakeZendesk, clock: FakeClock,
+                                                                kind: str) -> None:
+    tid, zd, ticket = one_ticket(fake, clock)
+    flag = replace(action(kind, ticket), note="HTTP 422: Requester is suspended")
+    with zd:
+        assert zd.verify(flag) is False
+        assert zd.perform(flag) == "tag +deskbot-failed; private note"
+        assert zd.verify(flag) is True and zd.perform(flag) == "nothing to change"
+        assert zd.verify(action(UNFLAG, ticket)) is False
+        assert zd.perform(action(UNFLAG, ticket)) == "tag -deskbot-failed"
+    (note,) = fake.private_notes(tid)
+    assert "Requester is suspended" in note["body"] and "deskbot-failed" not in fake.tickets[tid].tags
+
+
+def test_a_reply_rendered_by_zendesks_own_converter_is_still_found(fake: FakeZendesk, clock: FakeClock) -> None:
+    tid, zd, ticket = one_ticket(fake, clock)
+    ack = action(ACKNOWLEDGE, ticket)
+    html = ('<p>Hello <a href="https://acme.example/account">Jane</a>,</p><ul><li>your reference: '
+            '<b>SUP-000042</b></li><li>answer by <i>Monday</i></li></ul><p>Your support team</p>')
+    ack = replace(ack, ack=replace(ack.ack, html=html))  # type: ignore[type-var]
+    fake.faults.add(Fault("PUT", f"/api/v2/tickets/{tid}", timeout_after_apply=True))
+    with zd:
+        assert zd.perform(ack).endswith("(found after the answer was lost)")
+    (reply,) = fake.public_replies(tid)
+    assert "Jane (https://acme.example/account)" in reply["plain_body"]  # not what inscriptis makes of it

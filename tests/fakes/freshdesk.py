@@ -9,6 +9,22 @@ description` (2 credits each), resolved (4) and closed (5) tickets listed like t
 `GET /api/v2/tickets/{id}/conversations`. Every answer carries `X-Ratelimit-Total`,
 `X-Ratelimit-Remaining` and `X-Ratelimit-Used-CurrentRequest`; a limit used up answers 429 with
 `Retry-After` (Pro plan by default: 400 a minute, ticket list 100, ticket update 160).
+
+What real accounts do that a kind fake would not (issue 17), each with its source:
+- `source` says how a ticket came in: 1 email, 2 portal, 3 phone, 7 chat, 9 feedback widget, 10 outbound
+  email, i.e. written by an agent to a customer (developers.freshdesk.com/api/#ticket_properties; the
+  python-freshdesk fixture freshdesk/v2/tests/sample_json_data/ticket_1.json carries `"source": 2` and an
+  embedded requester whose `mobile` and `phone` may be null beside the email). A customer's answer is a conversation with
+  `incoming: true`, `private: false` (#list_all_ticket_notes).
+- Whether `updated_since` includes the second it names is not documented (#list_all_tickets); this fake
+  reads it exclusively by default (`inclusive=True` for the other reading), and a bulk action gives many
+  tickets the same `updated_at` second.
+- `page` beyond 300 (per_page 100: 30,000 tickets) is refused with 400 (Freshworks community answer
+  "a maximum of 300 pages (30000 tickets) will be returned", community.freshworks.com/api-and-webhooks-11406/
+  api-freshdesk-40750).
+- Plans differ in their limits and older plans count per hour: the headers say what is left, nothing says
+  per what (#ratelimit); `window=3600` makes the account limit hourly.
+- A requester reached by phone or social channels may have no email (`email: null`, #view_a_contact).
 """
 
 from __future__ import annotations
@@ -44,11 +60,12 @@ class FreshdeskTicket:
     tags: list[str] = field(default_factory=list)
     conversations: list[dict[str, Any]] = field(default_factory=list)
     deleted: bool = False
+    source: int = 1
 
     def json(self, *, description: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "subject": self.subject, "status": self.status,
                                 "priority": self.priority, "group_id": self.group_id, "requester_id": self.requester_id,
-                                "tags": list(self.tags), "source": 1, "spam": False, "type": None,
+                                "tags": list(self.tags), "source": self.source, "spam": False, "type": None,
                                 "created_at": iso(self.created_at), "updated_at": iso(self.updated_at)}
         if description:
             data.update(description=f"<div>{self.description}</div>", description_text=self.description)
@@ -59,30 +76,44 @@ class FakeFreshdesk(FakeAccount):
     """The account: contacts, groups, tickets, limits and armed faults; call it with an httpx.Request."""
 
     def __init__(self, clock: FakeClock, *, api_key: str = "fd-key", account_limit: int = 400,
-                 list_limit: int = 100, update_limit: int = 160) -> None:
+                 list_limit: int = 100, update_limit: int = 160, window: int = 60, inclusive: bool = False,
+                 max_page: int = 300) -> None:
         super().__init__(clock, {"ticket": 0, "contact": 5000, "group": 700, "conversation": 9000})
         self.api_key = api_key
         self.agent = {"id": 1, "contact": {"email": "triage-bot@acme.example", "name": "Triage Bot"}}
         self.contacts: dict[int, dict[str, Any]] = {}
         self.tickets: dict[int, FreshdeskTicket] = {}
-        self.limits = {"account": MinuteLimit(account_limit), "list": MinuteLimit(list_limit),
+        self.limits = {"account": MinuteLimit(account_limit, seconds=window), "list": MinuteLimit(list_limit),
                        "update": MinuteLimit(update_limit)}
+        self.inclusive, self.max_page = inclusive, max_page
         self.list_requests: list[dict[str, str]] = []  # the ticket list's query parameters
 
     # -- helpers for tests: the world outside deskbot --------------------------------------------
 
-    def create_ticket(self, subject: str, body: str, *, requester: str = "customer@example.com",
-                      tags: tuple[str, ...] = (), status: int = 2, created_at: datetime | None = None) -> int:
-        """A customer writes in."""
-        contact_id = next((i for i, c in self.contacts.items() if c["email"] == requester), None)
+    def create_ticket(self, subject: str, body: str, *, requester: str | None = "customer@example.com",
+                      tags: tuple[str, ...] = (), status: int = 2, created_at: datetime | None = None,
+                      source: int = 1) -> int:
+        """A customer writes in (`source=10`: an agent's outbound email to the requester; `requester=None`:
+        a contact without an email address)."""
+        contact_id = next((i for i, c in self.contacts.items() if requester and c["email"] == requester), None)
         if contact_id is None:
             contact_id = self._id("contact")
-            self.contacts[contact_id] = {"id": contact_id, "email": requester, "name": requester.split("@")[0].title()}
+            name = requester.split("@")[0].title() if requester else f"Caller {contact_id}"
+            self.contacts[contact_id] = {"id": contact_id, "email": requester, "name": name, "phone": "+4930123456"}
         moment = created_at or self.clock()
         ticket = FreshdeskTicket(self._id("ticket"), subject, body, contact_id, moment, moment, status=status,
-                                 tags=list(tags))
+                                 tags=list(tags), source=source)
         self.tickets[ticket.id] = ticket
         return ticket.id
+
+    def customer_reply(self, ticket_id: int, body: str) -> None:
+        """The requester answers (e.g. an outbound email)."""
+        ticket = self.tickets[ticket_id]
+        ticket.conversations.append({
+            "id": self._id("conversation"), "body": f"<div>{body}</div>", "body_text": body, "private": False,
+            "incoming": True, "user_id": ticket.requester_id, "ticket_id": ticket.id, "source": 0,
+            "created_at": iso(self.clock()), "updated_at": iso(self.clock())})
+        self._touch(ticket)
 
     def notes(self, ticket_id: int) -> list[dict[str, Any]]:
         """Private notes."""
@@ -90,7 +121,7 @@ class FakeFreshdesk(FakeAccount):
 
     def replies(self, ticket_id: int) -> list[dict[str, Any]]:
         """Public replies."""
-        return [c for c in self.tickets[ticket_id].conversations if not c["private"]]
+        return [c for c in self.tickets[ticket_id].conversations if not c["private"] and not c["incoming"]]
 
     # -- the API ------------------------------------------------------------------------------------
 
@@ -163,9 +194,13 @@ class FakeFreshdesk(FakeAccount):
     def _list(self, request: httpx.Request, includes: list[str]) -> tuple[int, Any, dict[str, str]]:
         params = request.url.params
         self.list_requests.append(dict(params))
+        if int(params.get("page", 1)) > self.max_page:
+            return 400, {"description": "Validation failed", "errors": [
+                {"field": "page", "message": f"It should be less than or equal to {self.max_page}",
+                 "code": "invalid_value"}]}, {}
         if "updated_since" in params:
             since = datetime.fromisoformat(params["updated_since"].replace("Z", "+00:00"))
-            rows = [t for t in self.tickets.values() if t.updated_at >= since]
+            rows = [t for t in self.tickets.values() if t.updated_at > since or self.inclusive and t.updated_at == since]
         else:  # documented default: tickets created within the past 30 days
             rows = [t for t in self.tickets.values() if t.created_at >= self.clock() - timedelta(days=30)]
         order = params.get("order_by", "created_at")

@@ -32,14 +32,17 @@ class FakeClock:
 
 @dataclass
 class MinuteLimit:
-    """A limit of N requests per clock minute, counted the way the helpdesks document it."""
+    """A limit of N requests per clock minute (or per `seconds`: Freshdesk's older plans count per hour,
+    Zendesk's per-ticket update limit per 10 minutes), counted the way the helpdesks document it."""
 
     limit: int
+    seconds: int = 60
     window_start: datetime | None = None
     used: int = 0
 
     def _roll(self, now: datetime) -> None:
-        start = now.replace(second=0, microsecond=0)
+        epoch = int(now.timestamp())
+        start = datetime.fromtimestamp(epoch - epoch % self.seconds, timezone.utc)
         if start != self.window_start:
             self.window_start, self.used = start, 0
 
@@ -60,7 +63,7 @@ class MinuteLimit:
         """Whole seconds until the next minute starts."""
         self._roll(now)
         assert self.window_start is not None
-        return max(1, int((self.window_start + timedelta(minutes=1) - now).total_seconds() + 0.999))
+        return max(1, int((self.window_start + timedelta(seconds=self.seconds) - now).total_seconds() + 0.999))
 
 
 @dataclass
