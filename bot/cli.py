@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -34,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.handler(args) or 0)
+    except BrokenPipeError:  # `deskbot status | head`: the reader has all it wanted
+        _silence_stdout()
+        return 0
     except ConfigError as exc:
         print(f"deskbot: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -43,6 +48,30 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("deskbot: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        print(f"deskbot: error: the disk is full ({exc.filename or 'writing'}): free space, then start again; "
+              "nothing recorded was lost", file=sys.stderr)
+        return 1
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so Python's own flush at exit does not complain."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def version() -> str:
+    """The installed deskbot's version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("deskbot")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deskbot", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-vv: debug)")
+    parser.add_argument("--version", action="version", version=f"deskbot {version()}")
     sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="triage bundled sample mail on local servers and print the result",
@@ -136,6 +166,10 @@ def _database_options(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--db", help="a database URL or SQLite file (default: the demo's)")
 
 
+LOG_STATES = ("done", "failed", "quarantined", "outbox", "unreadable", "duplicate", "decided", "received", "gone",
+              "given-up", "dry-run")
+
+
 def _add_log(sub: argparse._SubParsersAction, commands: object) -> None:  # type: ignore[type-arg]
     log = sub.add_parser("log", help="list decisions from the decision log, with filters",
                          description="List recorded tickets, newest first. Reads only the database: no server "
@@ -144,7 +178,7 @@ def _add_log(sub: argparse._SubParsersAction, commands: object) -> None:  # type
     log.add_argument("--limit", type=int, default=20, help="how many (default 20)")
     log.add_argument("--reference", help="one ticket, by reference (SUP-000042) or id")
     log.add_argument("--sender", help="tickets whose sender address contains this")
-    log.add_argument("--status", help="done, failed, quarantined, unreadable, duplicate, decided, received, gone, dry-run")
+    log.add_argument("--status", choices=LOG_STATES, metavar="STATUS", help="one of: " + ", ".join(LOG_STATES))
     log.add_argument("--source", help="e.g. imap:support or zendesk:acme")
     log.add_argument("--since", help="recorded at or after this date/time")
     log.add_argument("--until", help="recorded before this date/time")

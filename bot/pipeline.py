@@ -40,8 +40,9 @@ from connectors.mail import raw_key
 log = logging.getLogger(__name__)
 SYSTEMIC = (ServiceUnavailable, AuthError, ConfigError)  # stop the cycle, blame no ticket
 FAILED = ("failed", "quarantined", "retry")  # outcomes that make `run --once` exit non-zero
-# A ticket that failed on its own waits before its next try (greylisting lifts in minutes), so the
-# default three attempts span about half an hour before it is quarantined.
+# A ticket that failed on its own (a helpdesk's 5xx on its update, a bug) waits before its next try, so the
+# default three attempts span about half an hour before it is quarantined. A temporary SMTP refusal is not
+# counted here: the acknowledgement waits in the outbox on its own schedule (bot/outbox.py).
 RETRY_AFTER = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30))
 
 
@@ -60,9 +61,13 @@ class SourceReport:
         counts: dict[str, int] = {}
         for outcome in self.outcomes:
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
-        text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing new"
+        text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        if counts.get("outbox"):
+            text += " (acknowledgements wait in the outbox for the mail server)"
         text += " (stopped early)" if self.stopped else ""
-        return f"{text}; ERROR {self.error}" if self.error else text
+        if self.error:
+            return f"{text + '; ' if text else ''}FAILED: {self.error}"
+        return text or "nothing new"
 
     @property
     def failed(self) -> bool:
@@ -100,7 +105,10 @@ def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
     if not triage.dry_run:
         remaining = None if backlog is None else max(backlog - report.read, 0)
         status.poll_finished(triage.store, source.name, error=report.error, backlog=remaining, next_run=next_run)
-    log.info("%s: %s", source.name, report.summary())
+    if report.outcomes or report.error:  # quiet when idle: a poll that found nothing says so only at DEBUG
+        log.log(logging.WARNING if report.error else logging.INFO, "%s: %s", source.name, report.summary())
+    else:
+        log.debug("%s: nothing new", source.name)
     return report
 
 
@@ -132,7 +140,10 @@ def _resume(source: Source, triage: Triage, report: SourceReport, stop: threadin
 
 
 def is_due(row: TicketLog, now: datetime) -> bool:
-    """A ticket that failed on its own is retried after a pause that grows with its attempts."""
+    """A ticket that failed on its own is retried after a pause that grows with its attempts; one whose
+    acknowledgement waits in the outbox, at its `retry_at`."""
+    if row.retry_at is not None:
+        return now >= as_utc(row.retry_at)
     if row.attempts == 0 or row.updated_at is None:
         return True
     return now >= as_utc(row.updated_at) + RETRY_AFTER[min(row.attempts, len(RETRY_AFTER)) - 1]

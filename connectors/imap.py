@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 
 import imapclient
 
 from bot.config.file import MailboxConfig
-from bot.errors import BadInputError
+from bot.errors import BadInputError, SendLater, ServiceUnavailable, TransientError
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet
 from connectors.base import (
@@ -165,13 +165,43 @@ class ImapSource:
         """Cause one action's effect on this mailbox (or, for the acknowledgement, through the mailer)."""
         if action.kind == ACKNOWLEDGE:
             return self._acknowledge(action)
-        uid = self._locate(action)
-        if uid is None:  # an agent was quicker: nothing to mark here, but the customer is still acknowledged
-            return f"not done: the message is no longer in {self.config.folder} (moved or deleted by someone)"
         handler = {WRITE_BACK: self._write_back, FILE: self._file, SET_ASIDE: self._set_aside,
                    DUPLICATE: self._duplicate, FLAG_FAILED: self._flag_failed, QUARANTINE: self._quarantine,
                    UNFLAG: self._unflag}[action.kind]
+        uid = self._locate(action)
+        if uid is None and action.kind in (FLAG_FAILED, QUARANTINE, UNFLAG):
+            return self._where_filed(action, handler)
+        if uid is None:  # an agent was quicker: nothing to mark here, but the customer is still acknowledged
+            return f"not done: the message is no longer in {self.config.folder} (moved or deleted by someone)"
         return handler(uid, action)
+
+    def _where_filed(self, action: Action, handler: Callable[[int, Action], str]) -> str:
+        """Flag (or unflag) a mail deskbot already filed, in the folder it went to: an acknowledgement refused
+        for good is often known only after the mail was moved to its department's folder."""
+        folders = [action.decision.folder if action.decision else None, self.config.quarantine_folder,
+                   self.config.duplicate_folder]
+        for folder in dict.fromkeys(f for f in folders if f and f != self.config.folder):
+            with translated(f"look for the message in {folder}"):
+                if not self.client.folder_exists(folder):
+                    continue
+                selected = self.client.select_folder(folder)
+            try:
+                uid = self._find_here(action, b"\\*" in selected.get(b"PERMANENTFLAGS", ()))
+                if uid is not None:
+                    return f"{handler(uid, action)} in {folder}"
+            finally:
+                self._select()
+        return f"not done: the message is in neither {self.config.folder} nor {', '.join(filter(None, folders))}"
+
+    def _find_here(self, action: Action, keywords: bool) -> int | None:
+        """The selected folder's UID of the action's message: by Message-ID, else by its reference keyword."""
+        with translated("look up the message"):
+            found = []
+            if action.ticket.message_id:
+                found = self.client.search(["HEADER", "Message-ID", action.ticket.message_id, "NOT", "DELETED"])
+            if not found and action.reference and keywords:
+                found = self.client.search(["KEYWORD", action.reference, "NOT", "DELETED"])
+        return min(found) if found else None
 
     def verify(self, action: Action) -> bool | None:
         """After a crash: a move is done when the message left the folder; the acknowledgement is looked
@@ -185,8 +215,17 @@ class ImapSource:
         return False
 
     def _acknowledge(self, action: Action) -> str:
+        """Send through the mailer; when it cannot take the message now, the acknowledgement waits (SendLater)
+        and the mail is still filed: an SMTP outage or greylisting never holds up triage."""
         assert self.mailer is not None and action.ack is not None and action.ack.message is not None
-        self.mailer.send(action.ack.message)
+        try:
+            self.mailer.send(action.ack.message)
+        except ServiceUnavailable as exc:
+            if exc.maybe_done:  # the connection broke after the message may have gone: checked before a resend
+                raise
+            raise SendLater(str(exc), outage=True) from exc
+        except TransientError as exc:  # this recipient's server said "later" (greylisting, mailbox busy)
+            raise SendLater(str(exc), outage=False) from exc
         done = f"sent {action.ack.message_id} to {action.ack.to}"
         if self.config.sent_folder:
             with translated(f"append a copy to {self.config.sent_folder}"):

@@ -7,6 +7,7 @@ ConfigError that says what to do, never a traceback.
 
 from __future__ import annotations
 
+import errno
 import importlib.resources
 import logging
 import os
@@ -22,7 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, DeskbotError
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,8 @@ def _check_folder(path: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise
         raise ConfigError(f"cannot create the database folder {folder}: {exc.strerror}; create it or point "
                           "[database] url elsewhere", key="database.url") from None
     if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.R_OK | os.W_OK)):
@@ -134,4 +137,13 @@ def upgrade(engine: Engine, *, reference_prefix: str = "SUP") -> None:
             log.info("upgrading the decision log schema from %s to %s", current or "nothing", head)
             command.upgrade(config, "head")
     except OperationalError as exc:
+        if is_disk_full(exc):
+            raise DeskbotError(f"the disk holding the decision log is full ({exc.orig}): free some space, "
+                               "then start again; nothing recorded was lost") from None
         raise ConfigError(f"cannot open the decision log: {exc.orig}", key="database.url") from None
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """SQLite's "database or disk is full" (SQLITE_FULL) or the system's ENOSPC: no fault of the config."""
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "errno", None) == errno.ENOSPC or "disk is full" in str(orig)

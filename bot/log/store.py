@@ -216,7 +216,7 @@ class Store:
         self.step(None, "", "", then=action_id)
 
     def step(self, action_id: int | None, state: str, detail: str, *, then: int | None = None,
-             ticket_update: dict[str, object] | None = None) -> None:
+             ticket_update: dict[str, object] | None = None, action_update: dict[str, object] | None = None) -> None:
         """Finish one action and mark the next in flight (and update the ticket) in a single commit."""
         now = self.now()
         with self.session() as session:
@@ -225,6 +225,8 @@ class Store:
                 assert action is not None
                 action.state, action.detail, action.updated_at = state, detail[:2000], now
                 action.attempts += 1
+                for name, value in (action_update or {}).items():
+                    setattr(action, name, value)
                 session.add(action)
             if then is not None:
                 following = session.get(ActionLog, then)

@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.log.records import as_utc
 from bot.log.schema import Instance
-from bot.ops.status import SourceSummary
+from bot.ops.status import SourceSummary, is_dead
 
 ALIVE_SECONDS = 120  # a heartbeat older than this means the daemon died without a clean stop
 
@@ -22,10 +22,16 @@ def _ago(moment: datetime | None, now: datetime) -> str:
     return f"{when} ({seconds} s ago)" if seconds < 3600 else f"{when} ({seconds // 3600} h ago)"
 
 
+def is_alive(instance: Instance, now: datetime) -> bool:
+    """A recent heartbeat from a process that still exists (a killed daemon on this host is dead at once)."""
+    recent = (now - as_utc(instance.heartbeat_at)).total_seconds() < ALIVE_SECONDS
+    return recent and not is_dead(f"{instance.host}:{instance.pid}")
+
+
 def render_status(summaries: list[SourceSummary], instances: list[Instance], now: datetime) -> str:
     """A few lines per source, after one line on the daemon."""
     lines = []
-    alive = [i for i in instances if (now - as_utc(i.heartbeat_at)).total_seconds() < ALIVE_SECONDS]
+    alive = [i for i in instances if is_alive(i, now)]
     if alive:
         lines += [f"daemon: running (pid {i.pid} on {i.host}, since {as_utc(i.started_at):%Y-%m-%d %H:%M} UTC, "
                   f"heartbeat {int((now - as_utc(i.heartbeat_at)).total_seconds())} s ago)" for i in alive]
@@ -65,7 +71,7 @@ def status_json(summaries: list[SourceSummary], instances: list[Instance], now: 
         "now": now.isoformat(),
         "daemons": [{"pid": i.pid, "host": i.host, "started_at": when(i.started_at),
                      "heartbeat_at": when(i.heartbeat_at),
-                     "alive": (now - as_utc(i.heartbeat_at)).total_seconds() < ALIVE_SECONDS} for i in instances],
+                     "alive": is_alive(i, now)} for i in instances],
         "sources": [{
             "source": s.source,
             "last_poll_at": when(s.state.last_poll_at) if s.state else None,
