@@ -11,7 +11,9 @@ import errno
 import importlib.resources
 import logging
 import os
+import sqlite3
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 import sqlalchemy as sa
@@ -65,21 +67,61 @@ def prepare(url: str) -> Path | None:
 def open_engine(url: str, *, reference_prefix: str = "SUP", migrate: bool = True) -> Engine:
     """An engine on an up-to-date schema; a SQLite file's folder is made (and checked) first."""
     prepare(url)
-    try:
-        engine = _create_engine(url)
-    except (NoSuchModuleError, ModuleNotFoundError) as exc:
-        backend = make_url(url).get_backend_name()
-        hint = _DRIVERS.get(backend, "install its driver")
-        raise ConfigError(f"the {backend} database driver is not installed ({exc}): {hint}",
-                          key="database.url") from None
+    engine = _create_engine(url)
     if migrate:
         upgrade(engine, reference_prefix=reference_prefix)
     return engine
 
 
+def open_reader(url: str) -> Engine:
+    """An engine that only reads (`deskbot log`, `status`): a read-only file system, a backup copy or a
+    colleague's log is enough; an up-to-date schema is required, never made."""
+    check_url(url)
+    path = sqlite_path(url)
+    if path is None:
+        engine = _create_engine(url)
+    else:
+        if not path.exists():
+            raise DeskbotError(f"no decision log at {path} (`deskbot run` makes it)")
+        engine = _read_only_sqlite(path)
+    try:
+        with engine.connect() as connection:
+            config = _alembic_config(connection, "SUP")
+            head = ScriptDirectory.from_config(config).get_current_head()
+            current = MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as exc:
+        raise DeskbotError(f"cannot read the decision log {path or url}: {exc.orig}") from None
+    if current != head:
+        raise DeskbotError(f"the decision log {path or url} has schema {current or 'none'}, this deskbot reads "
+                           f"{head}: run `deskbot check --config FILE` once (it upgrades it), or use a matching deskbot")
+    return engine
+
+
+def _read_only_sqlite(path: Path) -> Engine:
+    """SQLite opened with mode=ro; where even the WAL's shared-memory file cannot be made (a read-only
+    folder), as immutable (nothing else may write it meanwhile, which is what such a copy is)."""
+    for flags in ("mode=ro", "mode=ro&immutable=1"):
+        uri = f"file:{quote(str(path.resolve()))}?{flags}"
+        engine = sa.create_engine("sqlite://", creator=lambda uri=uri: sqlite3.connect(uri, uri=True,
+                                                                                          check_same_thread=False))
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("SELECT count(*) FROM sqlite_master").all()
+            return engine
+        except OperationalError:
+            engine.dispose()
+    raise DeskbotError(f"cannot read the decision log {path}: check its permissions")
+
+
 def _create_engine(url: str) -> Engine:
     if make_url(url).get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
+        try:
+            return sa.create_engine(url, pool_pre_ping=True)
+        except (NoSuchModuleError, ModuleNotFoundError) as exc:
+            backend = make_url(url).get_backend_name()
+            hint = _DRIVERS.get(backend, "install its driver")
+            raise ConfigError(f"the {backend} database driver is not installed ({exc}): {hint}",
+                              key="database.url") from None
     # The scheduler runs one job per source in threads; each store call opens its own session.
     engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
     event.listen(engine, "connect", _sqlite_pragmas)
