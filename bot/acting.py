@@ -113,7 +113,7 @@ def _run(action: ActionLog, row: TicketLog, subject: Subject, source: Source, tr
             return "done", "found done on the server after an interruption"
         note = f" ({UNSURE})" if found is None else ""
         if found is None:
-            log.warning("%s %s %s: %s: %s", source.name, row.ref, row.reference or "", action.kind, UNSURE)
+            log.warning("%s %s: %s: %s", source.name, describe(row), action.kind, UNSURE)
     elif not marked:
         triage.store.start(action.id)
     try:
@@ -121,12 +121,12 @@ def _run(action: ActionLog, row: TicketLog, subject: Subject, source: Source, tr
     except GoneError as exc:
         return "gone", str(exc)
     except Impossible as exc:
-        log.warning("%s %s %s: %s impossible: %s", source.name, row.ref, row.reference or "", action.kind, exc)
+        log.warning("%s %s: %s impossible: %s", source.name, describe(row), action.kind, exc)
         return "skipped", f"impossible: {exc}"
     except (AuthError, SendLater):
         raise
     except PermanentError as exc:
-        log.warning("%s %s %s: %s failed for good: %s", source.name, row.ref, row.reference or "", action.kind, exc)
+        log.warning("%s %s: %s failed for good: %s", source.name, describe(row), action.kind, exc)
         hours = triage.rules.acknowledgement.suppress_after_bounce_hours
         if action.kind == ACKNOWLEDGE and getattr(exc, "bounced", False) and row.ack_to and hours:
             recall.suppress(triage.store, row.ack_to, hours=hours, reason=f"the server refused it for good: {exc}")
@@ -182,7 +182,7 @@ def _fail(row: TicketLog, subject: Subject, source: Source, triage: Triage, reas
     store = triage.store
     store.update_ticket(row.id, status="failed", error=reason[:2000], retry_at=None)
     store.add_event(source.name, f"{row.reference or row.ref}: {reason}", ticket_id=row.id)
-    log.warning("%s %s %s: failed, flagged for a person: %s", source.name, row.ref, row.reference or "", reason)
+    log.warning("%s %s: failed, flagged for a person: %s", source.name, describe(row), reason)
     _flag(row, subject, source, triage, FLAG_FAILED)
     return Outcome(row.ref, "failed", row.id, reason)
 
@@ -192,7 +192,7 @@ def quarantine(row: TicketLog, source: Source, triage: Triage) -> Outcome:
     assert row.id is not None
     reason = f"quarantined after {row.attempts} failed attempts; last error: {row.error}"
     triage.store.add_event(source.name, f"{row.reference or row.ref}: {reason}", ticket_id=row.id)
-    log.warning("%s %s %s: %s", source.name, row.ref, row.reference or "", reason)
+    log.warning("%s %s: %s", source.name, describe(row), reason)
     if _flag(row, subject_of(row, triage), source, triage, QUARANTINE):
         triage.store.update_ticket(row.id, status="quarantined", pending=False)
     return Outcome(row.ref, "quarantined", row.id, reason)
@@ -210,7 +210,7 @@ def _flag(row: TicketLog, subject: Subject, source: Source, triage: Triage, kind
     except (ServiceUnavailable, ConfigError, AuthError):
         raise
     except DeskbotError as exc:
-        log.warning("%s %s: could not flag it yet (%s); will try again", source.name, row.ref, exc)
+        log.warning("%s %s: could not flag it yet (%s); will try again", source.name, describe(row), exc)
         return False
     store.step(action.id, state, detail, ticket_update={"id": row.id, "flagged": state == "done",
                                                          "pending": False})

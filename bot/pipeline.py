@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from time import monotonic
 
-from bot.acting import act, quarantine
+from bot.acting import act, describe, quarantine
 from bot.errors import (
     AuthError,
     BadInputError,
@@ -113,14 +113,16 @@ def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
 
 
 def seed_references(source: Source, triage: Triage) -> None:
-    """On first contact (the source entered), raise the reference sequence above every reference the server
-    already shows, and to the rules' reference_start."""
-    if not status.needs_seed(triage.store, source.name):
+    """Once per start of deskbot (the source entered), raise the reference sequence above every reference the
+    server already shows, and to the rules' reference_start: a decision log restored from an older copy
+    never gives a reference out twice."""
+    if source.name in triage.seeded:
         return
     find = getattr(source, "highest_reference", None)
     highest = find(triage.rules.acknowledgement.reference_prefix) if find else 0
     status.seed_references(triage.store, source.name, highest,
                            start=triage.rules.acknowledgement.reference_start)
+    triage.seeded.add(source.name)
     if highest:
         log.info("%s: references continue after %s-%06d found on the server", source.name,
                  triage.rules.acknowledgement.reference_prefix, highest)
@@ -218,8 +220,9 @@ def handle_item(item: RawItem, source: Source, triage: Triage) -> Outcome:
                                     dry_run=triage.dry_run, ack_message_id=new_ack_id(triage))
     except KeyTaken:  # a copy in another mailbox was recorded a moment ago by another job
         return _known(item, ticket, store.find_key(ticket.key), source, triage)
-    log.info("%s %s %s -> %s/%s review=%s ack=%s; %s%s", source.name, item.ref,
-             row.reference or ("(dry run)" if triage.dry_run else "-"), decision.department, decision.priority or "-",
+    log.info("%s %s %s from %s %r -> %s/%s review=%s ack=%s; %s%s", source.name, item.ref,
+             row.reference or ("(dry run)" if triage.dry_run else "-"), ticket.sender, ticket.subject[:60],
+             decision.department, decision.priority or "-",
              decision.needs_review, decision.ack_skip_reason or "yes", "; ".join(decision.reasons),
              f"; {len(ticket.attachments)} attachment(s)" if ticket.attachments else "")
     if triage.dry_run:
@@ -281,9 +284,10 @@ def _guarded(row: TicketLog, source: Source, triage: Triage, work: Callable[[], 
         error = f"{type(exc).__name__}: {exc}"
         attempts = triage.store.count_failure(row.id, error)
         if not isinstance(exc, DeskbotError):
-            log.exception("%s %s: failed (attempt %d of %d)", source.name, row.ref, attempts, triage.max_attempts)
+            log.exception("%s %s: failed (attempt %d of %d)", source.name, describe(row), attempts,
+                          triage.max_attempts)
         else:
-            log.warning("%s %s: will retry (attempt %d of %d): %s", source.name, row.ref, attempts,
+            log.warning("%s %s: will retry (attempt %d of %d): %s", source.name, describe(row), attempts,
                         triage.max_attempts, exc)
         if attempts >= triage.max_attempts:
             fresh = triage.store.get(row.id)

@@ -61,7 +61,17 @@ def prepare(url: str) -> Path | None:
     path = sqlite_path(url)
     if path is not None:
         _check_folder(path)
+        _create_private(path)
     return path
+
+
+def _create_private(path: Path) -> None:
+    """A new SQLite file is made readable by this user only (it holds customers' mail); SQLite gives its
+    -wal and -shm files the same mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def open_engine(url: str, *, reference_prefix: str = "SUP", migrate: bool = True) -> Engine:
