@@ -32,7 +32,7 @@ from bot.log.records import as_utc, load_decision, row_ticket
 from bot.log.schema import TicketLog
 from bot.log.store import KeyTaken
 from bot.models import Ticket
-from bot.ops import status
+from bot.ops import login, status
 from bot.triage import Outcome, Triage
 from connectors.base import DUPLICATE, SET_ASIDE, RawItem, Source
 from connectors.mail import raw_key
@@ -87,7 +87,12 @@ def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
         report.error = f"skipped: instance {holder} works on this source (its lease lapses after 5 minutes)"
         log.warning("%s: %s", source.name, report.error)
         return report
-    backlog = None
+    backlog, said = None, False
+    wait_until = None if triage.dry_run else login.waiting(triage.store, source.name)
+    if wait_until is not None:  # a refused login is not tried at every poll: servers lock such accounts
+        report.error = f"login refused; not tried again before {wait_until:%Y-%m-%d %H:%M} UTC"
+        log.debug("%s: %s", source.name, report.error)
+        return report
     try:
         with source:
             if not triage.dry_run:
@@ -96,6 +101,11 @@ def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
             if not report.stopped:
                 _read_new(source, triage, report, stop)
             backlog = getattr(source, "backlog", None)
+        if not triage.dry_run:
+            login.accepted(triage.store, source.name)
+    except AuthError as exc:  # said once per change by login.refused, not at every try
+        report.error = login.refused(triage.store, source, str(exc)) if not triage.dry_run else str(exc)
+        said = not triage.dry_run
     except DeskbotError as exc:
         report.error = str(exc)
         log.error("%s: %s", source.name, exc)
@@ -105,7 +115,7 @@ def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
     if not triage.dry_run:
         remaining = None if backlog is None else max(backlog - report.read, 0)
         status.poll_finished(triage.store, source.name, error=report.error, backlog=remaining, next_run=next_run)
-    if report.outcomes or report.error:  # quiet when idle: a poll that found nothing says so only at DEBUG
+    if report.outcomes or (report.error and not said):  # quiet when idle: a poll that found nothing says so only at DEBUG
         log.log(logging.WARNING if report.error else logging.INFO, "%s: %s", source.name, report.summary())
     else:
         log.debug("%s: nothing new", source.name)

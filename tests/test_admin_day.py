@@ -222,3 +222,34 @@ def test_status_of_a_killed_daemon_and_status_piped_into_head(config: Path, tmp_
     piped = subprocess.run(f"{sys.executable} -m bot status --config {config} | head -1", shell=True, env=env,
                            capture_output=True, text=True)
     assert piped.stdout.startswith("daemon:") and "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr
+
+
+def test_a_wrong_password_is_tried_with_a_growing_pause_said_once_and_shown_in_status(
+        mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path, clock: Clock,
+        caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import timedelta
+
+    from bot.pipeline import run_source
+    from bot.daemon import sources_of
+
+    mailbox.append(customer_mail(1))
+    wrong = mailbox.config.model_copy(update={"password": "not-it", "password_env": "TEST_IMAP_PASSWORD"})
+    config = make_config([wrong], smtp_sink, tmp_path, model_cache)
+    triage = build_triage(config, clock=clock)
+    [item] = sources_of(config, triage)
+
+    with caplog.at_level("DEBUG"):
+        tries = []
+        for seconds in (0, 20, 40, 30, 60):  # polls every 20-60 s; the pauses are 1 min, then 5 min
+            clock.now += timedelta(seconds=seconds)
+            tries.append("login refused:" in run_source(item.source, triage).error)
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "$TEST_IMAP_PASSWORD" in errors[0], "said once, naming the variable to fix"
+    assert tries == [True, False, True, False, False], "tried at 0 s and after a minute, not at every poll"
+    database = config.database_url().removeprefix("sqlite:///")
+    assert main(["status", "--db", database]) == 0
+    assert "LOGIN REFUSED:     2 time(s) in a row" in capsys.readouterr().out
+
+    item.source.config = mailbox.config  # the admin fixed the password
+    clock.now += timedelta(minutes=5)
+    assert run_source(item.source, triage).error == "" and rows(config)[0].status == "done"

@@ -47,13 +47,18 @@ def render_status(summaries: list[SourceSummary], instances: list[Instance], now
             lines.append(f"  last poll:         {_ago(state.last_poll_at, now)}: {ok}")
             lines.append(f"  last success:      {_ago(state.last_success_at, now)}")
             lines.append(f"  next run:          {_ago(state.next_run_at, now) if state.next_run_at else 'not scheduled'}")
+            if state.auth_failures:
+                lines.append(f"  LOGIN REFUSED:     {state.auth_failures} time(s) in a row; next try "
+                             f"{_ago(state.auth_retry_at, now)}; see the last error below")
             backlog = "unknown" if state.backlog is None else str(state.backlog)
             lines.append(f"  backlog:           {backlog} unread by deskbot on the server at the last poll")
         lines.append(f"  pending:           {counts.get('pending', 0)} (in flight: {summary.inflight})")
         lines.append(f"  failed:            {counts.get('failed', 0)}    quarantined: {counts.get('quarantined', 0)}"
                      f"    unreadable: {counts.get('unreadable', 0)}")
         lines.append(f"  done:              {counts.get('done', 0)}    duplicates: {counts.get('duplicate', 0)}"
-                     f"    gone: {counts.get('gone', 0)}")
+                     f"    gone: {counts.get('gone', 0)}    given up: {counts.get('given-up', 0)}")
+        if counts.get("outbox"):
+            lines.append(f"  outbox:            {counts['outbox']} filed, their acknowledgements wait for the mail server")
         for event in summary.recent_errors:
             lines.append(f"  {as_utc(event.at):%Y-%m-%d %H:%M} {event.level}: {event.message[:160]}")
     if any(s.counts.get("failed") or s.counts.get("quarantined") for s in summaries):
@@ -79,6 +84,8 @@ def status_json(summaries: list[SourceSummary], instances: list[Instance], now: 
             "next_run_at": when(s.state.next_run_at) if s.state else None,
             "backlog": s.state.backlog if s.state else None,
             "last_error": (s.state.last_error or None) if s.state else None,
+            "login_refusals": s.state.auth_failures if s.state else 0,
+            "login_retry_at": when(s.state.auth_retry_at) if s.state else None,
             "tickets": s.counts, "inflight": s.inflight,
             "recent_errors": [{"at": when(e.at), "level": e.level, "message": e.message} for e in s.recent_errors],
         } for s in summaries],
