@@ -93,65 +93,10 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
-    """`deskbot check`: files first (no network), then every server unless --offline."""
-    from bot.ack.message import AckRenderer, check_templates
-    from bot.config.file import load_config
-    from bot.rules import load_rules
+    """`deskbot check` (bot/ops/check.py): every error of a config at once."""
+    from bot.ops.check import check as check_all
 
-    from bot.config.where import find_config
-
-    config_path = find_config(args.config, required=not args.rules)
-    config = load_config(config_path) if config_path else None
-    if config_path:
-        print(f"config {config_path}, decision log {config.database_url()}")  # type: ignore[union-attr]
-    rules_path = args.rules or (config.resolve(config.paths.rules) if config else None)
-    rules = load_rules(rules_path)
-    print(f"{rules_path or 'shipped rules'}: ok ({len(rules.departments)} departments, {len(rules.rules)} rules)")
-    renderer = AckRenderer(config.resolve(config.paths.templates) if config else None)
-    rendered = check_templates(renderer, rules)
-    print(f"templates: ok ({len(rendered)} acknowledgements rendered in "
-          f"{', '.join(rules.acknowledgement.languages) if rules.acknowledgement.enabled else 'no language'})")
-    if config is None:
-        return 0
-    from bot.daemon import check_model_departments, load_classifier, review_unreachable
-
-    classifier = load_classifier(config.resolve(config.paths.model), config.resolve(config.paths.cache))
-    check_model_departments(classifier, rules)
-    print(f"model: ok (departments {', '.join(getattr(classifier, 'departments', ()))})")
-    unreachable = review_unreachable(classifier, rules)
-    if unreachable:
-        print(f"model: WARNING: {unreachable}")
-    from bot.log.database import open_engine
-
-    open_engine(config.database_url(), reference_prefix=rules.acknowledgement.reference_prefix)
-    print(f"decision log: ok ({config.database_url()})")
-    if args.offline:
-        return 0
-    return _check_servers(config, rules)
-
-
-def _check_servers(config: object, rules: object) -> int:
-    """Log in to every source and the SMTP server; say per server whether it works."""
-    from bot.log.store import utc_now
-    from connectors.registry import Needs, build_sources
-    from connectors.smtp import SmtpMailer
-
-    failed, misconfigured = 0, False
-    for item in build_sources(Needs(config=config, rules=rules, clock=utc_now)):  # type: ignore[arg-type]
-        try:
-            print(f"{item.source.name}: ok: {item.source.check()}")
-        except DeskbotError as exc:
-            failed += 1
-            misconfigured = misconfigured or isinstance(exc, ConfigError)  # e.g. a group the helpdesk lacks
-            print(f"{item.source.name}: FAILED: {exc}")
-    smtp = getattr(config, "smtp", None)
-    if smtp is not None:
-        try:
-            print(f"smtp: ok: {SmtpMailer(smtp).check()}")
-        except DeskbotError as exc:
-            failed += 1
-            print(f"smtp: FAILED: {exc}")
-    return 2 if misconfigured else 1 if failed else 0
+    return check_all(args)
 
 
 def auth(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ from connectors.base import (
     Mailer,
     RawItem,
 )
+from connectors.imap_folders import folder_problem
 from connectors.imap_session import close_quietly, connect, keyword, translated
 from connectors.mail import parse_mail
 
@@ -111,6 +112,25 @@ class ImapSource:
                 return f"logged in; {self.config.folder} has {count} messages; {moves}; {keywords}; " \
                        f"sent_folder {sent!r} does not exist yet (it will be created)"
             return f"logged in; {self.config.folder} has {count} messages; {moves}; {keywords}"
+
+    def check_folders(self) -> list[str]:
+        """Every folder deskbot may file mail into that is missing and cannot be made on this server."""
+        wanted = {f"[departments.{key}] folder": route.folder for key, route in self.rules.departments.items()}
+        wanted |= {"[triage] review_folder": self.rules.triage.review_folder, "sent_folder": self.config.sent_folder,
+                   "duplicate_folder": self.config.duplicate_folder,
+                   "quarantine_folder": self.config.quarantine_folder}
+        problems = []
+        with self:
+            with translated("list folders"):
+                separator = next((d.decode() if isinstance(d, bytes) else d
+                                  for _, d, _ in self.client.list_folders(pattern="INBOX") if d), None)
+                for setting, folder in sorted(wanted.items()):
+                    if not folder or self.client.folder_exists(folder):
+                        continue
+                    why = folder_problem(folder, separator)
+                    if why:
+                        problems.append(f"{setting} {folder!r} cannot be created on {self.config.host}: {why}")
+        return problems
 
     # -- reading ------------------------------------------------------------------------------------
 

@@ -253,3 +253,31 @@ def test_a_wrong_password_is_tried_with_a_growing_pause_said_once_and_shown_in_s
     item.source.config = mailbox.config  # the admin fixed the password
     clock.now += timedelta(minutes=5)
     assert run_source(item.source, triage).error == "" and rows(config)[0].status == "done"
+
+
+def test_check_names_a_folder_the_server_would_refuse(config: Path, mailbox: Mailbox,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    if mailbox.kind != "dovecot":
+        pytest.skip("the naming rules are Dovecot's")
+    assert main(["check", "--config", str(config)]) == 2
+    captured = capsys.readouterr()
+    assert "[departments.sales] folder 'Sales/Leads' cannot be created" in captured.err
+    assert "write 'Sales.Leads'" in captured.err
+    assert "smtp: ok" in captured.out, "the other checks still ran"
+
+
+def test_check_shows_every_error_of_a_config_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "deskbot.toml"
+    config.write_text('[[mailbox]]\nname = "a"\nhost = "imap.example.com"\nport = "x"\n'
+                      '[smtp]\nhost = "smtp.example.com"\nfrom = "a@example.com"\nsecurty = "ssl"\n')
+    assert main(["check", "--config", str(config)]) == 2
+    error = capsys.readouterr().err
+    assert f"{config}:4: mailbox[0].port" in error and f"{config}:8: smtp.securty" in error
+    config.write_text('[[mailbox]]\nname = "a"\nhost = "imap.example.com"\npassword_env = "NOPE_A"\n'
+                      '[smtp]\nhost = "smtp.example.com"\nfrom = "a@example.com"\npassword_env = "NOPE_B"\n')
+    monkeypatch.delenv("NOPE_A", raising=False)
+    monkeypatch.delenv("NOPE_B", raising=False)
+    assert main(["check", "--config", str(config)]) == 2
+    error = capsys.readouterr().err
+    assert "NOPE_A" in error and "NOPE_B" in error
