@@ -281,3 +281,44 @@ def test_check_shows_every_error_of_a_config_at_once(tmp_path: Path, monkeypatch
     assert main(["check", "--config", str(config)]) == 2
     error = capsys.readouterr().err
     assert "NOPE_A" in error and "NOPE_B" in error
+
+
+def test_the_shipped_rules_file_lists_every_setting() -> None:
+    from pydantic import BaseModel
+
+    from bot.rules import RuleSet
+
+    text = shipped_rules_path().read_text(encoding="utf-8")
+    missing = []
+
+    def walk(model: type[BaseModel], table: str) -> None:
+        for name, info in model.model_fields.items():
+            kind = info.annotation
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                if f"[{table}{name}]" not in text:
+                    missing.append(f"[{table}{name}]")
+                walk(kind, f"{table}{name}.")
+            elif name not in ("rules", "departments", "description") and f"{name} =" not in text \
+                    and f"[{table}{name}" not in text:
+                missing.append(f"{table}{name}")
+
+    walk(RuleSet, "")
+    assert missing == []
+
+
+def test_a_full_disk_is_said_as_such_not_as_a_configuration_error(
+        config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import errno
+
+    from sqlalchemy.exc import OperationalError
+
+    from bot.log.database import is_disk_full
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "ftruncate", full)  # writing the instance lock file, at start
+    assert main(["run", "--config", str(config), "--once"]) == 1
+    error = capsys.readouterr().err
+    assert "disk is full" in error and "configuration error" not in error
+    assert is_disk_full(OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full")))
