@@ -103,8 +103,9 @@ def start_sources(scheduled: list[Scheduled], triage: Triage) -> None:
         except ConfigError:
             raise
         except AuthError as exc:  # its cycles wait, with a growing pause, instead of trying again at once
-            if not triage.dry_run:
-                login.refused(triage.store, source, str(exc))
+            text, new = login.refused(triage.store, source, str(exc)) if not triage.dry_run else (str(exc), True)
+            if new:
+                log.error("%s: %s", source.name, text)
         except DeskbotError as exc:
             log.warning("%s: cannot log in yet (%s); its cycles will keep trying", source.name, exc)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from time import monotonic
 
@@ -33,46 +32,17 @@ from bot.log.schema import TicketLog
 from bot.log.store import KeyTaken
 from bot.models import Ticket
 from bot.ops import login, status
+from bot.report import SourceReport
 from bot.triage import Outcome, Triage
 from connectors.base import DUPLICATE, SET_ASIDE, RawItem, Source
 from connectors.mail import raw_key
 
 log = logging.getLogger(__name__)
 SYSTEMIC = (ServiceUnavailable, AuthError, ConfigError)  # stop the cycle, blame no ticket
-FAILED = ("failed", "quarantined", "retry")  # outcomes that make `run --once` exit non-zero
 # A ticket that failed on its own (a helpdesk's 5xx on its update, a bug) waits before its next try, so the
 # default three attempts span about half an hour before it is quarantined. A temporary SMTP refusal is not
 # counted here: the acknowledgement waits in the outbox on its own schedule (bot/outbox.py).
 RETRY_AFTER = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30))
-
-
-@dataclass
-class SourceReport:
-    """One source's cycle: what happened to each item, or why the source could not be worked."""
-
-    name: str
-    outcomes: list[Outcome] = field(default_factory=list)
-    error: str = ""
-    stopped: bool = False  # a stop was asked for before the cycle ended
-    read: int = 0  # new items read (and recorded) in this cycle
-
-    def summary(self) -> str:
-        """One line: how many items ended in each status ("3 done, 1 failed"), and the error if any."""
-        counts: dict[str, int] = {}
-        for outcome in self.outcomes:
-            counts[outcome.status] = counts.get(outcome.status, 0) + 1
-        text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        if counts.get("outbox"):
-            text += " (acknowledgements wait in the outbox for the mail server)"
-        text += " (stopped early)" if self.stopped else ""
-        if self.error:
-            return f"{text + '; ' if text else ''}FAILED: {self.error}"
-        return text or "nothing new"
-
-    @property
-    def failed(self) -> bool:
-        """The source failed, or a ticket failed, was quarantined or must be retried."""
-        return bool(self.error) or any(o.status in FAILED for o in self.outcomes)
 
 
 NEVER = threading.Event()  # a stop flag nobody sets
@@ -88,9 +58,9 @@ def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
         log.warning("%s: %s", source.name, report.error)
         return report
     backlog, said = None, False
-    wait_until = None if triage.dry_run else login.waiting(triage.store, source.name)
-    if wait_until is not None:  # a refused login is not tried at every poll: servers lock such accounts
-        report.error = f"login refused; not tried again before {wait_until:%Y-%m-%d %H:%M} UTC"
+    refused = "" if triage.dry_run else login.waiting(triage.store, source.name)
+    if refused:  # a refused login is not tried at every poll: servers lock such accounts
+        report.error = refused
         log.debug("%s: %s", source.name, report.error)
         return report
     try:
@@ -103,9 +73,11 @@ def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
             backlog = getattr(source, "backlog", None)
         if not triage.dry_run:
             login.accepted(triage.store, source.name)
-    except AuthError as exc:  # said once per change by login.refused, not at every try
-        report.error = login.refused(triage.store, source, str(exc)) if not triage.dry_run else str(exc)
-        said = not triage.dry_run
+    except AuthError as exc:  # said once per change, not at every try
+        report.error, new = login.refused(triage.store, source, str(exc)) if not triage.dry_run else (str(exc), True)
+        if new:
+            log.error("%s: %s", source.name, report.error)
+        said = True
     except DeskbotError as exc:
         report.error = str(exc)
         log.error("%s: %s", source.name, exc)
@@ -221,7 +193,8 @@ def handle_item(item: RawItem, source: Source, triage: Triage) -> Outcome:
     except SYSTEMIC:
         raise
     except Exception as exc:  # noqa: BLE001 - the model or rules failed on this ticket: keep it, decide later
-        log.warning("%s %s: cannot decide yet, will retry: %s: %s", source.name, item.ref, type(exc).__name__, exc)
+        log.warning("%s %s from %s %r: cannot decide yet, will retry: %s: %s", source.name, item.ref, ticket.sender,
+                    ticket.subject[:60], type(exc).__name__, exc)
         row = store.record_received(ticket, f"{type(exc).__name__}: {exc}", cursor=item.cursor)
         return Outcome(item.ref, "retry", row.id, str(exc))
     decision = for_source(decision, source)
@@ -247,8 +220,8 @@ def _known(item: RawItem, ticket: Ticket, original: TicketLog | None, source: So
         return Outcome(item.ref, "already-recorded", original.id if original else None)
     kinds = () if triage.dry_run else (DUPLICATE,)
     row = triage.store.record_duplicate(ticket, original, kinds=kinds, cursor=item.cursor)
-    log.info("%s %s: duplicate of %s (%s %s)", source.name, item.ref, original.reference or original.id,
-             original.source, original.ref)
+    log.info("%s %s from %s %r: duplicate of %s (%s %s)", source.name, item.ref, ticket.sender, ticket.subject[:60],
+             original.reference or original.id, original.source, original.ref)
     if triage.dry_run:
         return Outcome(item.ref, "dry-run", row.id, "duplicate")
     return _guarded(row, source, triage, lambda: act(row, source, triage))

@@ -12,8 +12,7 @@ when one is configured. Without MOVE (RFC 6851) a copy already in the target fol
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import TracebackType
 
 import imapclient
@@ -35,7 +34,7 @@ from connectors.base import (
     Mailer,
     RawItem,
 )
-from connectors.imap_folders import folder_problem
+from connectors.imap_folders import flag_where_filed, highest_reference, unmakeable_folders
 from connectors.imap_session import close_quietly, connect, keyword, translated
 from connectors.mail import parse_mail
 
@@ -90,6 +89,10 @@ class ImapSource:
             raise RuntimeError("ImapSource used outside its `with` block")
         return self._client
 
+    def reselect(self) -> None:
+        """Back to the folder this source reads, after looking at another one."""
+        self._select()
+
     def _select(self) -> None:
         with translated(f"select folder {self.config.folder!r}"):
             selected = self.client.select_folder(self.config.folder)
@@ -115,22 +118,8 @@ class ImapSource:
 
     def check_folders(self) -> list[str]:
         """Every folder deskbot may file mail into that is missing and cannot be made on this server."""
-        wanted = {f"[departments.{key}] folder": route.folder for key, route in self.rules.departments.items()}
-        wanted |= {"[triage] review_folder": self.rules.triage.review_folder, "sent_folder": self.config.sent_folder,
-                   "duplicate_folder": self.config.duplicate_folder,
-                   "quarantine_folder": self.config.quarantine_folder}
-        problems = []
         with self:
-            with translated("list folders"):
-                separator = next((d.decode() if isinstance(d, bytes) else d
-                                  for _, d, _ in self.client.list_folders(pattern="INBOX") if d), None)
-                for setting, folder in sorted(wanted.items()):
-                    if not folder or self.client.folder_exists(folder):
-                        continue
-                    why = folder_problem(folder, separator)
-                    if why:
-                        problems.append(f"{setting} {folder!r} cannot be created on {self.config.host}: {why}")
-        return problems
+            return unmakeable_folders(self.client, self.rules, self.config)
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -190,38 +179,10 @@ class ImapSource:
                    UNFLAG: self._unflag}[action.kind]
         uid = self._locate(action)
         if uid is None and action.kind in (FLAG_FAILED, QUARANTINE, UNFLAG):
-            return self._where_filed(action, handler)
+            return flag_where_filed(self, action, handler)
         if uid is None:  # an agent was quicker: nothing to mark here, but the customer is still acknowledged
             return f"not done: the message is no longer in {self.config.folder} (moved or deleted by someone)"
         return handler(uid, action)
-
-    def _where_filed(self, action: Action, handler: Callable[[int, Action], str]) -> str:
-        """Flag (or unflag) a mail deskbot already filed, in the folder it went to: an acknowledgement refused
-        for good is often known only after the mail was moved to its department's folder."""
-        folders = [action.decision.folder if action.decision else None, self.config.quarantine_folder,
-                   self.config.duplicate_folder]
-        for folder in dict.fromkeys(f for f in folders if f and f != self.config.folder):
-            with translated(f"look for the message in {folder}"):
-                if not self.client.folder_exists(folder):
-                    continue
-                selected = self.client.select_folder(folder)
-            try:
-                uid = self._find_here(action, b"\\*" in selected.get(b"PERMANENTFLAGS", ()))
-                if uid is not None:
-                    return f"{handler(uid, action)} in {folder}"
-            finally:
-                self._select()
-        return f"not done: the message is in neither {self.config.folder} nor {', '.join(filter(None, folders))}"
-
-    def _find_here(self, action: Action, keywords: bool) -> int | None:
-        """The selected folder's UID of the action's message: by Message-ID, else by its reference keyword."""
-        with translated("look up the message"):
-            found = []
-            if action.ticket.message_id:
-                found = self.client.search(["HEADER", "Message-ID", action.ticket.message_id, "NOT", "DELETED"])
-            if not found and action.reference and keywords:
-                found = self.client.search(["KEYWORD", action.reference, "NOT", "DELETED"])
-        return min(found) if found else None
 
     def verify(self, action: Action) -> bool | None:
         """After a crash: a move is done when the message left the folder; the acknowledgement is looked
@@ -374,22 +335,10 @@ class ImapSource:
                 self._select()
 
     def highest_reference(self, prefix: str) -> int:
-        """The highest reference number this account shows (subjects and keywords), to seed a new log."""
-        pattern = re.compile(rf"\b{re.escape(prefix)}-(\d{{6,}})\b")
+        """The highest reference number this account shows (subjects and keywords), to seed the sequence."""
         folders = {self.config.folder, self.config.sent_folder, self.rules.triage.review_folder,
                    *(route.folder for route in self.rules.departments.values())} - {None, ""}
-        best = 0
-        with translated("look for existing references"):
-            for folder in sorted(f for f in folders if f and self.client.folder_exists(f)):
-                selected = self.client.select_folder(folder, readonly=True)
-                best = max([best, *(int(m) for f in selected.get(b"FLAGS", ())
-                                    for m in pattern.findall(f.decode(errors="replace")))])
-                uids = self.client.search(["SUBJECT", f"{prefix}-"])
-                for start in range(0, len(uids), 500):
-                    fetched = self.client.fetch(uids[start : start + 500], ["BODY.PEEK[HEADER.FIELDS (SUBJECT)]"])
-                    for data in fetched.values():
-                        text = data.get(b"BODY[HEADER.FIELDS (SUBJECT)]", b"").decode(errors="replace")
-                        best = max([best, *(int(m) for m in pattern.findall(text))])
+        best = highest_reference(self.client, sorted(f for f in folders if f), prefix)
         self._select()
         return best
 

@@ -59,7 +59,7 @@ class SmtpMailer:
             self._loop.run_until_complete(self._send(message))
         except ServiceUnavailable as exc:
             self._drop()
-            if not exc.maybe_done:
+            if getattr(exc, "unreachable", False):  # a refused or timed-out connection, not a busy reply
                 self._down = str(exc)
             raise
         except BaseException:
@@ -95,6 +95,7 @@ class SmtpMailer:
             error = _translated(exc, cfg)
             if isinstance(error, ServiceUnavailable):
                 not_done(error)  # nothing was sent on a connection that never came up
+                error.unreachable = True  # type: ignore[attr-defined]
             raise error from (None if error is exc else exc)
         self._client = client
 

@@ -66,3 +66,24 @@ def test_a_permanent_refusal_flags_the_mail_in_the_folder_it_was_filed_to(
     assert state["INBOX"] == {}
     [flags] = state[row.folder].values()
     assert {b"\\Flagged", b"deskbot-failed"} <= set(flags)
+
+
+def test_with_the_smtp_server_down_mail_is_filed_and_acknowledged_once_it_is_back(
+        mailbox: Mailbox, tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+    mailbox.append(*(customer_mail(n) for n in range(3)))
+    sink = SmtpSink()  # not started yet: nothing listens on its port
+    config = make_config([mailbox.config], sink, tmp_path, model_cache)
+    triage = build_triage(config, clock=clock)
+
+    [down] = cycle(config, triage)
+
+    assert [o.status for o in down.outcomes] == ["outbox"] * 3 and not down.failed
+    assert folder_state(mailbox)["INBOX"] == {}, "filed while the SMTP server is down"
+    assert all(r.status == "outbox" and r.attempts == 0 for r in rows(config))
+    with sink:
+        clock.now += timedelta(minutes=1)
+        [back] = cycle(config, triage)
+        assert [o.status for o in back.outcomes] == ["done"] * 3
+        assert cycle(config, triage)[0].outcomes == []
+        assert sorted(str(m["To"]) for m in sink.messages) == [f"Customer {n} <customer{n}@example.org>"
+                                                                 for n in range(3)]

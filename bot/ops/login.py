@@ -14,33 +14,32 @@ log = logging.getLogger(__name__)
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1))
 
 
-def waiting(store: Store, source: str) -> datetime | None:
-    """When the next login may be tried, while the last one was refused (else None)."""
+def waiting(store: Store, source: str) -> str:
+    """While the last login was refused and its pause lasts: why, and until when ('' when a login may be tried)."""
     with store.session() as session:
         row = session.get(SourceState, source)
         if row is None or row.auth_retry_at is None or store.now() >= as_utc(row.auth_retry_at):
-            return None
-        return as_utc(row.auth_retry_at)
+            return ""
+        return f"{row.last_error} (not tried again before {as_utc(row.auth_retry_at):%Y-%m-%d %H:%M} UTC)"
 
 
-def refused(store: Store, source: object, error: str) -> str:
-    """Record one more refusal; log it when it is new (not at every try); returns what status shows."""
+def refused(store: Store, source: object, error: str) -> tuple[str, bool]:
+    """Record one more refusal; returns what to show, and whether it is new (to be logged: not at every try)."""
     name = getattr(source, "name", str(source))
-    text = f"{error}; {credential_hint(source, error)}"
+    hint = credential_hint(source, error)
+    text = f"{error}; {hint}" if hint else error
     now = store.now()
     with store.session() as session:
         row = session.get(SourceState, name) or SourceState(source=name, last_error="", lease_owner="")
         again = row.auth_failures > 0 and row.last_error == text
         row.auth_failures += 1
+        row.last_error, row.last_error_at = text[:2000], now
         row.auth_retry_at = now + BACKOFF[min(row.auth_failures, len(BACKOFF)) - 1]
         session.add(row)
         session.commit()
         retry_at = row.auth_retry_at
-    if again:
-        log.debug("%s: login refused again; next try at %s", name, retry_at)
-    else:
-        log.error("%s: %s (next try at %s UTC, then less and less often)", name, text, f"{retry_at:%H:%M}")
-    return text
+    log.debug("%s: login refused%s; next try at %s", name, " again" if again else "", retry_at)
+    return text, not again
 
 
 def accepted(store: Store, source: str) -> None:
@@ -56,13 +55,15 @@ def accepted(store: Store, source: str) -> None:
 
 
 def credential_hint(source: object, error: str) -> str:
-    """Which environment variable holds the secret the server refused."""
+    """Which environment variable holds the secret the server refused ('' for OAuth2: its error says what to do)."""
     config = getattr(source, "config", None)
     mailer = getattr(source, "mailer", None)
     if "SMTP" in error and mailer is not None:
         config, where = getattr(mailer, "config", None), "[smtp]"
     else:
         where = f"the {getattr(source, 'name', 'source')} table"
+    if getattr(config, "auth", "") == "oauth2":
+        return ""
     for field in ("password_env", "token_env", "api_key_env", "oauth_client_secret_env"):
         variable = getattr(config, field, "") if config is not None else ""
         if variable:

@@ -146,7 +146,8 @@ def summarize(store: Store, sources: list[str]) -> tuple[list[SourceSummary], li
                 select(TicketLog.status, func.count()).where(TicketLog.source == source, TicketLog.dry_run == False)  # noqa: E712
                 .group_by(TicketLog.status)).all())
             pending = session.exec(select(func.count()).select_from(TicketLog).where(
-                TicketLog.source == source, TicketLog.pending == True, TicketLog.status != "quarantined")).one()  # noqa: E712
+                TicketLog.source == source, TicketLog.pending == True,  # noqa: E712
+                col(TicketLog.status).not_in(("quarantined", "outbox")))).one()
             inflight = session.exec(select(func.count()).select_from(ActionLog).join(TicketLog).where(
                 TicketLog.source == source, ActionLog.state == "inflight")).one()
             errors = list(session.exec(select(Event).where(Event.source == source)
