@@ -123,6 +123,12 @@ def test_log_and_status_read_only_a_read_only_log(config: Path, tmp_path: Path, 
     assert main(["log", "--db", str(backup)]) == 0
     assert "SUP-000001" in capsys.readouterr().out
     assert database.read_bytes() == before, "reading wrote nothing"
+    from bot.errors import ServiceUnavailable
+    from bot.log.store import Store
+
+    reader = Store.open(f"sqlite:///{backup}", read_only=True)  # what log, why and status use
+    with pytest.raises(ServiceUnavailable, match="readonly"):
+        reader.add_event("imap:support", "a write through a reader")
     assert stat.S_IMODE(database.stat().st_mode) == 0o600, "customers' mail is for this user only"
 
 

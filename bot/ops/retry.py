@@ -28,7 +28,7 @@ def retry(args: argparse.Namespace) -> int:
         return _give_up(place, targets[0], args.reason)
     open_ones = [t for t in targets if t.status in ("failed", "quarantined", "received", "decided", "outbox")]
     if not args.keep_decision and open_ones:
-        _redecide(place, [t for t in open_ones if t.department])
+        _redecide(place, [t for t in open_ones if t.department and t.status in ("failed", "quarantined")])
     done = place.store.requeue([t.id for t in open_ones if t.id is not None])
     for row in done:
         print(f"re-queued {row.reference or '#' + str(row.id)} ({row.source} {row.ref})")
