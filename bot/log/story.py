@@ -24,7 +24,8 @@ def _when(moment: datetime | None) -> str:
 
 
 def _line(label: str, text: str) -> str:
-    return f"{label + ':':<{_WIDTH}}{text}"
+    """`Label:    text`; an empty label continues the lines above."""
+    return f"{label + ':' if label else '':<{_WIDTH}}{text}"
 
 
 def tell(store: Store, row: TicketLog) -> list[str]:
@@ -44,7 +45,7 @@ def tell(store: Store, row: TicketLog) -> list[str]:
     lines.append(_line("Source", f"{row.source} {row.ref}" + (f", Message-ID {row.message_id}" if row.message_id else "")
                        + f"; recorded {_when(row.created_at)}"))
     lines += _prediction(row)
-    lines += [_line("Rule" if i == 0 else "", reason) for i, reason in enumerate(json.loads(row.reasons))]
+    lines += [_line("Why" if i == 0 else "", reason) for i, reason in enumerate(json.loads(row.reasons))]
     lines += _decision(row)
     lines += [_line("Action" if i == 0 else "", f"{a.kind:<12} {a.state:<8} {_when(a.updated_at)}"
                     + (f"  {a.detail}" if a.detail else "") + (f" ({a.attempts} tries)" if a.attempts > 1 else ""))
