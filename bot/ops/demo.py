@@ -77,7 +77,7 @@ def run_demo(data_dir: Path, out: TextIO) -> int:
             reports = run_once(sources_of(config, triage), triage, stop=NEVER)
         out.write("".join(f"Note: {note}\n" for note in notes.seen))
         sent = smtp.messages
-    outbox = _save_outbox(sent, data_dir / "outbox")
+    outbox = _save_sent(sent, data_dir / "sent")  # not "outbox": that is where unsent acknowledgements wait
     records = []
     for report in reports:
         if report.error:
@@ -128,7 +128,7 @@ def _append_samples(imap: PymapServer) -> int:
     return len(mails)
 
 
-def _save_outbox(sent: list[EmailMessage], outbox: Path) -> Path:
+def _save_sent(sent: list[EmailMessage], outbox: Path) -> Path:
     """Keep a copy of every acknowledgement so the user can read what customers would get."""
     outbox.mkdir(parents=True, exist_ok=True)
     for message in sent:
