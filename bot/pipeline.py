@@ -88,7 +88,8 @@ def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
         remaining = None if backlog is None else max(backlog - report.read, 0)
         status.poll_finished(triage.store, source.name, error=report.error, backlog=remaining, next_run=next_run)
     if report.outcomes or (report.error and not said):  # quiet when idle: a poll that found nothing says so only at DEBUG
-        log.log(logging.WARNING if report.error else logging.INFO, "%s: %s", source.name, report.summary())
+        waiting = any(o.status == "outbox" for o in report.outcomes)  # the mail server is down or says "later"
+        log.log(logging.WARNING if report.error or waiting else logging.INFO, "%s: %s", source.name, report.summary())
     else:
         log.debug("%s: nothing new", source.name)
     return report
