@@ -20,12 +20,14 @@ from bot.errors import (
     GoneError,
     Impossible,
     PermanentError,
+    SendLater,
     ServiceUnavailable,
 )
 from bot.log import recall
-from bot.log.records import load_decision, row_ticket
+from bot.log.records import as_utc, load_decision, row_ticket
 from bot.log.schema import ActionLog, TicketLog
 from bot.models import Decision, Ticket
+from bot.outbox import Waiting, wait
 from bot.triage import Outcome, Triage
 from connectors.base import ACKNOWLEDGE, FLAG_FAILED, QUARANTINE, UNFLAG, Action, Source
 
@@ -34,35 +36,63 @@ UNSURE = "the effect of an interrupted attempt could not be checked; done again 
 
 
 def act(row: TicketLog, source: Source, triage: Triage) -> Outcome:
-    """Run every unfinished action of `row` in order; permanent failures flag the ticket, the rest go on."""
+    """Run every unfinished action of `row` in order; permanent failures flag the ticket, the rest go on.
+
+    An acknowledgement the mail server cannot take now waits in the outbox (the ticket's `retry_at`) while
+    the mail is still written back and filed.
+    """
     assert row.id is not None
     store = triage.store
-    todo = [a for a in store.actions(row.id) if a.state in ("pending", "inflight")]
+    todo = [a for a in store.actions(row.id) if a.state in ("pending", "inflight", "outbox")]
     todo.sort(key=lambda a: a.kind != UNFLAG)  # after `deskbot retry`: unflag before the mail is filed away
     subject = subject_of(row, triage)
     final = row.status if row.status in ("unreadable", "duplicate", "failed", "quarantined") else "done"
     failed: list[str] = []
+    waiting: Waiting | None = None
     marked = False  # the commit that finished the previous action already marked this one in flight
     for index, action in enumerate(todo):
         after = todo[index + 1] if index + 1 < len(todo) else None
         following = after.id if after is not None and after.state == "pending" else None
-        state, detail = _run(action, row, subject, source, triage, marked=marked)
+        extra: dict[str, object] = {}
+        try:
+            state, detail = _run(action, row, subject, source, triage, marked=marked)
+        except SendLater as exc:
+            late = wait(str(exc), outage=exc.outage, now=store.now(), refusals=action.attempts + 1,
+                        refused_since=as_utc(action.refused_since) if action.refused_since else None)
+            state, detail, extra = late.state, late.detail, {"refused_since": late.refused_since}
+            waiting = late if late.state == "outbox" else waiting
+            log.log(logging.INFO if exc.outage else logging.WARNING, "%s %s: acknowledgement %s", source.name,
+                    describe(row), detail)
         counted = state == "failed" and action.kind not in (FLAG_FAILED, QUARANTINE)
-        closing = after is None and state != "gone" and not counted and not failed  # the ticket is done too
-        store.step(action.id, state, detail, then=following,
-                   ticket_update={"id": row.id, "status": final, "pending": False} if closing else None)
+        closing = after is None and state not in ("gone", "outbox") and not counted and not failed and not waiting
+        store.step(action.id, state, detail, then=following, action_update=extra,
+                   ticket_update={"id": row.id, "status": final, "pending": False, "retry_at": None}
+                   if closing else None)
         marked = following is not None
         if state == "gone":
             store.update_ticket(row.id, status="gone", pending=False, error=detail)
-            log.warning("%s %s %s: %s", source.name, row.ref, row.reference or "", detail)
+            log.warning("%s %s: %s", source.name, describe(row), detail)
             return Outcome(row.ref, "gone", row.id, detail)
         if counted:
             failed.append(f"{action.kind}: {detail}")
     if failed:
-        return _fail(row, subject, source, triage, "; ".join(failed))
+        outcome = _fail(row, subject, source, triage, "; ".join(failed))
+        if waiting is not None:  # the acknowledgement still goes out once the server takes it
+            store.update_ticket(row.id, pending=True, retry_at=waiting.retry_at)
+        return outcome
+    if waiting is not None:
+        status = row.status if row.status in ("failed", "duplicate") else "outbox"
+        store.update_ticket(row.id, status=status, pending=True, retry_at=waiting.retry_at)
+        return Outcome(row.ref, "outbox", row.id, waiting.detail)
     if not todo:
         store.update_ticket(row.id, status=final, pending=False)
     return Outcome(row.ref, final, row.id)
+
+
+def describe(row: TicketLog) -> str:
+    """A ticket as a log line names it: its reference, sender and subject, and where it came from."""
+    who = f"{row.reference or '-'} from {row.sender or '?'}"
+    return f"{row.ref} {who} {row.subject[:60]!r}" if row.subject else f"{row.ref} {who}"
 
 
 def _run(action: ActionLog, row: TicketLog, subject: Subject, source: Source, triage: Triage, *,
@@ -83,7 +113,7 @@ def _run(action: ActionLog, row: TicketLog, subject: Subject, source: Source, tr
             return "done", "found done on the server after an interruption"
         note = f" ({UNSURE})" if found is None else ""
         if found is None:
-            log.warning("%s %s %s: %s: %s", source.name, row.ref, row.reference or "", action.kind, UNSURE)
+            log.warning("%s %s: %s: %s", source.name, describe(row), action.kind, UNSURE)
     elif not marked:
         triage.store.start(action.id)
     try:
@@ -91,12 +121,12 @@ def _run(action: ActionLog, row: TicketLog, subject: Subject, source: Source, tr
     except GoneError as exc:
         return "gone", str(exc)
     except Impossible as exc:
-        log.warning("%s %s %s: %s impossible: %s", source.name, row.ref, row.reference or "", action.kind, exc)
+        log.warning("%s %s: %s impossible: %s", source.name, describe(row), action.kind, exc)
         return "skipped", f"impossible: {exc}"
-    except AuthError:
+    except (AuthError, SendLater):
         raise
     except PermanentError as exc:
-        log.warning("%s %s %s: %s failed for good: %s", source.name, row.ref, row.reference or "", action.kind, exc)
+        log.warning("%s %s: %s failed for good: %s", source.name, describe(row), action.kind, exc)
         hours = triage.rules.acknowledgement.suppress_after_bounce_hours
         if action.kind == ACKNOWLEDGE and getattr(exc, "bounced", False) and row.ack_to and hours:
             recall.suppress(triage.store, row.ack_to, hours=hours, reason=f"the server refused it for good: {exc}")
@@ -150,9 +180,9 @@ def _fail(row: TicketLog, subject: Subject, source: Source, triage: Triage, reas
     """A permanent failure: recorded with the reason, logged at WARNING, flagged on the server for a person."""
     assert row.id is not None
     store = triage.store
-    store.update_ticket(row.id, status="failed", error=reason[:2000])
+    store.update_ticket(row.id, status="failed", error=reason[:2000], retry_at=None)
     store.add_event(source.name, f"{row.reference or row.ref}: {reason}", ticket_id=row.id)
-    log.warning("%s %s %s: failed, flagged for a person: %s", source.name, row.ref, row.reference or "", reason)
+    log.warning("%s %s: failed, flagged for a person: %s", source.name, describe(row), reason)
     _flag(row, subject, source, triage, FLAG_FAILED)
     return Outcome(row.ref, "failed", row.id, reason)
 
@@ -162,7 +192,7 @@ def quarantine(row: TicketLog, source: Source, triage: Triage) -> Outcome:
     assert row.id is not None
     reason = f"quarantined after {row.attempts} failed attempts; last error: {row.error}"
     triage.store.add_event(source.name, f"{row.reference or row.ref}: {reason}", ticket_id=row.id)
-    log.warning("%s %s %s: %s", source.name, row.ref, row.reference or "", reason)
+    log.warning("%s %s: %s", source.name, describe(row), reason)
     if _flag(row, subject_of(row, triage), source, triage, QUARANTINE):
         triage.store.update_ticket(row.id, status="quarantined", pending=False)
     return Outcome(row.ref, "quarantined", row.id, reason)
@@ -180,7 +210,7 @@ def _flag(row: TicketLog, subject: Subject, source: Source, triage: Triage, kind
     except (ServiceUnavailable, ConfigError, AuthError):
         raise
     except DeskbotError as exc:
-        log.warning("%s %s: could not flag it yet (%s); will try again", source.name, row.ref, exc)
+        log.warning("%s %s: could not flag it yet (%s); will try again", source.name, describe(row), exc)
         return False
     store.step(action.id, state, detail, ticket_update={"id": row.id, "flagged": state == "done",
                                                          "pending": False})

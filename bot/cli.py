@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -34,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.handler(args) or 0)
+    except BrokenPipeError:  # `deskbot status | head`: the reader has all it wanted
+        _silence_stdout()
+        return 0
     except ConfigError as exc:
         print(f"deskbot: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -43,6 +48,30 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("deskbot: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        print(f"deskbot: error: the disk is full ({exc.filename or 'writing'}): free space, then start again; "
+              "nothing recorded was lost", file=sys.stderr)
+        return 1
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so Python's own flush at exit does not complain."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def version() -> str:
+    """The installed deskbot's version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("deskbot")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deskbot", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-vv: debug)")
+    parser.add_argument("--version", action="version", version=f"deskbot {version()}")
     sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="triage bundled sample mail on local servers and print the result",
@@ -68,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "in hand and exit within 10 s; work resumes exactly there at the next start. Only one "
                          "daemon may use a SQLite decision log at a time. With an [api] table it serves the HTTP API beside "
                          "the scheduler (see `deskbot serve`).")
-    run.add_argument("--config", type=Path, required=True, help="deskbot.toml")
+    run.add_argument("--config", type=Path, help=CONFIG_HELP)
     run.add_argument("--once", action="store_true", help="run one cycle over every source and exit (exit 1 when "
                      "a source or a ticket failed)")
     run.add_argument("--dry-run", action="store_true", help="decide and record, but change nothing on any "
@@ -80,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Validate the config and rules files, render every acknowledgement template "
                            "for every configured language, check that the model's departments exist in the rules, "
                            "and log in to every source and the SMTP server. Exit 0 when all is well.")
-    check.add_argument("--config", type=Path, help="deskbot.toml (default: only the rules file)")
+    check.add_argument("--config", type=Path, help=CONFIG_HELP + "; with only --rules and no config found, "
+                       "the rules file alone is checked")
     check.add_argument("--rules", type=Path, help="a rules file to check (default: the config's)")
     check.add_argument("--offline", action="store_true", help="do not connect to any server")
     check.set_defaults(handler=commands.check)
@@ -103,15 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=commands.status)
 
-    retry = sub.add_parser("retry", help="re-queue failed or quarantined tickets after fixing their cause",
-                           description="Give failed or quarantined tickets their unfinished actions back; the next "
-                           "cycle of their source (a running daemon, or `deskbot run --once`) does them.")
-    _database_options(retry)
-    which = retry.add_mutually_exclusive_group(required=True)
-    which.add_argument("--ticket", metavar="REF", help="one ticket, by reference (SUP-000042) or id")
-    which.add_argument("--failed", action="store_true", help="every failed and quarantined ticket")
-    retry.set_defaults(handler=commands.retry)
-
+    _add_retry(sub, commands)
+    _add_why(sub, commands)
     from classifier.cli import add_commands
 
     add_commands(sub)
@@ -130,10 +154,66 @@ def _add_serve(sub: argparse._SubParsersAction, commands: object) -> None:  # ty
     serve.set_defaults(handler=commands.serve, daemon_logging=True)  # type: ignore[attr-defined]
 
 
+CONFIG_HELP = ("deskbot.toml (default: $DESKBOT_CONFIG, else ./deskbot.toml, else "
+               "$XDG_CONFIG_HOME/deskbot/deskbot.toml); the file used is printed on standard error")
+
+
 def _database_options(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--config", type=Path, help="use the database of this deskbot.toml (no secrets needed)")
-    where.add_argument("--db", help="a database URL or SQLite file (default: the demo's)")
+    where.add_argument("--config", type=Path, help="use the decision log of this config, reading no secrets: "
+                       + CONFIG_HELP)
+    where.add_argument("--db", help="a database URL or SQLite file instead of a config's (a backup copy, say)")
+
+
+RETRY_DESCRIPTION = """After fixing the cause of failures (a folder the server refuses, a rule, a template), give failed
+or quarantined tickets their unfinished actions back; the next cycle of their source (a running
+daemon, or `deskbot run --once`) does them. Each ticket is first decided again with today's rules
+and model: both decisions are kept (`deskbot why REF` shows them). --keep-decision replays the
+recorded decision instead. An acknowledgement already sent is never sent again.
+
+A ticket that can never succeed (the customer's address does not exist, the mail was deleted) is
+closed with --give-up REF: nothing more is tried and `deskbot status` stops counting it.
+
+  deskbot retry --failed                  # every failed and quarantined ticket
+  deskbot retry --ticket SUP-000042 --keep-decision
+  deskbot retry --give-up SUP-000042 --reason "the address does not exist"
+"""
+
+
+def _add_retry(sub: argparse._SubParsersAction, commands: object) -> None:  # type: ignore[type-arg]
+    retry = sub.add_parser("retry", help="decide failed tickets again and re-queue them, or give one up",
+                           description=RETRY_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _database_options(retry)
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("--ticket", metavar="REF", help="one ticket, by reference (SUP-000042) or id")
+    which.add_argument("--failed", action="store_true", help="every failed and quarantined ticket")
+    which.add_argument("--give-up", metavar="REF", help="close this ticket for good: nothing more is tried")
+    retry.add_argument("--keep-decision", action="store_true", help="replay the recorded decision instead of "
+                       "deciding again with today's rules and model")
+    retry.add_argument("--reason", default="closed by a person", help="with --give-up: why, kept in the log")
+    retry.set_defaults(handler=commands.retry)  # type: ignore[attr-defined]
+    purge = sub.add_parser("purge", help="remove records of dry runs from the decision log",
+                           description="Remove what `deskbot run --dry-run` recorded (marked as dry runs in "
+                           "`deskbot log`): they hold customers' mail and were never acted on. Real tickets are "
+                           "never removed.")
+    _database_options(purge)
+    purge.add_argument("--dry-runs", action="store_true", required=True, help="remove every dry-run record")
+    purge.set_defaults(handler=commands.purge)  # type: ignore[attr-defined]
+
+
+def _add_why(sub: argparse._SubParsersAction, commands: object) -> None:  # type: ignore[type-arg]
+    why = sub.add_parser("why", help="tell one ticket's whole story: the mail, the model, the rules, every action",
+                         description="Explain one ticket from the decision log alone: the mail (sender, subject, "
+                         "received), the model's scores and top terms, each rule that fired, the decision, every "
+                         "action with its outcome and time, its thread, retries and earlier decisions. The same "
+                         "as `deskbot log --reference REF`.")
+    why.add_argument("ref", metavar="REF", help="a reference (SUP-000042) or a record id")
+    _database_options(why)
+    why.set_defaults(handler=commands.why)  # type: ignore[attr-defined]
+
+
+LOG_STATES = ("done", "failed", "quarantined", "outbox", "unreadable", "duplicate", "decided", "received", "gone",
+              "given-up", "dry-run")
 
 
 def _add_log(sub: argparse._SubParsersAction, commands: object) -> None:  # type: ignore[type-arg]
@@ -142,9 +222,10 @@ def _add_log(sub: argparse._SubParsersAction, commands: object) -> None:  # type
                          "password is needed. Dates are YYYY-MM-DD or ISO 8601 times (UTC unless given).")
     _database_options(log)
     log.add_argument("--limit", type=int, default=20, help="how many (default 20)")
-    log.add_argument("--reference", help="one ticket, by reference (SUP-000042) or id")
+    log.add_argument("--reference", help="one ticket, by reference (SUP-000042) or id: its whole story "
+                     "(as `deskbot why`)")
     log.add_argument("--sender", help="tickets whose sender address contains this")
-    log.add_argument("--status", help="done, failed, quarantined, unreadable, duplicate, decided, received, gone, dry-run")
+    log.add_argument("--status", choices=LOG_STATES, metavar="STATUS", help="one of: " + ", ".join(LOG_STATES))
     log.add_argument("--source", help="e.g. imap:support or zendesk:acme")
     log.add_argument("--since", help="recorded at or after this date/time")
     log.add_argument("--until", help="recorded before this date/time")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,8 @@ from bot.errors import ConfigError, DeskbotError
 
 if TYPE_CHECKING:
     from bot.config.file import Config
+
+logger = logging.getLogger(__name__)
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -26,31 +28,45 @@ def demo(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """`deskbot run`: the daemon, or one cycle with --once; one instance per SQLite log."""
     from bot.config.file import load_config
-    from bot.daemon import build_triage, run_once, serve_with_api, sources_of
+    from bot.config.where import find_config
     from bot.log.database import prepare
     from bot.ops.lock import InstanceLock
-    from bot.ops.shutdown import Shutdown
+    from bot.ops.shutdown import Shutdown, StoppedStarting
 
-    config = load_config(args.config)
+    path = find_config(args.config)
+    assert path is not None
+    config = load_config(path)
+    logger.info("config %s, decision log %s", path, config.database_url())
     database = prepare(config.database_url())
+    shutdown = Shutdown(daemon=not args.once).install(starting=True)  # a stop while loading the model is clean
     lock = InstanceLock(database) if database is not None and not args.dry_run else contextlib.nullcontext()
-    with lock:
-        triage = build_triage(config, dry_run=args.dry_run)
-        scheduled = sources_of(config, triage)
-        if args.dry_run:
-            print("dry run: decisions are recorded, nothing is changed on any server, nothing is sent",
-                  file=sys.stderr)
-        shutdown = Shutdown(daemon=not args.once).install()
-        try:
-            if not args.once:
-                serve_with_api(config, scheduled, triage, stop=shutdown.stop)
-                return shutdown.exit_code() or 0
-            reports = run_once(scheduled, triage, stop=shutdown.stop)
-        finally:
-            shutdown.restore()
+    try:
+        with lock:
+            return _run_with(config, args, shutdown)
+    except StoppedStarting as stop:
+        logger.warning("%s during start-up: stopped before any work was done", stop.name)
+        return shutdown.exit_code() or 0
+    finally:
+        shutdown.restore()
+
+
+def _run_with(config: Config, args: argparse.Namespace, shutdown: object) -> int:
+    from bot.daemon import build_triage, run_once, serve_with_api, sources_of
+
+    triage = build_triage(config, dry_run=args.dry_run)
+    scheduled = sources_of(config, triage)
+    shutdown.started()  # type: ignore[attr-defined]  # from now on a signal finishes the ticket in hand
+    if args.dry_run:
+        print("dry run: decisions are recorded, nothing is changed on any server, nothing is sent",
+              file=sys.stderr)
+    stop = shutdown.stop  # type: ignore[attr-defined]
+    if not args.once:
+        serve_with_api(config, scheduled, triage, stop=stop)
+        return shutdown.exit_code() or 0  # type: ignore[attr-defined, no-any-return]
+    reports = run_once(scheduled, triage, stop=stop)
     for report in reports:
         print(f"{report.name}: {report.summary()}")
-    return shutdown.exit_code() or (1 if any(r.failed for r in reports) else 0)
+    return shutdown.exit_code() or (1 if any(r.failed for r in reports) else 0)  # type: ignore[attr-defined, no-any-return]
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -77,60 +93,10 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
-    """`deskbot check`: files first (no network), then every server unless --offline."""
-    from bot.ack.message import AckRenderer, check_templates
-    from bot.config.file import load_config
-    from bot.rules import load_rules
+    """`deskbot check` (bot/ops/check.py): every error of a config at once."""
+    from bot.ops.check import check as check_all
 
-    config = load_config(args.config) if args.config else None
-    rules_path = args.rules or (config.resolve(config.paths.rules) if config else None)
-    rules = load_rules(rules_path)
-    print(f"{rules_path or 'shipped rules'}: ok ({len(rules.departments)} departments, {len(rules.rules)} rules)")
-    renderer = AckRenderer(config.resolve(config.paths.templates) if config else None)
-    rendered = check_templates(renderer, rules)
-    print(f"templates: ok ({len(rendered)} acknowledgements rendered in "
-          f"{', '.join(rules.acknowledgement.languages) if rules.acknowledgement.enabled else 'no language'})")
-    if config is None:
-        return 0
-    from bot.daemon import check_model_departments, load_classifier, review_unreachable
-
-    classifier = load_classifier(config.resolve(config.paths.model), config.resolve(config.paths.cache))
-    check_model_departments(classifier, rules)
-    print(f"model: ok (departments {', '.join(getattr(classifier, 'departments', ()))})")
-    unreachable = review_unreachable(classifier, rules)
-    if unreachable:
-        print(f"model: WARNING: {unreachable}")
-    from bot.log.database import open_engine
-
-    open_engine(config.database_url(), reference_prefix=rules.acknowledgement.reference_prefix)
-    print(f"decision log: ok ({config.database_url()})")
-    if args.offline:
-        return 0
-    return _check_servers(config, rules)
-
-
-def _check_servers(config: object, rules: object) -> int:
-    """Log in to every source and the SMTP server; say per server whether it works."""
-    from bot.log.store import utc_now
-    from connectors.registry import Needs, build_sources
-    from connectors.smtp import SmtpMailer
-
-    failed, misconfigured = 0, False
-    for item in build_sources(Needs(config=config, rules=rules, clock=utc_now)):  # type: ignore[arg-type]
-        try:
-            print(f"{item.source.name}: ok: {item.source.check()}")
-        except DeskbotError as exc:
-            failed += 1
-            misconfigured = misconfigured or isinstance(exc, ConfigError)  # e.g. a group the helpdesk lacks
-            print(f"{item.source.name}: FAILED: {exc}")
-    smtp = getattr(config, "smtp", None)
-    if smtp is not None:
-        try:
-            print(f"smtp: ok: {SmtpMailer(smtp).check()}")
-        except DeskbotError as exc:
-            failed += 1
-            print(f"smtp: FAILED: {exc}")
-    return 2 if misconfigured else 1 if failed else 0
+    return check_all(args)
 
 
 def auth(args: argparse.Namespace) -> int:
@@ -173,101 +139,39 @@ def classify(args: argparse.Namespace) -> int:
     return 0
 
 
-def open_log(args: argparse.Namespace) -> tuple[object, list[str]]:
-    """The Store named by --config (no secrets read) or --db, else the demo's; and the configured sources."""
-    from bot.log.store import Store
-
-    sources: list[str] = []
-    if args.config:
-        from bot.config.file import load_config
-
-        config = load_config(args.config, secrets=False)
-        url = config.database_url()
-        sources = [f"imap:{m.name}" for m in config.mailbox] + [f"zendesk:{z.name}" for z in config.zendesk] + \
-            [f"freshdesk:{f.name}" for f in config.freshdesk]
-        if config.api is not None:  # each API client that may post tickets is a source of its own
-            sources += [f"api:{t.name}" for t in config.api.tokens if "tickets" in t.scopes]
-    elif args.db:
-        url = args.db if "://" in args.db else f"sqlite:///{Path(args.db).resolve()}"
-    else:
-        from bot.ops.demo import default_data_dir, demo_database
-
-        url = f"sqlite:///{demo_database(default_data_dir())}"
-    from bot.log.database import sqlite_path
-
-    path = sqlite_path(url) if "://" in url else None
-    if path is not None and not path.exists():
-        raise DeskbotError(f"no decision log at {path} (run `deskbot demo` or `deskbot run` first)")
-    return Store.open(url), sources
-
-
 def log(args: argparse.Namespace) -> int:
-    """`deskbot log`."""
-    from bot.log.history import Filters, actions_of, as_json, search
-    from bot.ops.table import clip, format_table
+    """`deskbot log` (bot/ops/admin.py)."""
+    from bot.ops.admin import show_log
 
-    store, _ = open_log(args)
-    filters = Filters(reference=args.reference or "", sender=args.sender or "", status=args.status or "",
-                      source=args.source or "", since=_date(args.since, "--since"), until=_date(args.until, "--until"))
-    rows = search(store, filters, limit=args.limit)  # type: ignore[arg-type]
-    if args.json:
-        actions = actions_of(store, [r.id for r in rows if r.id is not None])  # type: ignore[arg-type]
-        for row in rows:
-            print(json.dumps(as_json(row, actions[row.id or 0]), ensure_ascii=False))
-        return 0
-    print(format_table(
-        ("reference", "when (UTC)", "source", "sender", "subject", "department", "prio", "conf", "status", "note"),
-        [[r.reference or f"#{r.id}", f"{r.created_at:%Y-%m-%d %H:%M}", r.source, clip(r.sender, 26),
-          clip(r.subject, 30), r.department + ("*" if r.needs_review else ""), r.priority,
-          f"{r.confidence:.2f}" if r.confidence is not None else "", r.status + (" (pending)" if r.pending else ""),
-          clip(r.error or r.ack_skip_reason or ("ack " + r.ack_message_id if r.ack_message_id else "-"), 40)]
-         for r in rows],
-    ))
-    return 0
+    return show_log(args)
 
 
-def _date(value: str | None, option: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(f"{option} {value!r} is not a date: write YYYY-MM-DD or 2026-11-21T09:30") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+def why(args: argparse.Namespace) -> int:
+    """`deskbot why REF` (bot/ops/admin.py)."""
+    from bot.ops.admin import why as tell
+
+    return tell(args)
 
 
 def status(args: argparse.Namespace) -> int:
-    """`deskbot status`."""
-    from bot.ops.status import summarize
-    from bot.ops.status_view import render_status, status_json
+    """`deskbot status` (bot/ops/admin.py)."""
+    from bot.ops.admin import status as show
 
-    store, sources = open_log(args)
-    summaries, instances = summarize(store, sources)  # type: ignore[arg-type]
-    now = store.now()  # type: ignore[attr-defined]
-    if args.json:
-        print(json.dumps(status_json(summaries, instances, now), ensure_ascii=False))
-    else:
-        print(render_status(summaries, instances, now))
-    return 0
+    return show(args)
 
 
 def retry(args: argparse.Namespace) -> int:
-    """`deskbot retry`: re-queue, then say what happens next."""
-    from bot.log.history import retry_targets
+    """`deskbot retry` (bot/ops/retry.py)."""
+    from bot.ops.retry import retry as requeue
 
-    store, _ = open_log(args)
-    targets = retry_targets(store, reference=args.ticket or "", failed=args.failed)  # type: ignore[arg-type]
-    if args.ticket and not targets:
-        raise DeskbotError(f"no ticket {args.ticket} in the decision log")
-    done = store.requeue([t.id for t in targets if t.id is not None])  # type: ignore[attr-defined]
-    for row in done:
-        print(f"re-queued {row.reference or '#' + str(row.id)} ({row.source} {row.ref})")
-    skipped = len(targets) - len(done)
-    if skipped:
-        print(f"{skipped} ticket(s) left alone: they are not failed, quarantined or pending")
-    if done:
-        print("they are retried at the next cycle of their source (a running daemon, or `deskbot run --once`)")
-    return 0
+    return requeue(args)
+
+
+def purge(args: argparse.Namespace) -> int:
+    """`deskbot purge --dry-runs` (bot/ops/admin.py)."""
+    from bot.ops.admin import purge as remove
+
+    return remove(args)
 
 
 def templates_check(args: argparse.Namespace) -> int:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from bot.ack.message import AckRenderer, check_templates
 from bot.config.file import Config
-from bot.errors import ConfigError, DeskbotError
+from bot.errors import AuthError, ConfigError, DeskbotError
 from bot.log.store import Store, utc_now
-from bot.ops import status
+from bot.ops import login, status
 from bot.pipeline import SourceReport, run_source, seed_references
 from bot.rules import RuleSet, load_rules
 from bot.sla import BusinessHours
@@ -102,6 +102,10 @@ def start_sources(scheduled: list[Scheduled], triage: Triage) -> None:
                     seed_references(source, triage)
         except ConfigError:
             raise
+        except AuthError as exc:  # its cycles wait, with a growing pause, instead of trying again at once
+            text, new = login.refused(triage.store, source, str(exc)) if not triage.dry_run else (str(exc), True)
+            if new:
+                log.error("%s: %s", source.name, text)
         except DeskbotError as exc:
             log.warning("%s: cannot log in yet (%s); its cycles will keep trying", source.name, exc)
 

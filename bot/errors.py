@@ -6,8 +6,10 @@
     ├── BadInputError          this ticket cannot be read (unparseable mail): recorded, set aside, flagged
     ├── TransientError         this action may succeed later (a 5xx, an SMTP 4xx for this recipient):
     │   │                      it stays pending and counts towards the ticket's quarantine
-    │   └── ServiceUnavailable the server is unreachable or rate-limits us: the source's cycle stops,
-    │                          nothing is counted against any ticket, the next cycle resumes
+    │   ├── ServiceUnavailable the server is unreachable or rate-limits us: the source's cycle stops,
+    │   │                      nothing is counted against any ticket, the next cycle resumes
+    │   └── SendLater          the mail server cannot take an acknowledgement now (down, greylisting):
+    │                          it waits in the outbox while filing goes on
     └── PermanentError         this action will not succeed by retrying (a 4xx, a folder that cannot
         │                      exist): the action fails, the ticket is flagged for a person
         ├── AuthError          the server refuses our credentials: the whole source stops, logged once
@@ -71,6 +73,16 @@ class TransientError(DeskbotError):
 
 class ServiceUnavailable(TransientError):
     """The server cannot be reached or asks us to slow down: stop this source's cycle, blame no ticket."""
+
+
+class SendLater(TransientError):
+    """An acknowledgement surely not sent, to try again later; `outage`: the server is down (nobody's refusal)."""
+
+    maybe_done = False
+
+    def __init__(self, message: str, *, outage: bool) -> None:
+        super().__init__(message)
+        self.outage = outage
 
 
 class PermanentError(DeskbotError):

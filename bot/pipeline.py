@@ -15,11 +15,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from time import monotonic
 
-from bot.acting import act, quarantine
+from bot.acting import act, describe, quarantine
 from bot.errors import (
     AuthError,
     BadInputError,
@@ -32,42 +31,18 @@ from bot.log.records import as_utc, load_decision, row_ticket
 from bot.log.schema import TicketLog
 from bot.log.store import KeyTaken
 from bot.models import Ticket
-from bot.ops import status
+from bot.ops import login, status
+from bot.report import SourceReport
 from bot.triage import Outcome, Triage
 from connectors.base import DUPLICATE, SET_ASIDE, RawItem, Source
 from connectors.mail import raw_key
 
 log = logging.getLogger(__name__)
 SYSTEMIC = (ServiceUnavailable, AuthError, ConfigError)  # stop the cycle, blame no ticket
-FAILED = ("failed", "quarantined", "retry")  # outcomes that make `run --once` exit non-zero
-# A ticket that failed on its own waits before its next try (greylisting lifts in minutes), so the
-# default three attempts span about half an hour before it is quarantined.
+# A ticket that failed on its own (a helpdesk's 5xx on its update, a bug) waits before its next try, so the
+# default three attempts span about half an hour before it is quarantined. A temporary SMTP refusal is not
+# counted here: the acknowledgement waits in the outbox on its own schedule (bot/outbox.py).
 RETRY_AFTER = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30))
-
-
-@dataclass
-class SourceReport:
-    """One source's cycle: what happened to each item, or why the source could not be worked."""
-
-    name: str
-    outcomes: list[Outcome] = field(default_factory=list)
-    error: str = ""
-    stopped: bool = False  # a stop was asked for before the cycle ended
-    read: int = 0  # new items read (and recorded) in this cycle
-
-    def summary(self) -> str:
-        """One line: how many items ended in each status ("3 done, 1 failed"), and the error if any."""
-        counts: dict[str, int] = {}
-        for outcome in self.outcomes:
-            counts[outcome.status] = counts.get(outcome.status, 0) + 1
-        text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing new"
-        text += " (stopped early)" if self.stopped else ""
-        return f"{text}; ERROR {self.error}" if self.error else text
-
-    @property
-    def failed(self) -> bool:
-        """The source failed, or a ticket failed, was quarantined or must be retried."""
-        return bool(self.error) or any(o.status in FAILED for o in self.outcomes)
 
 
 NEVER = threading.Event()  # a stop flag nobody sets
@@ -82,7 +57,12 @@ def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
         report.error = f"skipped: instance {holder} works on this source (its lease lapses after 5 minutes)"
         log.warning("%s: %s", source.name, report.error)
         return report
-    backlog = None
+    backlog, said = None, False
+    refused = "" if triage.dry_run else login.waiting(triage.store, source.name)
+    if refused:  # a refused login is not tried at every poll: servers lock such accounts
+        report.error = refused
+        log.debug("%s: %s", source.name, report.error)
+        return report
     try:
         with source:
             if not triage.dry_run:
@@ -91,6 +71,13 @@ def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
             if not report.stopped:
                 _read_new(source, triage, report, stop)
             backlog = getattr(source, "backlog", None)
+        if not triage.dry_run:
+            login.accepted(triage.store, source.name)
+    except AuthError as exc:  # said once per change, not at every try
+        report.error, new = login.refused(triage.store, source, str(exc)) if not triage.dry_run else (str(exc), True)
+        if new:
+            log.error("%s: %s", source.name, report.error)
+        said = True
     except DeskbotError as exc:
         report.error = str(exc)
         log.error("%s: %s", source.name, exc)
@@ -100,19 +87,25 @@ def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
     if not triage.dry_run:
         remaining = None if backlog is None else max(backlog - report.read, 0)
         status.poll_finished(triage.store, source.name, error=report.error, backlog=remaining, next_run=next_run)
-    log.info("%s: %s", source.name, report.summary())
+    if report.outcomes or (report.error and not said):  # quiet when idle: a poll that found nothing says so only at DEBUG
+        waiting = any(o.status == "outbox" for o in report.outcomes)  # the mail server is down or says "later"
+        log.log(logging.WARNING if report.error or waiting else logging.INFO, "%s: %s", source.name, report.summary())
+    else:
+        log.debug("%s: nothing new", source.name)
     return report
 
 
 def seed_references(source: Source, triage: Triage) -> None:
-    """On first contact (the source entered), raise the reference sequence above every reference the server
-    already shows, and to the rules' reference_start."""
-    if not status.needs_seed(triage.store, source.name):
+    """Once per start of deskbot (the source entered), raise the reference sequence above every reference the
+    server already shows, and to the rules' reference_start: a decision log restored from an older copy
+    never gives a reference out twice."""
+    if source.name in triage.seeded:
         return
     find = getattr(source, "highest_reference", None)
     highest = find(triage.rules.acknowledgement.reference_prefix) if find else 0
     status.seed_references(triage.store, source.name, highest,
                            start=triage.rules.acknowledgement.reference_start)
+    triage.seeded.add(source.name)
     if highest:
         log.info("%s: references continue after %s-%06d found on the server", source.name,
                  triage.rules.acknowledgement.reference_prefix, highest)
@@ -132,7 +125,10 @@ def _resume(source: Source, triage: Triage, report: SourceReport, stop: threadin
 
 
 def is_due(row: TicketLog, now: datetime) -> bool:
-    """A ticket that failed on its own is retried after a pause that grows with its attempts."""
+    """A ticket that failed on its own is retried after a pause that grows with its attempts; one whose
+    acknowledgement waits in the outbox, at its `retry_at`."""
+    if row.retry_at is not None:
+        return now >= as_utc(row.retry_at)
     if row.attempts == 0 or row.updated_at is None:
         return True
     return now >= as_utc(row.updated_at) + RETRY_AFTER[min(row.attempts, len(RETRY_AFTER)) - 1]
@@ -202,7 +198,8 @@ def handle_item(item: RawItem, source: Source, triage: Triage) -> Outcome:
     except SYSTEMIC:
         raise
     except Exception as exc:  # noqa: BLE001 - the model or rules failed on this ticket: keep it, decide later
-        log.warning("%s %s: cannot decide yet, will retry: %s: %s", source.name, item.ref, type(exc).__name__, exc)
+        log.warning("%s %s from %s %r: cannot decide yet, will retry: %s: %s", source.name, item.ref, ticket.sender,
+                    ticket.subject[:60], type(exc).__name__, exc)
         row = store.record_received(ticket, f"{type(exc).__name__}: {exc}", cursor=item.cursor)
         return Outcome(item.ref, "retry", row.id, str(exc))
     decision = for_source(decision, source, ticket)
@@ -211,8 +208,9 @@ def handle_item(item: RawItem, source: Source, triage: Triage) -> Outcome:
                                     dry_run=triage.dry_run, ack_message_id=new_ack_id(triage))
     except KeyTaken:  # a copy in another mailbox was recorded a moment ago by another job
         return _known(item, ticket, store.find_key(ticket.key), source, triage)
-    log.info("%s %s %s -> %s/%s review=%s ack=%s; %s%s", source.name, item.ref,
-             row.reference or ("(dry run)" if triage.dry_run else "-"), decision.department, decision.priority or "-",
+    log.info("%s %s %s from %s %r -> %s/%s review=%s ack=%s; %s%s", source.name, item.ref,
+             row.reference or ("(dry run)" if triage.dry_run else "-"), ticket.sender, ticket.subject[:60],
+             decision.department, decision.priority or "-",
              decision.needs_review, decision.ack_skip_reason or "yes", "; ".join(decision.reasons),
              f"; {len(ticket.attachments)} attachment(s)" if ticket.attachments else "")
     if triage.dry_run:
@@ -227,8 +225,8 @@ def _known(item: RawItem, ticket: Ticket, original: TicketLog | None, source: So
         return Outcome(item.ref, "already-recorded", original.id if original else None)
     kinds = () if triage.dry_run else (DUPLICATE,)
     row = triage.store.record_duplicate(ticket, original, kinds=kinds, cursor=item.cursor)
-    log.info("%s %s: duplicate of %s (%s %s)", source.name, item.ref, original.reference or original.id,
-             original.source, original.ref)
+    log.info("%s %s from %s %r: duplicate of %s (%s %s)", source.name, item.ref, ticket.sender, ticket.subject[:60],
+             original.reference or original.id, original.source, original.ref)
     if triage.dry_run:
         return Outcome(item.ref, "dry-run", row.id, "duplicate")
     return _guarded(row, source, triage, lambda: act(row, source, triage))
@@ -274,9 +272,10 @@ def _guarded(row: TicketLog, source: Source, triage: Triage, work: Callable[[], 
         error = f"{type(exc).__name__}: {exc}"
         attempts = triage.store.count_failure(row.id, error)
         if not isinstance(exc, DeskbotError):
-            log.exception("%s %s: failed (attempt %d of %d)", source.name, row.ref, attempts, triage.max_attempts)
+            log.exception("%s %s: failed (attempt %d of %d)", source.name, describe(row), attempts,
+                          triage.max_attempts)
         else:
-            log.warning("%s %s: will retry (attempt %d of %d): %s", source.name, row.ref, attempts,
+            log.warning("%s %s: will retry (attempt %d of %d): %s", source.name, describe(row), attempts,
                         triage.max_attempts, exc)
         if attempts >= triage.max_attempts:
             fresh = triage.store.get(row.id)

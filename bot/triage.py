@@ -38,6 +38,7 @@ class Triage:
     own_addresses: frozenset[str] = field(default_factory=frozenset)
     max_attempts: int = 3
     owner: str = ""  # the lease holder's name; '' when leases are not used (one instance, SQLite lock)
+    seeded: set[str] = field(default_factory=set)  # sources whose references were checked since this start
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     unknown = sorted(set(data.departments) - set(model.departments))
     if unknown:
         print(f"note: the model has never seen the departments {', '.join(unknown)}", file=sys.stderr)
-    reports = evaluate(model, data, progress=sys.stderr.isatty())
+    reports = evaluate(model, data, progress=sys.stderr.isatty(), chosen_cost=chosen)
     if args.json:
         print(json.dumps({name: report.to_json() for name, report in reports.items()}, indent=2))
     else:

@@ -20,7 +20,7 @@ from classifier.model import TicketClassifier
 log = logging.getLogger(__name__)
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-COSTS = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)  # values of the rules' [priority] high_as_low_cost to compare
+COSTS = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)  # values of the rules' [priority] high_as_low_cost to compare
 BATCH = 256
 CORNER = "true \\ predicted"
 
@@ -102,7 +102,7 @@ def priority_misses(truth: Sequence[str], predicted: Sequence[str]) -> dict[str,
 
 
 def score_target(target: str, truth: Sequence[str], predicted: Sequence[str], confidence: Sequence[float],
-                 scores: Sequence[dict[str, float]] = ()) -> TargetReport:
+                 scores: Sequence[dict[str, float]] = (), *, costs: Sequence[float] = COSTS) -> TargetReport:
     """All scores of one target; labels the model never predicts still get a row (zero, no warning)."""
     labels = sorted(set(truth) | set(predicted))
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -119,7 +119,7 @@ def score_target(target: str, truth: Sequence[str], predicted: Sequence[str], co
         thresholds=auto_routing(truth, predicted, confidence),
         costly=priority_misses(truth, predicted) if target == "priority" else {},
         ece=calibration_error(np.asarray(truth) == np.asarray(predicted), confidence),
-        tradeoff=priority_tradeoff(truth, scores) if target == "priority" and scores else [],
+        tradeoff=priority_tradeoff(truth, scores, costs) if target == "priority" and scores else [],
     )
 
 
@@ -133,8 +133,10 @@ def predict_all(model: TicketClassifier, texts: Sequence[str], *, progress: bool
     return predictions
 
 
-def evaluate(model: TicketClassifier, data: Dataset, *, progress: bool = False) -> dict[str, TargetReport]:
-    """Score the model's department (and priority, where both sides have it) on a labelled dataset."""
+def evaluate(model: TicketClassifier, data: Dataset, *, progress: bool = False,
+             chosen_cost: float | None = None) -> dict[str, TargetReport]:
+    """Score the model's department (and priority, where both sides have it) on a labelled dataset; the
+    priority trade-off always has a row for `chosen_cost` (the rules' own value), so it can be marked."""
     predictions = predict_all(model, data.texts, progress=progress)
     reports = {"department": score_target("department", data.departments,
                                           [p.department for p in predictions],
@@ -143,7 +145,8 @@ def evaluate(model: TicketClassifier, data: Dataset, *, progress: bool = False) 
         reports["priority"] = score_target("priority", data.priorities,
                                            [str(p.priority) for p in predictions],
                                            [float(p.priority_confidence or 0.0) for p in predictions],
-                                           [p.priority_scores for p in predictions])
+                                           [p.priority_scores for p in predictions],
+                                           costs=tuple(sorted({*COSTS, *([chosen_cost] if chosen_cost else [])})))
     return reports
 
 

@@ -12,14 +12,13 @@ when one is configured. Without MOVE (RFC 6851) a copy already in the target fol
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from types import TracebackType
 
 import imapclient
 
 from bot.config.file import MailboxConfig
-from bot.errors import BadInputError
+from bot.errors import BadInputError, SendLater, ServiceUnavailable, TransientError
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet
 from connectors.base import (
@@ -35,6 +34,7 @@ from connectors.base import (
     Mailer,
     RawItem,
 )
+from connectors.imap_folders import flag_where_filed, highest_reference, unmakeable_folders
 from connectors.imap_session import close_quietly, connect, keyword, translated
 from connectors.mail import parse_mail
 
@@ -89,6 +89,10 @@ class ImapSource:
             raise RuntimeError("ImapSource used outside its `with` block")
         return self._client
 
+    def reselect(self) -> None:
+        """Back to the folder this source reads, after looking at another one."""
+        self._select()
+
     def _select(self) -> None:
         with translated(f"select folder {self.config.folder!r}"):
             selected = self.client.select_folder(self.config.folder)
@@ -111,6 +115,11 @@ class ImapSource:
                 return f"logged in; {self.config.folder} has {count} messages; {moves}; {keywords}; " \
                        f"sent_folder {sent!r} does not exist yet (it will be created)"
             return f"logged in; {self.config.folder} has {count} messages; {moves}; {keywords}"
+
+    def check_folders(self) -> list[str]:
+        """Every folder deskbot may file mail into that is missing and cannot be made on this server."""
+        with self:
+            return unmakeable_folders(self.client, self.rules, self.config)
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -165,12 +174,14 @@ class ImapSource:
         """Cause one action's effect on this mailbox (or, for the acknowledgement, through the mailer)."""
         if action.kind == ACKNOWLEDGE:
             return self._acknowledge(action)
-        uid = self._locate(action)
-        if uid is None:  # an agent was quicker: nothing to mark here, but the customer is still acknowledged
-            return f"not done: the message is no longer in {self.config.folder} (moved or deleted by someone)"
         handler = {WRITE_BACK: self._write_back, FILE: self._file, SET_ASIDE: self._set_aside,
                    DUPLICATE: self._duplicate, FLAG_FAILED: self._flag_failed, QUARANTINE: self._quarantine,
                    UNFLAG: self._unflag}[action.kind]
+        uid = self._locate(action)
+        if uid is None and action.kind in (FLAG_FAILED, QUARANTINE, UNFLAG):
+            return flag_where_filed(self, action, handler)
+        if uid is None:  # an agent was quicker: nothing to mark here, but the customer is still acknowledged
+            return f"not done: the message is no longer in {self.config.folder} (moved or deleted by someone)"
         return handler(uid, action)
 
     def verify(self, action: Action) -> bool | None:
@@ -185,8 +196,17 @@ class ImapSource:
         return False
 
     def _acknowledge(self, action: Action) -> str:
+        """Send through the mailer; when it cannot take the message now, the acknowledgement waits (SendLater)
+        and the mail is still filed: an SMTP outage or greylisting never holds up triage."""
         assert self.mailer is not None and action.ack is not None and action.ack.message is not None
-        self.mailer.send(action.ack.message)
+        try:
+            self.mailer.send(action.ack.message)
+        except ServiceUnavailable as exc:
+            if exc.maybe_done:  # the connection broke after the message may have gone: checked before a resend
+                raise
+            raise SendLater(str(exc), outage=True) from exc
+        except TransientError as exc:  # this recipient's server said "later" (greylisting, mailbox busy)
+            raise SendLater(str(exc), outage=False) from exc
         done = f"sent {action.ack.message_id} to {action.ack.to}"
         if self.config.sent_folder:
             with translated(f"append a copy to {self.config.sent_folder}"):
@@ -315,22 +335,10 @@ class ImapSource:
                 self._select()
 
     def highest_reference(self, prefix: str) -> int:
-        """The highest reference number this account shows (subjects and keywords), to seed a new log."""
-        pattern = re.compile(rf"\b{re.escape(prefix)}-(\d{{6,}})\b")
+        """The highest reference number this account shows (subjects and keywords), to seed the sequence."""
         folders = {self.config.folder, self.config.sent_folder, self.rules.triage.review_folder,
                    *(route.folder for route in self.rules.departments.values())} - {None, ""}
-        best = 0
-        with translated("look for existing references"):
-            for folder in sorted(f for f in folders if f and self.client.folder_exists(f)):
-                selected = self.client.select_folder(folder, readonly=True)
-                best = max([best, *(int(m) for f in selected.get(b"FLAGS", ())
-                                    for m in pattern.findall(f.decode(errors="replace")))])
-                uids = self.client.search(["SUBJECT", f"{prefix}-"])
-                for start in range(0, len(uids), 500):
-                    fetched = self.client.fetch(uids[start : start + 500], ["BODY.PEEK[HEADER.FIELDS (SUBJECT)]"])
-                    for data in fetched.values():
-                        text = data.get(b"BODY[HEADER.FIELDS (SUBJECT)]", b"").decode(errors="replace")
-                        best = max([best, *(int(m) for m in pattern.findall(text))])
+        best = highest_reference(self.client, sorted(f for f in folders if f), prefix)
         self._select()
         return best
 

@@ -36,6 +36,7 @@ class SmtpMailer:
         self.config = config
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: aiosmtplib.SMTP | None = None
+        self._down = ""  # why the server could not be reached in this cycle: the next sends wait without trying
         self._tokens = tokens if tokens is not None or config.auth != "oauth2" else tokens_for(config)
 
     def __enter__(self) -> SmtpMailer:
@@ -45,11 +46,22 @@ class SmtpMailer:
         self.close()
 
     def send(self, message: EmailMessage) -> None:
-        """Send one message; raise ServiceUnavailable, TransientError, PermanentError or AuthError."""
+        """Send one message; raise ServiceUnavailable, TransientError, PermanentError or AuthError.
+
+        Once the server could not be reached, the other messages of this cycle fail at once (until `close()`),
+        so an outage costs one connection timeout per cycle, not one per waiting acknowledgement.
+        """
+        if self._down:
+            raise not_done(ServiceUnavailable(f"{self._down} (not tried again in this cycle)"))
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
         try:
             self._loop.run_until_complete(self._send(message))
+        except ServiceUnavailable as exc:
+            self._drop()
+            if getattr(exc, "unreachable", False):  # a refused or timed-out connection, not a busy reply
+                self._down = str(exc)
+            raise
         except BaseException:
             self._drop()  # never reuse a connection in an unknown state
             raise
@@ -81,6 +93,9 @@ class SmtpMailer:
         except BaseException as exc:
             client.close()
             error = _translated(exc, cfg)
+            if isinstance(error, ServiceUnavailable):
+                not_done(error)  # nothing was sent on a connection that never came up
+                error.unreachable = True  # type: ignore[attr-defined]
             raise error from (None if error is exc else exc)
         self._client = client
 
@@ -125,6 +140,7 @@ class SmtpMailer:
             except Exception:  # noqa: BLE001 - closing anyway
                 pass
         self._drop()
+        self._down = ""
         if self._loop is not None:
             self._loop.close()
             self._loop = None

@@ -50,7 +50,7 @@ def test_evaluate_json(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "high_as_low" in report["priority"]["costly_errors"]
     assert 0.0 <= report["department"]["expected_calibration_error"] <= 1.0
     tradeoff = report["priority"]["high_as_low_cost"]
-    assert [row["high_as_low_cost"] for row in tradeoff] == [1, 1.5, 2, 3, 4, 6, 8]
+    assert [row["high_as_low_cost"] for row in tradeoff] == [1, 1.5, 2, 3, 4, 5, 6, 8]
     assert tradeoff[0]["high_as_low"] == report["priority"]["costly_errors"]["high_as_low"]  # 1: the model as is
     misses = [row["high_as_low"] for row in tradeoff]
     assert misses == sorted(misses, reverse=True)  # a higher cost never files more high tickets low
@@ -69,6 +69,13 @@ def test_evaluate_text_report_and_png(model_dir: Path, tmp_path: Path, capsys: p
     assert chosen.split()[0] == "4"
     for target in ("department", "priority"):
         assert (tmp_path / f"confusion-{target}.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_evaluate_marks_the_shipped_rules_cost(model_dir: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("evaluate", FIXTURE, "--model", model_dir, "--plot-dir", tmp_path) == 0
+    [chosen] = [line for line in capsys.readouterr().out.splitlines() if line.endswith("<- your rules")]
+    assert chosen.split()[0] == "5", "the shipped high_as_low_cost = 5 has its row"
 
 
 def test_department_only_from_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

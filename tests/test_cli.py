@@ -18,6 +18,9 @@ def env(monkeypatch: pytest.MonkeyPatch, model_cache: Path, tmp_path: Path) -> P
     """The default-model cache shared by the run; demo data in tmp_path."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(model_cache.parent))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("DESKBOT_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
@@ -35,7 +38,12 @@ def test_demo_twice_handles_nothing_twice(env: Path, capsys: pytest.CaptureFixtu
     assert "0 acknowledgements sent" in second
     assert second.count("already processed in an earlier run") == len(mails)
     assert (env / "data" / "deskbot" / "demo" / "deskbot-demo.sqlite3").exists()
-    assert main(["log", "--limit", "3"]) == 0
+    assert "WARNING" not in second.splitlines()[-1] and "WARNING" not in capsys.readouterr().err
+    database = env / "data" / "deskbot" / "demo" / "deskbot-demo.sqlite3"
+    assert f"deskbot log --db {database}" in second
+    assert main(["log", "--limit", "3"]) == 2, "never the demo's log without being asked"
+    assert "--config" in capsys.readouterr().err
+    assert main(["log", "--limit", "3", "--db", str(database)]) == 0
     assert "imap:demo" in capsys.readouterr().out
 
 

@@ -111,6 +111,6 @@ def test_a_revoked_mailbox_fails_alone_and_the_other_works_through_a_cycle(
     assert second.outcomes == [] and "invalid_grant" in second.error
     assert [r.source for r in rows(config)] == ["imap:support"]
     assert len(smtp_sink.messages) == 1
-    [line] = [r.getMessage() for r in caplog.records if r.name == "bot.pipeline"]
+    [line] = [r.getMessage() for r in caplog.records if r.name in ("bot.pipeline", "bot.daemon")]
     assert line.startswith("imap:sales: mailbox sales: the stored OAuth2 refresh token was refused")
     assert line.endswith("run `deskbot auth microsoft|google --mailbox sales --config FILE` to sign in again")

@@ -80,3 +80,17 @@ def test_ctrl_c_then_sigterm_mid_batch_then_a_restart_handle_every_mail_exactly_
     out, err = again.communicate(timeout=120)
     assert again.returncode == 0, err.decode()
     assert_exactly_once(mailbox, smtp_sink)
+
+
+def test_sigterm_during_start_up_exits_cleanly_with_a_log_line(tmp_path: Path, mailbox: Mailbox, smtp_sink: SmtpSink,
+                                                                model_cache: Path) -> None:
+    config = write_config(tmp_path, mailbox, smtp_sink, model_cache)
+    process = start(config, mailbox.config.password)
+    assert process.stderr is not None
+    seen = b""
+    while b"decision log" not in seen:  # deskbot is past reading its config: loading the model comes next
+        seen += process.stderr.readline()
+    time.sleep(0.2)
+    code, seconds, err = stop(process, signal.SIGTERM)
+    assert code == 0 and seconds < 10
+    assert "SIGTERM during start-up: stopped before any work was done" in err and "Traceback" not in err

@@ -101,3 +101,18 @@ def test_sender_refused_for_good_is_a_configuration_error(smtp_sink: SmtpSink) -
     with pytest.raises(ConfigError, match="refuses our sender"), SmtpMailer(
             make_config(smtp_sink.host, smtp_sink.port)) as mailer:
         mailer.send(make_ack())
+
+
+def test_an_unreachable_server_is_tried_once_per_cycle_not_once_per_message() -> None:
+    port = free_port()
+    mailer = SmtpMailer(make_config("127.0.0.1", port))
+    with pytest.raises(ServiceUnavailable) as first:
+        mailer.send(make_ack())
+    assert not first.value.maybe_done, "nothing can have been sent"
+    with pytest.raises(ServiceUnavailable, match="not tried again in this cycle"):
+        mailer.send(make_ack())
+    mailer.close()  # the cycle ends; the next one tries again
+    with pytest.raises(ServiceUnavailable) as again:
+        mailer.send(make_ack())
+    assert "not tried again" not in str(again.value)
+    mailer.close()

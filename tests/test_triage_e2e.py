@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from bot.log.schema import ActionLog
 from bot.ops.demo import sample_mails
 from bot.ops.loopback import SmtpSink
 from tests.conftest import Clock, Mailbox
-from tests.scenario import cycle, folder_state, make_config, rows
+from tests.scenario import actions, cycle, folder_state, make_config, rows
 
 EXPECTED = {  # the demo mails' departments, as written by their author (bot/ops/demo/mail/README.md)
     "01": "technical", "02": "billing", "03": "account", "04": "orders", "06": "sales", "08": "sales",
@@ -120,23 +121,33 @@ def test_dry_run_changes_nothing_then_real_run_acts(loaded, mailbox: Mailbox, sm
     assert len(smtp_sink.messages) == len(mails) - len(NO_ACK)
 
 
-def test_smtp_outage_is_retried_next_cycle_without_repeating(loaded, mailbox: Mailbox, smtp_sink: SmtpSink, clock: Clock):
+def test_an_smtp_outage_does_not_stop_triage_and_the_outbox_goes_out_once_when_it_is_back(
+        loaded, mailbox: Mailbox, smtp_sink: SmtpSink, clock: Clock):
     config, mails = loaded
     triage = build_triage(config, clock=clock)
     smtp_sink.handler.refuse_with = "451 4.3.0 mail system busy, try later"
 
     [first] = cycle(config, triage)
 
-    assert "451" in first.error and first.failed, "the server's trouble stops the cycle and is reported"
+    assert not first.error and "outbox" in first.summary()
     assert smtp_sink.messages == []
-    assert all(r.attempts == 0 for r in rows(config)), "no ticket is blamed for the server's trouble"
+    waiting = [r for r in rows(config) if r.status == "outbox"]
+    assert len(waiting) == len(mails) - len(NO_ACK), "every acknowledgement waits in the outbox"
+    assert all(r.attempts == 0 and r.pending for r in waiting), "no ticket is blamed for the server's trouble"
+    assert set(folder_state(mailbox)["INBOX"]) == {b""}, "all filed but the unreadable one: the outage holds up no mail"
+    assert all(actions(config, r.id)["file"].state == "done" and actions(config, r.id)["write_back"].state == "done"
+               for r in waiting)
     smtp_sink.handler.refuse_with = None
+    clock.now += timedelta(days=3)  # the promised first answer times have passed meanwhile
     cycle(config, triage)
     cycle(config, triage)
     sent = smtp_sink.messages
     assert len(sent) == len(mails) - len(NO_ACK)
     assert len({str(m["In-Reply-To"]) for m in sent}) == len(sent), "nobody is acknowledged twice"
     assert all(r.status in ("done", "unreadable") and not r.pending for r in rows(config))
+    english = [m for m in sent if "We have received" in str(m["Subject"])]
+    assert english and all("as soon as we can" in m.get_body(("plain",)).get_content() for m in english), \
+        "a due time that has passed is never promised"
 
 
 def test_unreachable_mailbox_does_not_stop_the_others(loaded, mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path,

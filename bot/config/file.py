@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Callable
+from typing import Mapping, TypeVar
 
 from pydantic import (
     Field,
@@ -35,7 +36,11 @@ from bot.config.tables import (  # noqa: F401 - the tables are part of this modu
     is_loopback,
     listen_address,
 )
-from bot.config.tomlfile import TomlFile
+from bot.config.tomlfile import TomlFile, combined
+from bot.errors import ConfigError
+
+
+_T = TypeVar("_T")
 
 
 class Config(_Section):
@@ -94,11 +99,24 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None, secrets
     config = config.model_copy(update=update)
     if secrets:
         env = os.environ if environ is None else environ
+        missing: list[ConfigError] = []  # every missing variable at once, not one per try
         for kind in ("mailbox", "zendesk", "freshdesk"):
-            update[kind] = [_with_secret(toml, t, (kind, i), env) for i, t in enumerate(getattr(config, kind))]
-        update["smtp"] = _with_secret(toml, config.smtp, ("smtp",), env) if config.smtp else None
-        update["api"] = _api_tokens(toml, config.api, env) if config.api else None
+            update[kind] = [_collected(missing, _with_secret, toml, t, (kind, i), env)
+                            for i, t in enumerate(getattr(config, kind))]
+        update["smtp"] = _collected(missing, _with_secret, toml, config.smtp, ("smtp",), env) if config.smtp else None
+        update["api"] = _collected(missing, _api_tokens, toml, config.api, env) if config.api else None
+        if missing:
+            raise combined(missing)
     return config.model_copy(update=update)
+
+
+def _collected(errors: list[ConfigError], check: Callable[..., _T], *args: object) -> _T | None:
+    """Run one check; its ConfigError is kept in `errors` (None returned) so the others still run."""
+    try:
+        return check(*args)
+    except ConfigError as exc:
+        errors.append(exc)
+        return None
 
 
 def _absolute_ca(server: _ServerT, base: Path) -> _ServerT:

@@ -66,17 +66,27 @@ class TomlFile:
         return None
 
     def validate(self, model: type[Model]) -> Model:
-        """Validate against a pydantic model; the first error names line and key."""
+        """Validate against a pydantic model; every error is named with its line and key (the first leads)."""
         try:
             return model.model_validate(self.data)
         except pydantic.ValidationError as exc:
-            error = exc.errors()[0]
-            loc = tuple(error["loc"])
-            raise ConfigError(_describe(error), path=self.path, line=self.line_of(loc), key=dotted(loc)) from None
+            errors = [ConfigError(_describe(e), path=self.path, line=self.line_of(tuple(e["loc"])),
+                                  key=dotted(tuple(e["loc"]))) for e in exc.errors()]
+            raise combined(errors) from None
 
     def error(self, message: str, loc: tuple[str | int, ...]) -> ConfigError:
         """A ConfigError for a check pydantic cannot do (cross-references)."""
         return ConfigError(message, path=self.path, line=self.line_of(loc), key=dotted(loc))
+
+
+def combined(errors: list[ConfigError]) -> ConfigError:
+    """One ConfigError for many: the first one's place and reason, then every other one on its own line."""
+    first = errors[0]
+    if len(errors) == 1:
+        return first
+    more = "".join(f"\n  {error}" for error in errors[1:])
+    return ConfigError(f"{first.reason}\n  and {len(errors) - 1} more error(s):{more}", path=first.path,
+                       line=first.line, key=first.key)
 
 
 def dotted(loc: tuple[str | int, ...]) -> str:

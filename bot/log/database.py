@@ -7,10 +7,13 @@ ConfigError that says what to do, never a traceback.
 
 from __future__ import annotations
 
+import errno
 import importlib.resources
 import logging
 import os
+import sqlite3
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,7 +25,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, DeskbotError
 
 log = logging.getLogger(__name__)
 
@@ -58,27 +61,77 @@ def prepare(url: str) -> Path | None:
     path = sqlite_path(url)
     if path is not None:
         _check_folder(path)
+        _create_private(path)
     return path
+
+
+def _create_private(path: Path) -> None:
+    """A new SQLite file is made readable by this user only (it holds customers' mail); SQLite gives its
+    -wal and -shm files the same mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def open_engine(url: str, *, reference_prefix: str = "SUP", migrate: bool = True) -> Engine:
     """An engine on an up-to-date schema; a SQLite file's folder is made (and checked) first."""
     prepare(url)
-    try:
-        engine = _create_engine(url)
-    except (NoSuchModuleError, ModuleNotFoundError) as exc:
-        backend = make_url(url).get_backend_name()
-        hint = _DRIVERS.get(backend, "install its driver")
-        raise ConfigError(f"the {backend} database driver is not installed ({exc}): {hint}",
-                          key="database.url") from None
+    engine = _create_engine(url)
     if migrate:
         upgrade(engine, reference_prefix=reference_prefix)
     return engine
 
 
+def open_reader(url: str) -> Engine:
+    """An engine that only reads (`deskbot log`, `status`): a read-only file system, a backup copy or a
+    colleague's log is enough; an up-to-date schema is required, never made."""
+    check_url(url)
+    path = sqlite_path(url)
+    if path is None:
+        engine = _create_engine(url)
+    else:
+        if not path.exists():
+            raise DeskbotError(f"no decision log at {path} (`deskbot run` makes it)")
+        engine = _read_only_sqlite(path)
+    try:
+        with engine.connect() as connection:
+            config = _alembic_config(connection, "SUP")
+            head = ScriptDirectory.from_config(config).get_current_head()
+            current = MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as exc:
+        raise DeskbotError(f"cannot read the decision log {path or url}: {exc.orig}") from None
+    if current != head:
+        raise DeskbotError(f"the decision log {path or url} has schema {current or 'none'}, this deskbot reads "
+                           f"{head}: run `deskbot check --config FILE` once (it upgrades it), or use a matching deskbot")
+    return engine
+
+
+def _read_only_sqlite(path: Path) -> Engine:
+    """SQLite opened with mode=ro; where even the WAL's shared-memory file cannot be made (a read-only
+    folder), as immutable (nothing else may write it meanwhile, which is what such a copy is)."""
+    for flags in ("mode=ro", "mode=ro&immutable=1"):
+        uri = f"file:{quote(str(path.resolve()))}?{flags}"
+        engine = sa.create_engine("sqlite://", creator=lambda uri=uri: sqlite3.connect(uri, uri=True,
+                                                                                          check_same_thread=False))
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("SELECT count(*) FROM sqlite_master").all()
+            return engine
+        except OperationalError:
+            engine.dispose()
+    raise DeskbotError(f"cannot read the decision log {path}: check its permissions")
+
+
 def _create_engine(url: str) -> Engine:
     if make_url(url).get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
+        try:
+            return sa.create_engine(url, pool_pre_ping=True)
+        except (NoSuchModuleError, ModuleNotFoundError) as exc:
+            backend = make_url(url).get_backend_name()
+            hint = _DRIVERS.get(backend, "install its driver")
+            raise ConfigError(f"the {backend} database driver is not installed ({exc}): {hint}",
+                              key="database.url") from None
     # The scheduler runs one job per source in threads; each store call opens its own session.
     engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
     event.listen(engine, "connect", _sqlite_pragmas)
@@ -100,6 +153,8 @@ def _check_folder(path: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise
         raise ConfigError(f"cannot create the database folder {folder}: {exc.strerror}; create it or point "
                           "[database] url elsewhere", key="database.url") from None
     if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.R_OK | os.W_OK)):
@@ -134,4 +189,13 @@ def upgrade(engine: Engine, *, reference_prefix: str = "SUP") -> None:
             log.info("upgrading the decision log schema from %s to %s", current or "nothing", head)
             command.upgrade(config, "head")
     except OperationalError as exc:
+        if is_disk_full(exc):
+            raise DeskbotError(f"the disk holding the decision log is full ({exc.orig}): free some space, "
+                               "then start again; nothing recorded was lost") from None
         raise ConfigError(f"cannot open the decision log: {exc.orig}", key="database.url") from None
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """SQLite's "database or disk is full" (SQLITE_FULL) or the system's ENOSPC: no fault of the config."""
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "errno", None) == errno.ENOSPC or "disk is full" in str(orig)

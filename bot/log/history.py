@@ -71,7 +71,9 @@ def as_json(row: TicketLog, actions: list[ActionLog]) -> dict[str, Any]:
     return {
         "id": row.id, "reference": row.reference, "source": row.source, "ref": row.ref, "status": row.status,
         "pending": row.pending, "attempts": row.attempts, "error": row.error or None, "dry_run": row.dry_run,
-        "duplicate_of": row.duplicate_of, "created_at": _time(row.created_at), "updated_at": _time(row.updated_at),
+        "duplicate_of": row.duplicate_of, "follow_up_of": row.follow_up_of, "kind": row.kind,
+        "retry_at": _time(row.retry_at), "earlier_decisions": json.loads(row.earlier_decisions or "[]"),
+        "created_at": _time(row.created_at), "updated_at": _time(row.updated_at),
         "received_at": _time(row.received_at), "sender": row.sender, "sender_name": row.sender_name,
         "subject": row.subject, "language": row.language, "message_id": row.message_id or None,
         "ack_message_id": row.ack_message_id or None, "body": row.body, "text": row.text,

@@ -2,14 +2,17 @@
 
 A ticket moves through named states, owned by bot/log/store.py:
 
-    received ──> decided ──> done | failed | quarantined | gone
+    received ──> decided ──> done | failed | quarantined | gone | given-up
+                     └──> outbox ──> done (filed; its acknowledgement waits for the mail server)
     (no decision yet: the model or rules failed on it; retried)
     unreadable   the input could not be parsed: recorded with the reason, flagged on the server
     duplicate    a second copy of a ticket already recorded (the same mail in two mailboxes)
     dry-run      decided by `run --dry-run`: nothing was done, no reference consumed
+    given-up     a person closed it with `deskbot retry --give-up`: it can never succeed, nothing more is tried
 
 `pending` says the ticket still has work (a decision to take or actions to run); each action has
-its own state: pending -> inflight (recorded *before* its side effect) -> done | skipped | failed | gone.
+its own state: pending -> inflight (recorded *before* its side effect) -> done | skipped | failed | gone;
+an acknowledgement the mail server cannot take now waits as `outbox` until the ticket's `retry_at`.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from datetime import datetime
 from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
-TICKET_STATES = ("received", "decided", "done", "failed", "quarantined", "gone", "unreadable", "duplicate",
-                 "dry-run")
-ACTION_STATES = ("pending", "inflight", "done", "skipped", "failed", "gone")
+TICKET_STATES = ("received", "decided", "outbox", "done", "failed", "quarantined", "gone", "given-up", "unreadable",
+                 "duplicate", "dry-run")
+ACTION_STATES = ("pending", "inflight", "outbox", "done", "skipped", "failed", "gone")
 FINISHED_ACTIONS = ("done", "skipped", "failed", "gone")
 
 
@@ -86,6 +89,8 @@ class TicketLog(SQLModel, table=True):
     follow_up_of: int | None = None  # the ticket whose thread this mail continues
     ack_to: str = Field(default="", index=True)  # the acknowledgement's recipient address
     attachments: str = "[]"  # [[name, type, bytes], …]: listed, never classified
+    retry_at: datetime | None = None  # not worked on again before this (the outbox's next try)
+    earlier_decisions: str = "[]"  # decisions `deskbot retry` replaced, oldest first, each with when
 
 
 class ActionLog(SQLModel, table=True):
@@ -95,11 +100,12 @@ class ActionLog(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int = Field(foreign_key="ticket.id", index=True)
     kind: str
-    state: str = "pending"
+    state: str = Field(default="pending", index=True)
     marker: str = ""
     detail: str = ""
     attempts: int = 0
     updated_at: datetime
+    refused_since: datetime | None = None  # the first temporary refusal (an SMTP 4xx): given up after a day
 
 
 class SourceCursor(SQLModel, table=True):
@@ -131,6 +137,8 @@ class SourceState(SQLModel, table=True):
     backlog: int | None = None  # items found after the cursor and not yet recorded, at the last poll
     next_run_at: datetime | None = None
     reference_seeded: bool = False
+    auth_failures: int = 0  # logins refused in a row: the next try waits longer each time
+    auth_retry_at: datetime | None = None
     lease_owner: str = ""
     lease_until: datetime | None = None
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from bot.errors import DeskbotError, ServiceUnavailable
-from bot.log.database import open_engine
+from bot.log.database import open_engine, open_reader
 from bot.log.records import as_utc, fill_decision, ticket_row
 from bot.log.schema import ActionLog, Counter, Event, SourceCursor, TicketLog
 from bot.models import Decision, Prediction, Ticket
@@ -48,10 +48,11 @@ class Store:
         self.reference_prefix = reference_prefix
 
     @classmethod
-    def open(cls, url: str, *, reference_prefix: str = "SUP", clock: Callable[[], datetime] = utc_now) -> Store:
-        """Open the database at `url`, creating or upgrading its schema."""
-        return cls(open_engine(url, reference_prefix=reference_prefix), clock=clock,
-                   reference_prefix=reference_prefix)
+    def open(cls, url: str, *, reference_prefix: str = "SUP", clock: Callable[[], datetime] = utc_now,
+             read_only: bool = False) -> Store:
+        """Open the database at `url`, creating or upgrading its schema (or, `read_only`, only reading it)."""
+        engine = open_reader(url) if read_only else open_engine(url, reference_prefix=reference_prefix)
+        return cls(engine, clock=clock, reference_prefix=reference_prefix)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -184,7 +185,8 @@ class Store:
         with self.session() as session:
             for ticket_id in ticket_ids:
                 row = session.get(TicketLog, ticket_id)
-                if row is None or row.dry_run or row.status not in ("failed", "quarantined", "received", "decided"):
+                if row is None or row.dry_run or row.status not in ("failed", "quarantined", "received", "decided",
+                                                                    "outbox"):
                     continue
                 actions = session.exec(select(ActionLog).where(ActionLog.ticket_id == ticket_id)).all()
                 for action in actions:
@@ -197,7 +199,7 @@ class Store:
                 if row.flagged:
                     session.add(ActionLog(ticket_id=ticket_id, kind=UNFLAG, state="pending", updated_at=now))
                 row.status = "decided" if row.department else "received"
-                row.pending, row.attempts, row.error, row.updated_at = True, 0, "", now
+                row.pending, row.attempts, row.error, row.updated_at, row.retry_at = True, 0, "", now, None
                 session.add(row)
                 done.append(row)
             session.commit()
@@ -216,7 +218,7 @@ class Store:
         self.step(None, "", "", then=action_id)
 
     def step(self, action_id: int | None, state: str, detail: str, *, then: int | None = None,
-             ticket_update: dict[str, object] | None = None) -> None:
+             ticket_update: dict[str, object] | None = None, action_update: dict[str, object] | None = None) -> None:
         """Finish one action and mark the next in flight (and update the ticket) in a single commit."""
         now = self.now()
         with self.session() as session:
@@ -225,6 +227,8 @@ class Store:
                 assert action is not None
                 action.state, action.detail, action.updated_at = state, detail[:2000], now
                 action.attempts += 1
+                for name, value in (action_update or {}).items():
+                    setattr(action, name, value)
                 session.add(action)
             if then is not None:
                 following = session.get(ActionLog, then)

@@ -21,6 +21,14 @@ GRACE_SECONDS = 8.0  # systemd waits 90 s by default; issue 8 asks for an exit w
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 
 
+class StoppedStarting(BaseException):
+    """A stop signal arrived while deskbot was still starting (loading the model): nothing to finish, so stop now."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(number)
+        self.name = signal.Signals(number).name
+
+
 class Shutdown:
     """Turns stop signals into `self.stop` (a threading.Event) and remembers which signal it was."""
 
@@ -30,12 +38,21 @@ class Shutdown:
         self.signal: int | None = None
         self.grace = grace
         self._previous: dict[int, object] = {}
+        self._starting = False
 
-    def install(self) -> Shutdown:
-        """Handle the stop signals (main thread only)."""
+    def install(self, *, starting: bool = False) -> Shutdown:
+        """Handle the stop signals (main thread only); `starting`: until `started()`, a signal raises
+        StoppedStarting at once (there is no ticket in hand to finish, and loading may take 10 s)."""
+        self._starting = starting
         for number in EXIT_CODES:
             self._previous[number] = signal.signal(number, self._handle)
         return self
+
+    def started(self) -> None:
+        """Start-up is over: from now on a signal finishes the ticket in hand."""
+        self._starting = False
+        if self.stop.is_set() and self.signal is not None:
+            raise StoppedStarting(self.signal)
 
     def restore(self) -> None:
         """Give the signals back to their previous handlers."""
@@ -52,6 +69,10 @@ class Shutdown:
         return EXIT_CODES[signal.Signals(self.signal)]
 
     def _handle(self, number: int, frame: FrameType | None) -> None:
+        if self._starting:
+            self.signal = number
+            self.stop.set()
+            raise StoppedStarting(number)
         if self.stop.is_set():
             if number == signal.SIGINT:
                 raise KeyboardInterrupt  # the second Ctrl-C: stop now; in-flight actions are checked at restart

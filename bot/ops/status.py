@@ -32,7 +32,7 @@ def _state(session: object, source: str) -> SourceState:
     return row or SourceState(source=source, last_error="", lease_owner="")
 
 
-def _is_dead(owner: str) -> bool:
+def is_dead(owner: str) -> bool:
     """A holder on this host whose process is gone (killed, crashed) holds nothing any more."""
     host, _, pid = owner.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
@@ -52,7 +52,7 @@ def claim(store: Store, source: str, owner: str) -> str:
     with store.session() as session:
         row = _state(session, source)
         held = row.lease_owner and row.lease_owner != owner and row.lease_until and as_utc(row.lease_until) > now
-        if held and not _is_dead(row.lease_owner):
+        if held and not is_dead(row.lease_owner):
             return row.lease_owner
         row.lease_owner, row.lease_until = owner, now + LEASE
         session.add(row)
@@ -146,7 +146,8 @@ def summarize(store: Store, sources: list[str]) -> tuple[list[SourceSummary], li
                 select(TicketLog.status, func.count()).where(TicketLog.source == source, TicketLog.dry_run == False)  # noqa: E712
                 .group_by(TicketLog.status)).all())
             pending = session.exec(select(func.count()).select_from(TicketLog).where(
-                TicketLog.source == source, TicketLog.pending == True, TicketLog.status != "quarantined")).one()  # noqa: E712
+                TicketLog.source == source, TicketLog.pending == True,  # noqa: E712
+                col(TicketLog.status).not_in(("quarantined", "outbox")))).one()
             inflight = session.exec(select(func.count()).select_from(ActionLog).join(TicketLog).where(
                 TicketLog.source == source, ActionLog.state == "inflight")).one()
             errors = list(session.exec(select(Event).where(Event.source == source)
