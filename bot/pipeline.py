@@ -32,8 +32,7 @@ from bot.log.schema import TicketLog
 from bot.log.store import KeyTaken
 from bot.models import Ticket
 from bot.ops import login, status
-from bot.report import SourceReport
-from bot.triage import Outcome, Triage
+from bot.triage import Outcome, SourceReport, Triage
 from connectors.base import DUPLICATE, SET_ASIDE, RawItem, Source
 from connectors.mail import raw_key
 
