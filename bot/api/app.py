@@ -1,8 +1,10 @@
 """The HTTP API: thin routes over the same pipeline and store as the daemon; no logic of its own.
 
 FastAPI (OpenAPI docs at /docs). Every route but /healthz needs a bearer token with the route's
-scope (bot/api/auth.py); every refusal is an RFC 9457 problem (bot/api/problems.py); the work is
-done by bot/api/backend.py through `pipeline.handle_item`, the unit every entry point shares.
+scope (`Allow`), which bot/api/checkpoint.py checks with the budget, size and media type before the
+body is read; every refusal is an RFC 9457 problem (bot/api/problems.py), and each route documents
+all of its answers (bot/api/contract.py); the work is done by bot/api/backend.py through
+`pipeline.handle_item`, the unit every entry point shares.
 Blocking routes are plain `def`: FastAPI runs them in its thread pool, off the event loop.
 """
 
