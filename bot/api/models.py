@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
-from bot.api.text import clean_text, has_text, one_line_pattern, visible_pattern
+from bot.api.text import clean_text, one_line_pattern, visible_pattern
 from bot.log.records import as_utc
 from bot.log.schema import ActionLog, TicketLog
 from bot.models import Prediction
@@ -61,7 +61,7 @@ class TextIn(BaseModel):
 
     @model_validator(mode="after")
     def _has_text(self) -> TextIn:
-        if not has_text(self.subject) and not has_text(self.body):
+        if not self.subject.strip() and not self.body.strip():  # cleaned already: as `has_text` judges
             raise ValueError("give a subject, a body, or both (invisible and control characters do not count)")
         return self
 
