@@ -66,6 +66,8 @@ def test_two_authorization_headers_are_400_whichever_comes_first(api: TestClient
     for pair in ((good, bad), (bad, good), (good, good)):
         answer = api.post("/v1/predict", json={"subject": "x"}, headers=list(pair))
         assert "one Authorization header" in str(is_problem(answer, 400)["detail"])
+    assert is_problem(api.get("/v1/tickets/1", headers=[good, good]), 400)
+    assert "400" in api.get("/openapi.json").json()["paths"]["/v1/tickets/{ident}"]["get"]["responses"]
 
 
 @pytest.mark.parametrize("kind", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",

@@ -87,7 +87,7 @@ def post_ticket(ticket: TicketIn, response: Response, client: Client = Depends(A
 
 
 @router.get("/v1/tickets/{ident}", tags=["tickets"], responses=refusals(
-    401, 403, 404, 429, 500, why={404: NO_TICKET}))
+    400, 401, 403, 404, 429, 500, why={400: "two Authorization headers", 404: NO_TICKET}))
 def get_ticket(ident: Ident, client: Client = Depends(Allow("tickets")),
                backend: Backend = Depends(backend_of)) -> dict[str, object]:
     """A ticket this token posted, by id or reference (SUP-000042): its decision, actions and their states."""
