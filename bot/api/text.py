@@ -11,6 +11,7 @@ schema and the server cannot disagree on a single character.
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 
 KEPT = frozenset("\t\n\r")
@@ -21,8 +22,15 @@ LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines(
 
 def clean_text(text: str) -> str:
     """NFKC, without control (but tab, CR, LF), format and surrogate characters."""
-    normal = unicodedata.normalize("NFKC", text)
-    return "".join(c for c in normal if c in KEPT or unicodedata.category(c) not in REMOVED)
+    return _removed().sub("", unicodedata.normalize("NFKC", text))
+
+
+@functools.cache
+def _removed() -> re.Pattern[str]:
+    """The characters `clean_text` drops, as one class: a regex drops them at C speed (a loop over the
+    characters cost 40 µs a ticket); built once, from this Python's Unicode tables."""
+    points = [p for p in range(0x110000) if unicodedata.category(chr(p)) in REMOVED and chr(p) not in KEPT]
+    return re.compile(_character_class(points))
 
 
 def has_text(text: str) -> bool:
@@ -39,14 +47,18 @@ def one_line_pattern() -> str:
 def visible_pattern() -> str:
     """A JSON Schema pattern that matches exactly the texts `has_text` accepts (surrogates aside:
     JSON parsers refuse them, and Rust's and ECMA's regexes cannot name them)."""
+    return "[^" + _character_class(_invisible_points())[1:]
+
+
+def _character_class(points: list[int]) -> str:
+    """`[...]` of the code points given in ascending order, as ranges."""
     ranges: list[list[int]] = []
-    for point in _invisible_points():
+    for point in points:
         if ranges and ranges[-1][1] == point - 1:
             ranges[-1][1] = point
         else:
             ranges.append([point, point])
-    spans = "".join(_escaped(a) if a == b else f"{_escaped(a)}-{_escaped(b)}" for a, b in ranges)
-    return f"[^{spans}]"
+    return "[" + "".join(_escaped(a) if a == b else f"{_escaped(a)}-{_escaped(b)}" for a, b in ranges) + "]"
 
 
 def _invisible_points() -> list[int]:
