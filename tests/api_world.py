@@ -21,6 +21,7 @@ TOKENS = {  # name -> (token, scopes)
     "crm": ("crm-token-0123456789abcd", ["tickets"]),
     "widget": ("widget-token-0123456789", ["predict"]),
     "helpdesk": ("helpdesk-token-012345678", ["webhooks"]),
+    "fuzzer": ("fuzzer-token-0123456789ab", ["predict", "tickets", "webhooks"]),  # Schemathesis: every route
 }
 
 

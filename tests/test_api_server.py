@@ -3,8 +3,10 @@ as the daemon, stopped by SIGTERM within the daemon's 10 s."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -104,3 +106,34 @@ def test_the_daemon_serves_the_api_and_sigterm_stops_it_within_10_s(tmp_path: Pa
         _, errors = process.communicate()
     assert b"HTTP API on http://127.0.0.1:" in errors and b"Traceback" not in errors
 
+
+
+def test_a_malformed_request_line_gets_a_problem_and_head_healthz_answers(
+        tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+    config = api_config(tmp_path, model_cache)
+    assert config.api is not None
+    api = config.api.model_copy(update={"listen": "127.0.0.1:0"})
+    with ApiServer(build_app(build_backend(config, build_triage(config, clock=clock), []), api), api,
+                   stop=threading.Event()) as server:
+        answers = [_raw(server.port, line) for line in (b"GET /healthz HTTP/1.1 extra\r\n\r\n",
+                                                        b"\x16\x03\x01 not http at all\r\n\r\n",
+                                                        b"GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n")]
+        head = _raw(server.port, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    for answer in answers:
+        status, headers, body = answer
+        assert status == b"HTTP/1.1 400 Bad Request" and headers[b"content-type"] == b"application/problem+json"
+        assert json.loads(body) == {"type": "about:blank", "title": "Bad Request", "status": 400,
+                                    "detail": "the request line or headers are not valid HTTP/1.1"}
+    assert head[0] == b"HTTP/1.1 200 OK" and head[2] == b"" and head[1][b"content-type"] == b"application/json"
+
+
+def _raw(port: int, request: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    """Bytes on a socket (no client library would send these), and the answer read until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    status, *lines = head.split(b"\r\n")
+    return status, {k.lower(): v.strip() for k, _, v in (line.partition(b":") for line in lines)}, body

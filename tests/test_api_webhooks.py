@@ -73,12 +73,15 @@ def test_a_forged_signature_is_refused_and_nothing_is_read_or_written(world: Wor
     assert forged.status_code == 401 and "signature does not match" in forged.json()["detail"]
     stamp = world.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
     tampered = world.client.post("/v1/webhooks/zendesk/acme", content=b'{"ticket_id": "999"}', headers={
-        **bearer("helpdesk"), ZENDESK_TIMESTAMP: stamp, ZENDESK_SIGNATURE: zendesk_signature(ZD_SECRET, stamp, body)})
+        **bearer("helpdesk"), ZENDESK_TIMESTAMP: stamp, ZENDESK_SIGNATURE: zendesk_signature(ZD_SECRET, stamp, body),
+        "content-type": "application/json"})
     assert tampered.status_code == 401  # signed for one body, sent with another
-    unsigned = world.client.post("/v1/webhooks/zendesk/acme", content=body, headers=bearer("helpdesk"))
+    unsigned = world.client.post("/v1/webhooks/zendesk/acme", content=body,
+                                 headers={**bearer("helpdesk"), "content-type": "application/json"})
     assert unsigned.status_code == 401 and ZENDESK_SIGNATURE in unsigned.json()["detail"]
+    assert unsigned.headers["www-authenticate"] == f'{ZENDESK_SIGNATURE} realm="deskbot"'
     without_token = world.client.post("/v1/webhooks/zendesk/acme", content=body)
-    assert without_token.status_code == 401
+    assert without_token.status_code == 401 and without_token.headers["www-authenticate"].startswith("Bearer")
     assert len(world.desks.zendesk.calls) == calls and world.triage.store.get(1) is None
 
 

@@ -1,25 +1,31 @@
 """The HTTP API: thin routes over the same pipeline and store as the daemon; no logic of its own.
 
 FastAPI (OpenAPI docs at /docs). Every route but /healthz needs a bearer token with the route's
-scope (bot/api/auth.py); every refusal is an RFC 9457 problem (bot/api/problems.py); the work is
-done by bot/api/backend.py through `pipeline.handle_item`, the unit every entry point shares.
+scope (`Allow`), which bot/api/checkpoint.py checks with the budget, size and media type before the
+body is read; every refusal is an RFC 9457 problem (bot/api/problems.py), and each route documents
+all of its answers (bot/api/contract.py); the work is done by bot/api/backend.py through
+`pipeline.handle_item`, the unit every entry point shares.
 Blocking routes are plain `def`: FastAPI runs them in its thread pool, off the event loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import re
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from bot.api.auth import Client, Gate
 from bot.api.backend import Backend
+from bot.api.checkpoint import Allow, Checkpoint
+from bot.api.contract import FRESHDESK_EXTRA, GATED, LOCATION, ZENDESK_EXTRA, documented, refusals
 from bot.api.models import (
+    SOURCE_NAME,
+    TICKET_IDENT,
     BatchIn,
     BatchOut,
     DecisionOut,
@@ -37,22 +43,12 @@ from bot.config.file import ApiConfig
 from bot.errors import DeskbotError
 from bot.log.history import as_json
 
-bearer = HTTPBearer(auto_error=False, description="a token of [[api.tokens]]")
 router = APIRouter()
-REFUSALS = {status: {"description": what, "content": {"application/problem+json": {}}} for status, what in (
-    (401, "no token, or not a valid one"), (403, "the token lacks this route's scope"),
-    (413, "body over max_body_bytes"), (422, "the body is not what the route takes"),
-    (429, "over the token's requests_per_minute"))}
-
-
-def allow(scope: str) -> Callable[..., Awaitable[Client]]:
-    """A dependency: the caller's token, admitted to `scope` within its request budget."""
-    async def admitted(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Client:
-        gate: Gate = request.app.state.gate
-        client = gate.identify(credentials.credentials if credentials else None)
-        gate.admit(client, scope)
-        return client
-    return admitted
+NO_TICKET = "no ticket with this id or reference was posted with this token"
+Ident = Annotated[str, Path(description="an id (42) or a reference (SUP-000042)",
+                            json_schema_extra={"pattern": TICKET_IDENT})]
+Name = Annotated[str, Path(description="the name of the helpdesk's table in deskbot.toml",
+                           json_schema_extra={"pattern": SOURCE_NAME})]
 
 
 async def backend_of(request: Request) -> Backend:  # async: a sync dependency would cost a thread hop
@@ -60,23 +56,27 @@ async def backend_of(request: Request) -> Backend:  # async: a sync dependency w
     return request.app.state.backend  # type: ignore[no-any-return]
 
 
-@router.post("/v1/predict", response_model=PredictionOut, responses=REFUSALS, tags=["predict"])
-async def predict(ticket: TextIn, request: Request, client: Client = Depends(allow("predict"))) -> PredictionOut:
+@router.post("/v1/predict", response_model=PredictionOut, responses=refusals(*GATED), tags=["predict"])
+async def predict(ticket: TextIn, request: Request, client: Client = Depends(Allow("predict"))) -> PredictionOut:
     """Department, priority and why, for one ticket text (`deskbot classify --json`)."""
     queue: PredictionQueue = request.app.state.predictions  # concurrent requests share model calls
     return prediction_out(await queue.predict(ticket.subject, ticket.body))
 
 
-@router.post("/v1/predict/batch", response_model=BatchOut, responses=REFUSALS, tags=["predict"])
-def predict_batch(batch: BatchIn, client: Client = Depends(allow("predict")),
+@router.post("/v1/predict/batch", response_model=BatchOut, responses=refusals(*GATED), tags=["predict"])
+def predict_batch(batch: BatchIn, client: Client = Depends(Allow("predict")),
                   backend: Backend = Depends(backend_of)) -> BatchOut:
     """Up to 1,000 ticket texts in one model call; predictions in the same order."""
     found = backend.predict_many([(t.subject, t.body) for t in batch.tickets])
     return BatchOut(predictions=[prediction_out(p) for p in found])
 
 
-@router.post("/v1/tickets", response_model=DecisionOut, status_code=201, responses=REFUSALS, tags=["tickets"])
-def post_ticket(ticket: TicketIn, response: Response, client: Client = Depends(allow("tickets")),
+@router.post("/v1/tickets", response_model=DecisionOut, status_code=201, tags=["tickets"], responses={
+    201: {"description": "triaged and recorded now", "headers": LOCATION},
+    200: {"description": "this external_id was posted before: its first decision, nothing sent again",
+          "model": DecisionOut, "headers": LOCATION},
+    **refusals(*GATED, 503)})
+def post_ticket(ticket: TicketIn, response: Response, client: Client = Depends(Allow("tickets")),
                 backend: Backend = Depends(backend_of)) -> DecisionOut:
     """Triage, record and (when the rules say so) acknowledge a ticket by mail; 200 with the first
     decision when this external_id was posted before (nothing is sent twice)."""
@@ -86,37 +86,46 @@ def post_ticket(ticket: TicketIn, response: Response, client: Client = Depends(a
     return decision_out(row, backend.actions(row))
 
 
-@router.get("/v1/tickets/{ident}", responses=REFUSALS, tags=["tickets"])
-def get_ticket(ident: str, client: Client = Depends(allow("tickets")),
+@router.get("/v1/tickets/{ident}", tags=["tickets"], responses=refusals(
+    400, 401, 403, 404, 429, 500, why={400: "two Authorization headers", 404: NO_TICKET}))
+def get_ticket(ident: Ident, client: Client = Depends(Allow("tickets")),
                backend: Backend = Depends(backend_of)) -> dict[str, object]:
     """A ticket this token posted, by id or reference (SUP-000042): its decision, actions and their states."""
-    found = backend.find(client.name, ident)
+    found = backend.find(client.name, ident) if re.fullmatch(TICKET_IDENT, ident) else None
     if found is None:
-        raise HTTPException(404, f"no ticket {ident!r} posted with token {client.name!r}")
+        raise HTTPException(404, NO_TICKET)
     return as_json(*found)
 
 
-@router.post("/v1/webhooks/zendesk/{name}", response_model=WebhookOut, responses=REFUSALS, tags=["webhooks"])
-async def zendesk_webhook(name: str, request: Request, client: Client = Depends(allow("webhooks")),
+WEBHOOK_REFUSALS = refusals(*GATED, 404, 502, 503, why={
+    401: "no bearer token or not a valid one, or the helpdesk's signature or secret does not match",
+    404: "no such source takes webhooks, or the helpdesk has no such ticket"})
+
+
+@router.post("/v1/webhooks/zendesk/{name}", response_model=WebhookOut, responses=WEBHOOK_REFUSALS,
+             tags=["webhooks"], openapi_extra=ZENDESK_EXTRA)
+async def zendesk_webhook(name: Name, request: Request, client: Client = Depends(Allow("webhooks")),
                           backend: Backend = Depends(backend_of)) -> WebhookOut:
     """A Zendesk webhook (ticket created), verified by its signature; the ticket is triaged at once."""
-    source, body = _webhook_source(backend, f"zendesk:{name}"), await request.body()
+    source, body = _webhook_source(backend, "zendesk", name), await request.body()
     verify_zendesk(backend.secrets[source], request.headers, body, now=backend.triage.store.now())
     return await run_in_threadpool(_pushed, backend, source, ticket_id_of(body))
 
 
-@router.post("/v1/webhooks/freshdesk/{name}", response_model=WebhookOut, responses=REFUSALS, tags=["webhooks"])
-async def freshdesk_webhook(name: str, request: Request, client: Client = Depends(allow("webhooks")),
+@router.post("/v1/webhooks/freshdesk/{name}", response_model=WebhookOut, responses=WEBHOOK_REFUSALS,
+             tags=["webhooks"], openapi_extra=FRESHDESK_EXTRA)
+async def freshdesk_webhook(name: Name, request: Request, client: Client = Depends(Allow("webhooks")),
                             backend: Backend = Depends(backend_of)) -> WebhookOut:
     """A Freshdesk automation webhook, authenticated by its secret header; the ticket is triaged at once."""
-    source = _webhook_source(backend, f"freshdesk:{name}")
+    source = _webhook_source(backend, "freshdesk", name)
     verify_freshdesk(backend.secrets[source], request.headers)
     return await run_in_threadpool(_pushed, backend, source, ticket_id_of(await request.body()))
 
 
-def _webhook_source(backend: Backend, source: str) -> str:
-    if source not in backend.desks:
-        raise HTTPException(404, f"no source {source} in the config")
+def _webhook_source(backend: Backend, kind: str, name: str) -> str:
+    source = f"{kind}:{name}"
+    if not re.fullmatch(SOURCE_NAME, name) or source not in backend.desks:
+        raise HTTPException(404, f"no [[{kind}]] table of that name in the config")
     if not backend.secrets.get(source):
         raise HTTPException(404, f"{source} takes no webhooks: set webhook_secret_env in its table")
     return source
@@ -130,12 +139,18 @@ def _pushed(backend: Backend, source: str, ticket_id: int) -> WebhookOut:
                       reference=row.reference if row else None)
 
 
-@router.get("/healthz", tags=["health"])
+@router.get("/healthz", tags=["health"], responses=refusals(500, why={500: "the decision log does not answer"}))
 def healthz(backend: Backend = Depends(backend_of)) -> dict[str, str]:
     """Up, and the decision log answers (no token needed; says nothing else)."""
     with backend.triage.store.session() as session:
         session.exec(text("SELECT 1"))  # type: ignore[call-overload]
     return {"status": "ok"}
+
+
+@router.head("/healthz", tags=["health"], responses=refusals(500, why={500: "the decision log does not answer"}))
+def healthz_head(backend: Backend = Depends(backend_of)) -> dict[str, str]:
+    """As GET /healthz, headers only (for load balancers that probe with HEAD)."""
+    return healthz(backend)
 
 
 def build_app(backend: Backend, api: ApiConfig) -> FastAPI:
@@ -147,6 +162,8 @@ def build_app(backend: Backend, api: ApiConfig) -> FastAPI:
     app.add_exception_handler(HTTPException, http_problem)
     app.add_exception_handler(RequestValidationError, validation_problem)
     app.add_exception_handler(DeskbotError, deskbot_problem)
-    app.add_middleware(Guard, max_body_bytes=api.max_body_bytes)
+    app.add_middleware(Checkpoint, gate=app.state.gate, routes=router.routes, max_body_bytes=api.max_body_bytes)
+    app.add_middleware(Guard, max_body_bytes=api.max_body_bytes)  # outermost: it also catches the Checkpoint's errors
     app.include_router(router)
+    app.openapi = documented(app)  # type: ignore[method-assign]
     return app

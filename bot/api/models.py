@@ -3,31 +3,66 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
-from email.utils import parseaddr
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
+from bot.api.text import clean_text, one_line_pattern, visible_pattern
 from bot.log.records import as_utc
 from bot.log.schema import ActionLog, TicketLog
 from bot.models import Prediction
 from connectors.base import ACKNOWLEDGE
 
 MAX_BATCH = 1000
+# A decision log id (SQLite's integers stop at 2**63) or a reference (rules' reference_prefix, then digits).
+TICKET_IDENT = r"^(?:[0-9]{1,18}|[A-Za-z][A-Za-z0-9]{0,9}-[0-9]{1,18})$"
+SOURCE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"  # the name of a [[zendesk]] or [[freshdesk]] table
+# The WHATWG HTML "valid e-mail address" (what a web form's <input type=email> accepts): no display
+# name, no comments, no quoted local part, an ASCII (or punycode) domain.
+ADDRESS = (r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+           r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+ONE_LINE = one_line_pattern()
+
+
+def _one_line(value: str) -> str:
+    if not re.fullmatch(ONE_LINE, value):  # both go into mail headers of the acknowledgement
+        raise ValueError("must be one line (no line breaks)")
+    return value
+
+
+def _an_address(value: str) -> str:
+    if not re.fullmatch(ADDRESS, value):
+        raise ValueError("must be a bare mail address, e.g. jane@example.com")
+    return value
+
+
+def _needs_text(schema: dict[str, Any]) -> None:
+    """The schema of `_has_text`: a subject or a body with something visible in it."""
+    schema["anyOf"] = [{"required": [name], "properties": {name: {"pattern": visible_pattern()}}}
+                       for name in ("subject", "body")]
+
+
+# [term, weight]. Said without `prefixItems`: Schemathesis 4 rewrites a nested prefixItems into the
+# draft-7 array form of `items`, which its own OpenAPI 3.1 check then refuses as an invalid schema.
+TermWeight = Annotated[tuple[str, float], WithJsonSchema({
+    "type": "array", "minItems": 2, "maxItems": 2, "items": {"type": ["string", "number"]},
+    "description": "[term, weight]: the term first, then its contribution"})]
+Cleaned = AfterValidator(clean_text)  # NFKC, no control or format characters (bot/api/text.py)
 
 
 class TextIn(BaseModel):
-    """A ticket's text: a subject, a body, or both."""
+    """A ticket's text: a subject, a body, or both, with something visible in it."""
 
-    model_config = ConfigDict(extra="forbid")
-    subject: str = Field(default="", max_length=1000)
-    body: str = ""
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_needs_text)
+    subject: Annotated[str, Field(max_length=1000), Cleaned] = ""
+    body: Annotated[str, Cleaned] = ""
 
     @model_validator(mode="after")
     def _has_text(self) -> TextIn:
-        if not self.subject.strip() and not self.body.strip():
-            raise ValueError("give a subject, a body, or both")
+        if not self.subject.strip() and not self.body.strip():  # cleaned already: as `has_text` judges
+            raise ValueError("give a subject, a body, or both (invisible and control characters do not count)")
         return self
 
 
@@ -41,26 +76,16 @@ class BatchIn(BaseModel):
 class TicketIn(TextIn):
     """A ticket to triage and record; a retry with the same external_id gets the first decision."""
 
-    sender: str = Field(max_length=254, description="the customer's address: the acknowledgement goes there")
-    sender_name: str = Field(default="", max_length=200)
+    subject: Annotated[str, Field(max_length=1000, json_schema_extra={"pattern": ONE_LINE}),
+                       AfterValidator(_one_line), Cleaned] = ""
+    sender: Annotated[str, Field(max_length=254, json_schema_extra={"pattern": ADDRESS},
+                                 description="the customer's address: the acknowledgement goes there"),
+                      AfterValidator(_an_address)]
+    sender_name: Annotated[str, Field(max_length=200, json_schema_extra={"pattern": ONE_LINE}),
+                           AfterValidator(_one_line), Cleaned] = ""
     language: str = Field(default="", pattern=r"^([a-z]{2})?$", description="ISO 639-1; default: detected")
     external_id: str = Field(default="", pattern=r"^[\x21-\x7e]{0,200}$",
                              description="your id of this ticket (visible ASCII); makes retries safe")
-
-    @field_validator("subject", "sender_name")
-    @classmethod
-    def _one_line(cls, value: str) -> str:
-        if "\r" in value or "\n" in value:  # both go into mail headers of the acknowledgement
-            raise ValueError("must be one line (no CR or LF)")
-        return value
-
-    @field_validator("sender")
-    @classmethod
-    def _an_address(cls, value: str) -> str:
-        address = parseaddr(value)[1]
-        if address != value.strip() or "@" not in address or any(c.isspace() for c in address):
-            raise ValueError("must be a bare mail address, e.g. jane@example.com")
-        return address
 
 
 class PredictionOut(BaseModel):
@@ -71,7 +96,7 @@ class PredictionOut(BaseModel):
     confidence: float
     department_scores: dict[str, float]
     priority_scores: dict[str, float]
-    top_terms: list[tuple[str, float]]
+    top_terms: list[TermWeight]
     language: str
     model_version: str
 
@@ -103,6 +128,23 @@ class DecisionOut(BaseModel):
     sla_due: datetime | None
     reasons: list[str]
     acknowledgement: AcknowledgementOut
+
+
+class FieldError(BaseModel):
+    """Where a request is wrong, and how (never the value sent)."""
+
+    loc: str = Field(description="e.g. body.tickets.3.subject")
+    msg: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document: every refusal and error of the API."""
+
+    type: Literal["about:blank"]
+    title: str = Field(description="the status phrase")
+    status: int = Field(ge=400, le=599)
+    detail: str = Field(default="", description="what is wrong and how to fix it; absent when the status says it")
+    errors: list[FieldError] = Field(default=[], description="400 and 422 of a body: each field that is wrong")
 
 
 class WebhookOut(BaseModel):

@@ -6,9 +6,10 @@ RFC 9457 (Problem Details for HTTP APIs): the body is `application/problem+json`
 (3.1.4). Extension members may be added (3.2): validation errors carry `errors`, each with the
 field's location and what is wrong with it (never the value sent).
 
-`Guard` is the outermost ASGI layer of the app: a body over `max_body_bytes` is refused with 413
-from its Content-Length before a byte of it is read (or, sent chunked, as soon as the count passes
-the limit), and an unexpected error becomes a bare 500 problem, logged here with its traceback.
+`Guard` is the outermost ASGI layer of the app: a body sent chunked is refused with 413 as soon as
+its count passes `max_body_bytes` (a declared Content-Length is refused before a byte is read, by
+bot/api/checkpoint.py), and an unexpected error becomes a bare 500 problem, logged here with its
+traceback. Details never repeat what the request sent: not a value, not the name of an unknown field.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bot.errors import (
     DeskbotError,
     GoneError,
     PermanentError,
+    ServiceUnavailable,
     TransientError,
 )
 
@@ -48,40 +50,58 @@ def problem(status: int, detail: str = "", *, headers: Mapping[str, str] | None 
 
 
 async def http_problem(request: Request, exc: Exception) -> JSONResponse:
-    """Starlette's and our own HTTPException (404, 405, 401, 413…) as a problem."""
+    """Starlette's and our own HTTPException (404, 405, 401, 413…) as a problem; a 401 always names a scheme."""
     assert isinstance(exc, HTTPException)
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != HTTPStatus(exc.status_code).phrase else ""
-    return problem(exc.status_code, detail, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="deskbot"')
+    return problem(exc.status_code, detail, headers=headers)
 
 
 async def validation_problem(request: Request, exc: Exception) -> JSONResponse:
-    """A body that is not JSON is 400; JSON of the wrong shape is 422; both say where and what."""
+    """A body that is not JSON is 400; JSON of the wrong shape is 422; both say where and what, not the value."""
     assert isinstance(exc, RequestValidationError)
-    errors = [{"loc": ".".join(str(p) for p in e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+    errors = [{"loc": ".".join(str(p) for p in _shown(e)), "msg": _message(e)} for e in exc.errors()]
     status = 400 if any(e.get("type") == "json_invalid" for e in exc.errors()) else 422
     detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]) or "the request is not valid"
     return problem(status, detail, errors=errors)
 
 
+def _shown(error: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Where the error is; the name of an unknown field is the caller's text, so it is left out."""
+    loc = tuple(error.get("loc", ()))
+    return loc[:-1] if error.get("type") == "extra_forbidden" else loc
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    if error.get("type") == "extra_forbidden":
+        return "an unknown field (Extra inputs are not permitted): see /docs for the fields"
+    return str(error.get("msg", ""))
+
+
 async def deskbot_problem(request: Request, exc: Exception) -> JSONResponse:
-    """deskbot's own errors while serving a request: whose fault it is decides the status."""
+    """deskbot's own errors while serving a request: whose fault it is decides the status; the log says more."""
     assert isinstance(exc, DeskbotError)
+    level = logging.WARNING if isinstance(exc, (BadInputError, GoneError, TransientError)) else logging.ERROR
+    log.log(level, "%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
     if isinstance(exc, BadInputError):
-        return problem(422, str(exc))
+        return problem(422, "the ticket cannot be read (the log says why)")
     if isinstance(exc, GoneError):
-        return problem(404, str(exc))
-    if isinstance(exc, TransientError):  # incl. ServiceUnavailable: the helpdesk, SMTP or the log is busy or down
-        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return problem(404, "the helpdesk has no such ticket (deleted, merged, or never there)")
+    if isinstance(exc, ServiceUnavailable):  # our own words: which source is busy, or whose lease it is
         return problem(503, str(exc), headers={"Retry-After": str(RETRY_SECONDS)})
+    if isinstance(exc, TransientError):  # the helpdesk, SMTP or the log is busy or down
+        return problem(503, "a server deskbot needs is busy or down; retry later",
+                       headers={"Retry-After": str(RETRY_SECONDS)})
     if isinstance(exc, PermanentError):  # the helpdesk refused us (credentials, a request it will never take)
-        log.error("%s %s: %s", request.method, request.url.path, exc)
-        return problem(502, f"an upstream server refused: {exc}")
-    log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        return problem(502, "the helpdesk refused deskbot's request (the log says why)")
     return problem(500)  # a configuration or model error: the admin's to fix, nothing for the client
 
 
 class Guard:
-    """The outermost layer: 413 before an oversized body is read, and a bare 500 for what nobody caught."""
+    """The outermost layer: 413 once a body sent chunked passes max_body_bytes, and a bare 500 for what nobody
+    caught. (A declared Content-Length is judged by the Checkpoint, after the token.)"""
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
@@ -90,12 +110,6 @@ class Guard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            refusal = problem(413, self._too_large()) if declared.isdigit() else \
-                problem(400, "the Content-Length header is not a number")
-            await refusal(scope, receive, send)
             return
         started = False
         received = 0
