@@ -119,6 +119,14 @@ def test_a_sender_must_be_one_bare_address(api: TestClient, sender: str) -> None
     assert is_problem(answer, 422)["errors"][0]["loc"] == "body.sender"  # type: ignore[index]
 
 
+def test_an_internationalised_sender_is_taken_and_acknowledged(api: TestClient, smtp_sink: SmtpSink) -> None:
+    """RFC 6531 addresses are customers too: the schema takes them and the acknowledgement goes over SMTPUTF8."""
+    answer = api.post("/v1/tickets", json={**TICKET, "sender": "jörg@bücher.example"}, headers=bearer("webform"))
+    assert answer.status_code == 201, answer.text
+    [mail] = smtp_sink.messages
+    assert "jörg@bücher.example" in mail["To"]
+
+
 @pytest.mark.parametrize("path, body", [
     ("/v1/predict", {"subject": MARK * 100}),
     ("/v1/predict", {"subject": 7, "body": [MARK]}),

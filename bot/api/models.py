@@ -20,9 +20,12 @@ MAX_BATCH = 1000
 TICKET_IDENT = r"^(?:[0-9]{1,18}|[A-Za-z][A-Za-z0-9]{0,9}-[0-9]{1,18})$"
 SOURCE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"  # the name of a [[zendesk]] or [[freshdesk]] table
 # The WHATWG HTML "valid e-mail address" (what a web form's <input type=email> accepts): no display
-# name, no comments, no quoted local part, an ASCII (or punycode) domain.
-ADDRESS = (r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
-           r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+# name, no comments, no quoted local part; widened to internationalised addresses (RFC 6531: jörg@bücher.de),
+# which deskbot acknowledges over SMTPUTF8. Non-ASCII means visible letters here: no C1 controls, no
+# no-break or zero-width spaces and other format characters of U+2000-U+206F, no byte-order mark.
+_INTL = r"\u00a1-\u167f\u1681-\u1fff\u2070-\u2fff\u3001-\ud7ff\ue000-\ufefe\uff00-\uffff"
+_LABEL = rf"[a-zA-Z0-9{_INTL}](?:[a-zA-Z0-9{_INTL}-]{{0,61}}[a-zA-Z0-9{_INTL}])?"
+ADDRESS = rf"^[a-zA-Z0-9.!#$%&'*+/=?^_`{{|}}~{_INTL}-]+@{_LABEL}(?:\.{_LABEL})*$"
 ONE_LINE = one_line_pattern()
 
 
