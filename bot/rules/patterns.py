@@ -1,0 +1,111 @@
+"""`if_regex` patterns: compiled once, and refused when they could backtrack catastrophically.
+
+Python's `re` backtracks; `(a+)+$` against thirty a's and a b takes minutes, and a rules file must not
+be able to hang the daemon. We refuse such patterns when the file is loaded, with the reason, instead of
+running them under a timeout: a timeout would make `decide()` depend on the machine's load (the same
+ticket could match on a quiet machine and not on a busy one), and it would need a second regex engine.
+The check is the well-known "star height" test (safe-regex, Davis et al. 2018) plus two relatives, on the
+parse tree of Python's own parser; refused are:
+
+- a nested quantifier: a group repeated more than once that contains another quantifier repeating more
+  than once, e.g. `(a+)+`, `(\\w*\\s?)*`, `(x{2,})*`;
+- a repeated alternation whose branches can begin with the same character, e.g. `(a|ab)*c`, `(\\w|\\d)+`;
+- a backreference (`(a)\\1`): matching with them is NP-hard.
+
+What remains runs in polynomial time; the text searched is capped at MAX_CHARS (the classifier's cap),
+which bounds that too. Atomic groups and possessive quantifiers (`(?>...)`, `a++`) never backtrack and pass.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from re import _constants as sre  # type: ignore[attr-defined]
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+from typing import Any
+
+from classifier.text import MAX_CHARS
+
+FLAGS = re.IGNORECASE
+_REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT)
+_UNKNOWN = None  # a branch whose first character we do not work out: assume it can overlap
+
+
+class UnsafePattern(ValueError):
+    """A pattern that could make matching take exponential time."""
+
+
+def check_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile `pattern` (case-insensitive) or raise re.error / UnsafePattern saying why."""
+    compiled = re.compile(pattern, FLAGS)
+    reason = _walk(sre_parse.parse(pattern, FLAGS), repeated=False)
+    if reason:
+        raise UnsafePattern(reason)
+    return compiled
+
+
+@functools.lru_cache(maxsize=8192)
+def compiled(pattern: str) -> re.Pattern[str]:
+    """The compiled form of a pattern the rules file was checked with."""
+    return re.compile(pattern, FLAGS)
+
+
+def search(pattern: str, text: str) -> re.Match[str] | None:
+    """The first match in the capped text, or None."""
+    return compiled(pattern).search(text[:MAX_CHARS])
+
+
+def _walk(nodes: Any, *, repeated: bool) -> str:
+    """The first reason found in a parsed (sub)pattern, or ''."""
+    for op, arg in nodes:
+        reason = _node(op, arg, repeated=repeated)
+        if reason:
+            return reason
+    return ""
+
+
+def _node(op: Any, arg: Any, *, repeated: bool) -> str:
+    if op in _REPEATS:
+        low, high, sub = arg
+        many = high is sre.MAXREPEAT or high > 1
+        if many and repeated:
+            return "a nested quantifier (a repeated group containing a repeat, like (a+)+) can backtrack " \
+                   "catastrophically; repeat the inner part only, or make it atomic (?>...) or possessive (a++)"
+        return _walk(sub, repeated=repeated or many)
+    if op is sre.SUBPATTERN:
+        return _walk(arg[3], repeated=repeated)
+    if op is sre.BRANCH:
+        if repeated and _overlapping(arg[1]):
+            return "a repeated alternation whose branches can start with the same character (like (a|ab)*) can " \
+                   "backtrack catastrophically; make the branches start differently"
+        return next((r for branch in arg[1] if (r := _walk(branch, repeated=repeated))), "")
+    if op in (sre.ASSERT, sre.ASSERT_NOT):
+        return _walk(arg[1], repeated=repeated)
+    if op in (sre.GROUPREF, sre.GROUPREF_EXISTS):
+        return "backreferences (\\1, (?P=name)) are not allowed: they can make matching take exponential time"
+    return ""  # literals, classes, anchors; ATOMIC_GROUP and POSSESSIVE_REPEAT never backtrack into themselves
+
+
+def _overlapping(branches: list[Any]) -> bool:
+    """Can two branches begin with the same character (or is one empty or unknown)?"""
+    seen: set[str] = set()
+    for branch in branches:
+        first = _first_chars(branch)
+        if first is _UNKNOWN or first & seen:
+            return True
+        seen |= first
+    return False
+
+
+def _first_chars(branch: list[Any]) -> set[str] | None:
+    """The lowercase characters a branch can begin with, when it begins with literals or a simple set."""
+    if not branch:
+        return _UNKNOWN
+    op, arg = branch[0]
+    if op is sre.LITERAL:
+        return {chr(arg).lower()}
+    if op is sre.IN and all(kind is sre.LITERAL for kind, _ in arg):
+        return {chr(value).lower() for _, value in arg}
+    if op is sre.SUBPATTERN:
+        return _first_chars(arg[3])
+    return _UNKNOWN

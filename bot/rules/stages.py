@@ -1,0 +1,122 @@
+"""Running the rules of one stage over a ticket: which fired and why, and what their actions changed.
+
+Within a stage rules run in file order; every rule whose conditions hold fires, and the first firing
+rule with `stop = true` ends the stage. `decide()` runs the before-model stage, asks for the model
+only when needed, then the after-model stage. Pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.rules.conditions import CHECKS, Facts
+from bot.rules.tables import CONDITIONS, Rule, RuleSet
+
+Check = tuple[str, Any, Callable[..., tuple[bool, str]]]
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One rule's outcome for one ticket: fired or not, and why (the failing condition when not)."""
+
+    name: str
+    stage: str
+    fired: bool
+    why: str
+
+
+@dataclass
+class State:
+    """What the rules have decided so far."""
+
+    department: str | None = None
+    priority: str | None = None  # set by set_priority (or the model, after it)
+    floor: str | None = None  # the highest min_priority seen before the model spoke
+    tags: list[str] = field(default_factory=list)
+    group: str | None = None
+    review: str = ""  # the rule that asked for review
+    no_ack: str = ""  # the rule that asked for no acknowledgement
+    ack_template: str | None = None
+    department_by: str = ""  # the rule that set the department
+    stopped: str = ""  # the rule that stopped the stage
+    results: list[RuleResult] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+
+def compiled(rules: RuleSet, stage: str) -> list[tuple[Rule, list[Check]]]:
+    """The rules of a stage with their condition checks looked up once per rule set."""
+    memo = rules.memo()
+    key = f"stage:{stage}"
+    if key not in memo:
+        memo[key] = [(rule, [(k, getattr(rule, k), CHECKS[k]) for k in CONDITIONS if getattr(rule, k) not in (None, [])])
+                     for rule in rules.rules if rule.stage == stage]
+    result: list[tuple[Rule, list[Check]]] = memo[key]
+    return result
+
+
+def run_stage(rules: RuleSet, stage: str, facts: Facts, state: State) -> None:
+    """Run one stage's rules in order, applying each firing rule's actions to `state`."""
+    stopped = False
+    for rule, checks in compiled(rules, stage):
+        if stopped:
+            state.results.append(RuleResult(rule.name, stage, False, f"not run: rule {state.stopped} stopped"))
+            continue
+        failed, held = _evaluate(checks, facts)
+        if failed:
+            state.results.append(RuleResult(rule.name, stage, False, failed))
+            continue
+        state.results.append(RuleResult(rule.name, stage, True, held))
+        apply(rule, rules, state)
+        facts.department, facts.priority = state.department, state.priority or state.floor
+        if rule.stop:
+            state.stopped, stopped = rule.name, True
+
+
+def _evaluate(checks: list[Check], facts: Facts) -> tuple[str, str]:
+    """('', why it fired) when every condition holds, else (the first that failed, '')."""
+    held = []
+    for key, value, check in checks:
+        ok, detail = check(value, facts)
+        if not ok:
+            return f"{key}: {detail}", ""
+        held.append(detail)
+    return "", "; ".join(held) or "no conditions: every ticket"
+
+
+def apply(rule: Rule, rules: RuleSet, state: State) -> None:
+    """One firing rule's actions; the decision's reasons say what changed."""
+    done: list[str] = []
+    if rule.set_department and rule.set_department != state.department:
+        state.department, state.department_by = rule.set_department, rule.name
+        done.append(f"department -> {rule.set_department}")
+    if rule.set_priority and rule.set_priority != state.priority:
+        state.priority = rule.set_priority
+        done.append(f"priority -> {rule.set_priority}")
+    if rule.min_priority:
+        if state.priority is None:
+            if state.floor is None or rules.rank(rule.min_priority) > rules.rank(state.floor):
+                state.floor = rule.min_priority
+                done.append(f"priority at least {rule.min_priority}")
+        elif rules.rank(rule.min_priority) > rules.rank(state.priority):
+            state.priority = rule.min_priority
+            done.append(f"priority -> {rule.min_priority}")
+    if rule.add_tags:
+        state.tags.extend(rule.add_tags)
+        done.append("tags +" + ",".join(rule.add_tags))
+    if rule.group:
+        state.group = rule.group
+        done.append(f"group {rule.group}")
+    if rule.review:
+        state.review = state.review or rule.name
+        done.append("human review")
+    if rule.no_ack:
+        state.no_ack = state.no_ack or rule.name
+        done.append("no acknowledgement")
+    if rule.ack_template:
+        state.ack_template = rule.ack_template
+        done.append(f"acknowledgement {rule.ack_template}")
+    if rule.stop:
+        done.append("stop")
+    state.reasons.append(f"rule {rule.name}: " + ("; ".join(done) or "no change"))
