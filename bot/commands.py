@@ -26,7 +26,7 @@ def demo(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """`deskbot run`: the daemon, or one cycle with --once; one instance per SQLite log."""
     from bot.config.file import load_config
-    from bot.daemon import build_triage, run_once, serve_with_api, sources_of
+    from bot.daemon import build_triage, live_reload, run_once, serve_with_api, sources_of
     from bot.log.database import prepare
     from bot.ops.lock import InstanceLock
     from bot.ops.shutdown import Shutdown
@@ -40,10 +40,11 @@ def run(args: argparse.Namespace) -> int:
         if args.dry_run:
             print("dry run: decisions are recorded, nothing is changed on any server, nothing is sent",
                   file=sys.stderr)
-        shutdown = Shutdown(daemon=not args.once).install()
+        reload = live_reload(config, triage, scheduled)  # rules and template edits, each poll and on SIGHUP
+        shutdown = Shutdown(daemon=not args.once, on_hup=reload.hangup).install()
         try:
             if not args.once:
-                serve_with_api(config, scheduled, triage, stop=shutdown.stop)
+                serve_with_api(config, scheduled, triage, stop=shutdown.stop, reload=reload)
                 return shutdown.exit_code() or 0
             reports = run_once(scheduled, triage, stop=shutdown.stop)
         finally:

@@ -134,6 +134,7 @@ def resolve_groups(rules: RuleSet, available: Mapping[str, int], *, source: str)
     wanted: list[tuple[str, tuple[str | int, ...]]] = [
         (route.group, ("departments", name, "group")) for name, route in rules.departments.items() if route.group]
     wanted.append((rules.triage.review_group, ("triage", "review_group")))
+    wanted += [(rule.group, ("rules", i, "group")) for i, rule in enumerate(rules.rules) if rule.group]
     ids = {}
     for name, loc in wanted:
         if name not in available:
