@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--failed", action="store_true", help="every failed and quarantined ticket")
     retry.set_defaults(handler=commands.retry)
 
+    from bot.ops.rulebook import add_rules_commands
+
+    add_rules_commands(sub)
     from classifier.cli import add_commands
 
     add_commands(sub)
