@@ -14,7 +14,7 @@ from bot.ack.loops import SPAM, NoAck, SpamThresholds, is_thanks_only, no_ack_re
 from bot.models import Decision, Prediction, PriorTicket, Recipient, Ticket
 from bot.rules import RuleSet
 from bot.rules.conditions import Facts
-from bot.rules.stages import RuleResult, State, run_stage
+from bot.rules.stages import RuleResult, State, run_stage, skip_stage
 from bot.sla import BusinessHours, add_business_hours, calendars_of
 
 
@@ -71,6 +71,8 @@ def evaluate(ticket: Ticket, prediction: Prediction | None, rules: RuleSet, *, n
         facts.department, facts.priority = state.department, state.priority
         facts.confidence = prediction.confidence if prediction else None
         run_stage(rules, "after_model", facts, state)
+    else:
+        skip_stage(rules, "after_model", state)
     reasons.extend(state.reasons)
     return _conclude(ticket, rules, state, review, reasons, language, prior, recipient, now=now,
                      calendar=calendar, model_asked=not skip_model)

@@ -85,7 +85,10 @@ def calendars_of(rules: RuleSet, default: BusinessHours | None = None) -> dict[s
     """Every calendar of a rule set by name ("default" is [business_hours]), built once per rule set."""
     memo = rules.memo()
     if "calendars" not in memo:
-        built = {name: BusinessHours.from_spec(spec) for name, spec in rules.calendars.items()}
+        zone = rules.business_hours.timezone  # a calendar that names no zone shows times in the default's
+        built = {name: BusinessHours.from_spec(spec if "timezone" in spec.model_fields_set else
+                                               spec.model_copy(update={"timezone": zone}))
+                 for name, spec in rules.calendars.items()}
         built["default"] = BusinessHours.from_spec(rules.business_hours)
         memo["calendars"] = built
     calendars: dict[str, BusinessHours] = memo["calendars"]

@@ -15,6 +15,9 @@ from bot.rules.conditions import CHECKS, Facts
 from bot.rules.tables import CONDITIONS, Rule, RuleSet
 
 Check = tuple[str, Any, Callable[..., tuple[bool, str]]]
+# Text conditions cost most (stems, regex searches): checked last, so a cheap condition that fails saves them.
+_LAST = ("if_subject_keywords", "if_keywords", "if_regex")
+ORDER = tuple(k for k in CONDITIONS if k not in _LAST) + _LAST
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ def compiled(rules: RuleSet, stage: str) -> list[tuple[Rule, list[Check]]]:
     memo = rules.memo()
     key = f"stage:{stage}"
     if key not in memo:
-        memo[key] = [(rule, [(k, getattr(rule, k), CHECKS[k]) for k in CONDITIONS if getattr(rule, k) not in (None, [])])
+        memo[key] = [(rule, [(k, getattr(rule, k), CHECKS[k]) for k in ORDER if getattr(rule, k) not in (None, [])])
                      for rule in rules.rules if rule.stage == stage]
     result: list[tuple[Rule, list[Check]]] = memo[key]
     return result
@@ -72,6 +75,12 @@ def run_stage(rules: RuleSet, stage: str, facts: Facts, state: State) -> None:
         facts.department, facts.priority = state.department, state.priority or state.floor
         if rule.stop:
             state.stopped, stopped = rule.name, True
+
+
+def skip_stage(rules: RuleSet, stage: str, state: State) -> None:
+    """Record a stage's rules as not run: a before-model rule stopped."""
+    state.results += [RuleResult(rule.name, stage, False, f"not run: rule {state.stopped} stopped")
+                      for rule, _ in compiled(rules, stage)]
 
 
 def _evaluate(checks: list[Check], facts: Facts) -> tuple[str, str]:
