@@ -77,7 +77,7 @@ ERRORS = [
     ("cost below 1", "[[rules]]\nname = \"vip", "[priority]\nhigh_as_low_cost = 0.5\n\n[[rules]]\nname = \"vip",
      27, "priority.high_as_low_cost", "greater than or equal to 1"),
     ("cost not a number", "[[rules]]\nname = \"vip", "[priority]\nhigh_as_low_cost = \"high\"\n\n[[rules]]\nname = \"vip",
-     27, "priority.high_as_low_cost", "valid number"),
+     27, "priority.high_as_low_cost", "must be a number (got 'high')"),
     ("priority key typo", "[[rules]]\nname = \"vip", "[priority]\nhigh_as_low = 2\n\n[[rules]]\nname = \"vip",
      27, "priority.high_as_low", "unknown key"),
     ("review_below above 1", "[[rules]]\nname = \"vip", "[triage]\nreview_below = 40\n\n[[rules]]\nname = \"vip", 27,

@@ -17,6 +17,7 @@ from bot.config.tomlfile import TomlFile, dotted
 from bot.errors import ConfigError
 
 Loc = tuple[str | int, ...]
+_UNION_MEMBERS = ("float", "int", "bool", "str")
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,13 @@ class Findings:
 
     def add_validation(self, error: pydantic.ValidationError, model: type[pydantic.BaseModel], prefix: Loc) -> None:
         """Every error pydantic found, with the nearest valid key for an unknown one."""
+        seen = set()
         for item in error.errors():
-            loc = prefix + tuple(item["loc"])
-            self.add(loc, describe(item, model, tuple(item["loc"])))
+            relative = tuple(part for part in item["loc"] if part not in _UNION_MEMBERS)
+            message = describe(item, model, relative)
+            if (relative, message) not in seen:  # a union (float or int) reports each member's error
+                seen.add((relative, message))
+                self.add(prefix + relative, message)
 
     @property
     def errors(self) -> list[Problem]:
@@ -101,6 +106,10 @@ def describe(item: Any, model: type[pydantic.BaseModel], loc: Loc) -> str:
         return f"required key {key!r} is missing" if len(loc) > 1 else "required key is missing"
     if kind in ("bool_type", "bool_parsing"):
         return f"{key} must be true or false (got {item.get('input')!r})"
+    if kind in ("float_type", "int_type", "float_parsing", "int_parsing", "int_from_float"):
+        return f"{key} must be a number (got {item.get('input')!r})"
+    if kind == "string_pattern_mismatch" and key == "ack_template":
+        return "ack_template must be a template name: letters, digits, - and _ (e.g. 'ack-vip')"
     if kind in ("list_type",):
         return f"{key} must be a list of strings, e.g. [\"a\", \"b\"] (got {item.get('input')!r})"
     if kind in ("string_type",):

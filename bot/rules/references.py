@@ -38,12 +38,14 @@ def check_references(rs: RuleSet, indexed: list[tuple[int, Rule]], out: Findings
     _check_calendars(rs, out)
     if rs.acknowledgement.default_language not in rs.acknowledgement.languages:
         out.add(("acknowledgement", "default_language"), "default_language must be one of languages")
-    seen: set[str] = set()
-    for index, rule in indexed:
-        if rule.name in seen:
-            out.add(("rules", index, "name"), f"rule name {rule.name!r} is used twice (names must be unique)")
-        seen.add(rule.name)
-        _check_rule(rs, index, rule, out, context)
+    tables = out.toml.data.get("rules")
+    names = [t.get("name") if isinstance(t, dict) else None for t in tables] if isinstance(tables, list) else []
+    checked = dict(indexed)
+    for index, name in enumerate(names):
+        if isinstance(name, str) and name in names[:index]:
+            out.add(("rules", index, "name"), f"rule name {name!r} is used twice (names must be unique)")
+        if index in checked:
+            _check_rule(rs, index, checked[index], out, context)
     _check_priority_map(rs, out)
 
 
@@ -133,9 +135,9 @@ def _check_patterns(rule: Rule, at: tuple[str | int, ...], out: Findings) -> Non
         try:
             check_pattern(pattern)
         except re.error as exc:
-            out.add((*at, "if_regex", item), f"invalid regex {pattern!r}: {exc} (Python `re` syntax)")
+            out.add((*at, "if_regex", item), f"invalid regex \"{pattern}\": {exc} (Python `re` syntax)")
         except UnsafePattern as exc:
-            out.add((*at, "if_regex", item), f"unsafe regex {pattern!r}: {exc}")
+            out.add((*at, "if_regex", item), f"unsafe regex \"{pattern}\": {exc}")
 
 
 def _check_template(rs: RuleSet, rule: Rule, at: tuple[str | int, ...], out: Findings, folder: Path) -> None:
