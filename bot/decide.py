@@ -53,19 +53,24 @@ def evaluate(ticket: Ticket, prediction: Prediction | None, rules: RuleSet, *, n
              own_addresses: frozenset[str] = frozenset(), own_message_id_domain: str = "",
              recipient: Recipient = Recipient()) -> Verdict:
     """`decide()` with the story of how it came about (for `deskbot rules test` and `simulate`)."""
-    reasons = [f"model {prediction.model_version}: {prediction.department} ({prediction.confidence:.2f})"] \
-        if prediction else []
+    reasons: list[str] = []
     language = ticket.language if ticket.language in rules.acknowledgement.languages else \
         rules.acknowledgement.default_language
     no_ack = no_ack_reason(ticket, own_addresses=own_addresses, own_message_id_domain=own_message_id_domain,
                            spam=_spam_thresholds(rules))
     if no_ack is not None:
+        if prediction is not None:
+            reasons.append(f"model {prediction.model_version}: {prediction.department} ({prediction.confidence:.2f})")
         return Verdict(_filed_apart(no_ack, rules, language, reasons), (), prediction is not None, "")
     facts = _facts(ticket, rules, now, calendar)
     state = _before_model(ticket, rules, facts, prior)
     skip_model = bool(state.stopped and state.department)
-    if not skip_model and prediction is None:
+    if skip_model:
+        prediction = None  # what a model might say cannot matter: the decision is the same with or without one
+    elif prediction is None:
         raise ValueError("no before-model rule decided this ticket alone: the model's prediction is needed")
+    else:
+        reasons.append(f"model {prediction.model_version}: {prediction.department} ({prediction.confidence:.2f})")
     review = _with_model(state, prediction, rules, reasons, prior, skip_model)
     if not state.stopped:
         facts.department, facts.priority = state.department, state.priority
