@@ -17,7 +17,7 @@ from bot.errors import ConfigError, DeskbotError
 from bot.log.store import Store, utc_now
 from bot.ops import status
 from bot.pipeline import SourceReport, run_source, seed_references
-from bot.ops.reload import LiveReload, Watched
+from bot.ops.reload import LiveReload, Watched, pin
 from bot.rules import RulesContext, RuleSet, load_rules, log_warnings
 from bot.sla import BusinessHours
 from bot.triage import Triage
@@ -62,7 +62,7 @@ def own_addresses(config: Config) -> frozenset[str]:
 def build_triage(config: Config, *, dry_run: bool = False, clock: Callable[[], datetime] = utc_now,
                  rules: RuleSet | None = None) -> Triage:
     """Load rules, templates (all rendered once, so a typo stops here), model and the decision log."""
-    renderer = AckRenderer(config.resolve(config.paths.templates))
+    renderer = pin(AckRenderer(config.resolve(config.paths.templates)))  # edits are taken by LiveReload
     if rules is None:
         rules = load_rules(config.resolve(config.paths.rules), context=rules_context(config, renderer.directory))
         log_warnings(rules)

@@ -34,6 +34,13 @@ class Watched:
     context: RulesContext = RulesContext()
 
 
+def pin(renderer: AckRenderer) -> AckRenderer:
+    """Keep the templates this renderer has compiled (check_templates compiles them all) instead of re-reading a
+    changed file at its next use: a broken edit must not reach a customer's mail before it is validated."""
+    renderer.env.auto_reload = False
+    return renderer
+
+
 class LiveReload:
     """Reloads rules and templates into a running Triage when their files change (or on request)."""
 
@@ -75,7 +82,7 @@ class LiveReload:
                 return False
             try:
                 rules = load_rules(self.watched.rules, context=self.watched.context)
-                renderer = AckRenderer(self.watched.templates)
+                renderer = pin(AckRenderer(self.watched.templates))
                 check_templates(renderer, rules)
             except ConfigError as exc:
                 self._failed = stamp
