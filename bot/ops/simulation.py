@@ -72,7 +72,7 @@ def open_readonly(config: Any) -> Session:
 
 def recorded(session: Session, since: datetime) -> list[TicketLog]:
     """The tickets recorded since then that were decided (not automated mail, duplicates, dry runs or unreadable)."""
-    query = select(TicketLog).where(col(TicketLog.created_at) >= since.replace(tzinfo=None),
+    query = select(TicketLog).where(col(TicketLog.created_at) >= since,
                                     col(TicketLog.kind) == "ticket", col(TicketLog.duplicate_of).is_(None),
                                     col(TicketLog.dry_run).is_(False), col(TicketLog.department) != "")
     return list(session.exec(query.order_by(col(TicketLog.id))))
