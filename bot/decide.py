@@ -38,7 +38,7 @@ def decide(ticket: Ticket, prediction: Prediction | None, rules: RuleSet, *, now
     `calendar` overrides the rules' "default" calendar ([business_hours]).
     """
     return evaluate(ticket, prediction, rules, now=now, calendar=calendar, prior=prior, own_addresses=own_addresses,
-                    own_message_id_domain=own_message_id_domain, recipient=recipient).decision
+                    own_message_id_domain=own_message_id_domain, recipient=recipient, trace=False).decision
 
 
 def needs_model(ticket: Ticket, rules: RuleSet, *, now: datetime, calendar: BusinessHours | None = None,
@@ -51,8 +51,8 @@ def needs_model(ticket: Ticket, rules: RuleSet, *, now: datetime, calendar: Busi
 def evaluate(ticket: Ticket, prediction: Prediction | None, rules: RuleSet, *, now: datetime,
              calendar: BusinessHours | None = None, prior: PriorTicket | None = None,
              own_addresses: frozenset[str] = frozenset(), own_message_id_domain: str = "",
-             recipient: Recipient = Recipient()) -> Verdict:
-    """`decide()` with the story of how it came about (for `deskbot rules test` and `simulate`)."""
+             recipient: Recipient = Recipient(), trace: bool = True) -> Verdict:
+    """`decide()` with the story of how it came about (for `deskbot rules test`): each rule, fired or not and why."""
     reasons: list[str] = []
     language = ticket.language if ticket.language in rules.acknowledgement.languages else \
         rules.acknowledgement.default_language
@@ -63,7 +63,7 @@ def evaluate(ticket: Ticket, prediction: Prediction | None, rules: RuleSet, *, n
             reasons.append(f"model {prediction.model_version}: {prediction.department} ({prediction.confidence:.2f})")
         return Verdict(_filed_apart(no_ack, rules, language, reasons), (), prediction is not None, "")
     facts = _facts(ticket, rules, now, calendar)
-    state = _before_model(ticket, rules, facts, prior)
+    state = _before_model(ticket, rules, facts, prior, trace=trace)
     skip_model = bool(state.stopped and state.department)
     if skip_model:
         prediction = None  # what a model might say cannot matter: the decision is the same with or without one
@@ -75,8 +75,8 @@ def evaluate(ticket: Ticket, prediction: Prediction | None, rules: RuleSet, *, n
     if not state.stopped:
         facts.department, facts.priority = state.department, state.priority
         facts.confidence = prediction.confidence if prediction else None
-        run_stage(rules, "after_model", facts, state)
-    else:
+        run_stage(rules, "after_model", facts, state, trace=trace)
+    elif trace:
         skip_stage(rules, "after_model", state)
     reasons.extend(state.reasons)
     return _conclude(ticket, rules, state, review, reasons, language, prior, recipient, now=now,
@@ -98,10 +98,11 @@ def _calendar(rules: RuleSet, name: str, default: BusinessHours | None) -> Busin
     return calendars_of(rules)[name]
 
 
-def _before_model(ticket: Ticket, rules: RuleSet, facts: Facts, prior: PriorTicket | None) -> State:
+def _before_model(ticket: Ticket, rules: RuleSet, facts: Facts, prior: PriorTicket | None, *,
+                  trace: bool = False) -> State:
     state = State(department=prior.department if prior else None)
     facts.department = state.department
-    run_stage(rules, "before_model", facts, state)
+    run_stage(rules, "before_model", facts, state, trace=trace)
     return state
 
 

@@ -45,14 +45,63 @@ def check_pattern(pattern: str) -> re.Pattern[str]:
 
 
 @functools.lru_cache(maxsize=8192)
-def compiled(pattern: str) -> re.Pattern[str]:
-    """The compiled form of a pattern the rules file was checked with."""
-    return re.compile(pattern, FLAGS)
+def compiled(pattern: str) -> tuple[re.Pattern[str], str]:
+    """The compiled form of a pattern the rules file was checked with, and a literal every match contains."""
+    return re.compile(pattern, FLAGS), required_literal(sre_parse.parse(pattern, FLAGS))
 
 
-def search(pattern: str, text: str) -> re.Match[str] | None:
-    """The first match in the capped text, or None."""
-    return compiled(pattern).search(text[:MAX_CHARS])
+def search(pattern: str, text: str, folded: str) -> re.Match[str] | None:
+    """The first match in the capped text, or None. `folded` is fold(text): a text without the pattern's
+    required literal cannot match, which one substring test says far faster than the regex engine."""
+    regex, literal = compiled(pattern)
+    if literal and literal not in folded:
+        return None
+    return regex.search(text[:MAX_CHARS])
+
+
+class PatternSet:
+    """One condition's patterns, compiled with their required literals."""
+
+    def __init__(self, patterns: list[str]) -> None:
+        self.patterns = tuple(patterns)
+        self.compiled = tuple(compiled(p) for p in patterns)
+
+    def matches(self, text: str, folded: str) -> bool:
+        """Whether any pattern matches the text (`folded` = fold(text))."""
+        for regex, literal in self.compiled:
+            if literal and literal not in folded:
+                continue
+            if regex.search(text[:MAX_CHARS]):
+                return True
+        return False
+
+
+# re.IGNORECASE also equates these with ASCII letters; casefold() alone does not (Python's sre _ignorecase_fixes).
+_FOLD_FIXES = str.maketrans({"\u0131": "i", "\u017f": "s", "\u212a": "k", "\u212b": "\u00e5"})
+
+
+def fold(text: str) -> str:
+    """The capped text case-folded for the literal pre-check."""
+    return text[:MAX_CHARS].casefold().translate(_FOLD_FIXES)
+
+
+def required_literal(nodes: Any) -> str:
+    """The longest run of plain ASCII characters (folded) that every match must contain, or '' if none is sure.
+
+    Only the pattern's top level (and groups there, and the first pass of a repeat of at least one) count:
+    a literal inside an alternation or an optional part is not required.
+    """
+    best, run = "", ""
+    for op, arg in nodes:
+        if op is sre.LITERAL and arg < 128 and chr(arg).isprintable():
+            run += chr(arg).casefold()
+            continue
+        best, run = max(best, run, key=len), ""
+        if op is sre.SUBPATTERN:
+            best = max(best, required_literal(arg[3]), key=len)
+        elif op in _REPEATS and arg[0] >= 1:
+            best = max(best, required_literal(arg[2]), key=len)
+    return max(best, run, key=len)
 
 
 def _walk(nodes: Any, *, repeated: bool) -> str:

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.rules.conditions import CHECKS, Facts
+from bot.rules.conditions import CHECKS, PREPARE, Facts, fast_check
 from bot.rules.tables import CONDITIONS, Rule, RuleSet
 
-Check = tuple[str, Any, Callable[..., tuple[bool, str]]]
+Check = tuple[str, Any, Callable[..., bool], Callable[..., tuple[bool, str]]]  # key, value, test, explain
 # Text conditions cost most (stems, regex searches): checked last, so a cheap condition that fails saves them.
 _LAST = ("if_subject_keywords", "if_keywords", "if_regex")
 ORDER = tuple(k for k in CONDITIONS if k not in _LAST) + _LAST
@@ -49,28 +49,39 @@ class State:
 
 
 def compiled(rules: RuleSet, stage: str) -> list[tuple[Rule, list[Check]]]:
-    """The rules of a stage with their condition checks looked up once per rule set."""
+    """The rules of a stage with their condition checks prepared once per rule set."""
     memo = rules.memo()
     key = f"stage:{stage}"
     if key not in memo:
-        memo[key] = [(rule, [(k, getattr(rule, k), CHECKS[k]) for k in ORDER if getattr(rule, k) not in (None, [])])
+        memo[key] = [(rule, [_check(k, getattr(rule, k)) for k in ORDER if getattr(rule, k) not in (None, [])])
                      for rule in rules.rules if rule.stage == stage]
     result: list[tuple[Rule, list[Check]]] = memo[key]
     return result
 
 
-def run_stage(rules: RuleSet, stage: str, facts: Facts, state: State) -> None:
-    """Run one stage's rules in order, applying each firing rule's actions to `state`."""
+def _check(key: str, value: Any) -> Check:
+    prepare = PREPARE.get(key)
+    return key, prepare(value) if prepare else value, fast_check(key), CHECKS[key]
+
+
+def run_stage(rules: RuleSet, stage: str, facts: Facts, state: State, *, trace: bool = True) -> None:
+    """Run one stage's rules in order, applying each firing rule's actions to `state`; with `trace`, record
+    for each rule whether it fired and why (the first condition that failed)."""
     stopped = False
     for rule, checks in compiled(rules, stage):
         if stopped:
-            state.results.append(RuleResult(rule.name, stage, False, f"not run: rule {state.stopped} stopped"))
+            if trace:
+                state.results.append(RuleResult(rule.name, stage, False, f"not run: rule {state.stopped} stopped"))
             continue
-        failed, held = _evaluate(checks, facts)
-        if failed:
-            state.results.append(RuleResult(rule.name, stage, False, failed))
+        fired = True
+        for _, value, test, _ in checks:
+            if not test(value, facts):
+                fired = False
+                break
+        if trace:
+            state.results.append(RuleResult(rule.name, stage, fired, _explain(checks, facts, fired)))
+        if not fired:
             continue
-        state.results.append(RuleResult(rule.name, stage, True, held))
         apply(rule, rules, state)
         facts.department, facts.priority = state.department, state.priority or state.floor
         if rule.stop:
@@ -83,15 +94,15 @@ def skip_stage(rules: RuleSet, stage: str, state: State) -> None:
                       for rule, _ in compiled(rules, stage)]
 
 
-def _evaluate(checks: list[Check], facts: Facts) -> tuple[str, str]:
-    """('', why it fired) when every condition holds, else (the first that failed, '')."""
+def _explain(checks: list[Check], facts: Facts, fired: bool) -> str:
+    """Why a rule fired (every condition's fact), or the first condition that failed."""
     held = []
-    for key, value, check in checks:
-        ok, detail = check(value, facts)
+    for key, value, _, explain in checks:
+        ok, detail = explain(value, facts)
         if not ok:
-            return f"{key}: {detail}", ""
+            return f"{key}: {detail}"
         held.append(detail)
-    return "", "; ".join(held) or "no conditions: every ticket"
+    return "; ".join(held) or "no conditions: every ticket"
 
 
 def apply(rule: Rule, rules: RuleSet, state: State) -> None:

@@ -243,7 +243,7 @@ class RuleSet(_Section):
 
     def memo(self) -> dict[str, Any]:
         """A cache of what is derived from these (immutable) rules, filled by its users."""
-        return self._memo
+        return self.__pydantic_private__["_memo"]  # type: ignore[index]  # plain dict access: once per decision
 
     def rank(self, priority: str) -> int:
         """Position of `priority` from lowest (0) to highest; unknown ones count as default."""
