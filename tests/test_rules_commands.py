@@ -173,3 +173,19 @@ def test_simulate_same_rules_moves_nothing(config: Path, capsys: pytest.CaptureF
 def test_simulate_bad_period(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "--config", str(config), "--since", "a month"]) == 2
     assert "give a period like 30d" in capsys.readouterr().err
+
+
+def test_readme_example_is_valid_and_uses_every_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.rules import ACTIONS, CONDITIONS
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Rules file"):readme.index("### What happens to each mail")]
+    example = section[section.index("```toml\n") + 8:]
+    example = example[:example.index("```")]
+    path = tmp_path / "rules.toml"
+    path.write_text(example, encoding="utf-8")
+    assert main(["rules", "check", "--rules", str(path)]) == 0, capsys.readouterr().out
+    used = {key for rule in load_rules(path).rules for key in (*rule.conditions(), *rule.actions())}
+    assert used == set(CONDITIONS) | set(ACTIONS)
+    for key in (*CONDITIONS, *ACTIONS, "stage", "calendars", "sla_calendar", "always", "calendar"):
+        assert f"`{key}" in section, key
