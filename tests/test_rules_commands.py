@@ -187,5 +187,5 @@ def test_readme_example_is_valid_and_uses_every_key(tmp_path: Path, capsys: pyte
     assert main(["rules", "check", "--rules", str(path)]) == 0, capsys.readouterr().out
     used = {key for rule in load_rules(path).rules for key in (*rule.conditions(), *rule.actions())}
     assert used == set(CONDITIONS) | set(ACTIONS)
-    for key in (*CONDITIONS, *ACTIONS, "stage", "calendars", "sla_calendar", "always", "calendar"):
+    for key in (*CONDITIONS, *ACTIONS, "stage", "[calendars.NAME]", "[sla_calendar]", "always", "calendar"):
         assert f"`{key}" in section, key
