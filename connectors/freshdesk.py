@@ -134,7 +134,9 @@ class FreshdeskSource(HelpdeskSource):
             raise BadInputError("ticket has neither a subject nor a description")
         return build_ticket(source=self.name, ticket_id=ticket_id, subject=subject, first_message=description,
                             sender=str(requester.get("email") or ""), sender_name=str(requester.get("name") or ""),
-                            created_at=parse_time(ticket.get("created_at")), snapshot=Snapshot.of(ticket))
+                            created_at=parse_time(ticket.get("created_at")), snapshot=Snapshot.of(ticket),
+                            recipient=", ".join(map(str, ticket.get("to_emails") or [])),
+                            organization=str(ticket.get("company_id") or ""))
 
     # -- acting -----------------------------------------------------------------------------------
 

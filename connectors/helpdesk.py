@@ -218,12 +218,16 @@ def describe(fields: Mapping[str, object], kept: list[str], before: Snapshot, ex
 
 
 def build_ticket(*, source: str, ticket_id: int, subject: str, first_message: str, sender: str,
-                 sender_name: str, created_at: datetime | None, snapshot: Snapshot) -> Ticket:
-    """The normalised Ticket of a helpdesk ticket: subject plus the customer's first message."""
+                 sender_name: str, created_at: datetime | None, snapshot: Snapshot, recipient: str = "",
+                 organization: str = "") -> Ticket:
+    """The normalised Ticket of a helpdesk ticket: subject plus the customer's first message; the address it was
+    sent to and its organization are kept for the rules' if_to and if_organization."""
     text = strip_quotes(first_message)
     return Ticket(source=source, key=f"{source}:{ticket_id}", ref=str(ticket_id), sender=sender.lower(),
                   sender_name=sender_name, subject=subject, body=first_message, text=text,
-                  language=detect_language(f"{subject}\n{text}"), received_at=created_at, meta=snapshot.to_meta())
+                  language=detect_language(f"{subject}\n{text}"), received_at=created_at,
+                  meta=(*snapshot.to_meta(), *((("recipient", recipient),) if recipient else ()),
+                        *((("organization", organization),) if organization else ())))
 
 
 def parse_time(value: object) -> datetime | None:

@@ -120,7 +120,9 @@ class ZendeskSource(HelpdeskSource):
         return build_ticket(source=self.name, ticket_id=int(ticket["id"]), subject=subject,
                             first_message=description, sender=str(requester.get("email") or ""),
                             sender_name=str(requester.get("name") or ""),
-                            created_at=parse_time(ticket.get("created_at")), snapshot=Snapshot.of(ticket))
+                            created_at=parse_time(ticket.get("created_at")), snapshot=Snapshot.of(ticket),
+                            recipient=str(ticket.get("recipient") or ""),
+                            organization=str(ticket.get("organization_id") or ""))
 
     # -- acting -----------------------------------------------------------------------------------
 
