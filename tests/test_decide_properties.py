@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.decide import decide, needs_model
+from bot.decide import decide, evaluate, needs_model
+from bot.rules.patterns import compiled, fold
 from bot.models import Prediction, Ticket
 from bot.rules import RuleSet, load_rules
 from tests.rulebase import BASE
@@ -100,5 +101,45 @@ def test_decide_is_pure_and_deterministic(folder: Path, ticket: Ticket, other: T
     assert first == again
     assert decide(copy.deepcopy(ticket), copy.deepcopy(prediction), _rules(folder), now=now) == first
     assert (ticket, prediction, rules.model_dump()) == before  # nothing given was changed
+    assert evaluate(ticket, prediction, rules, now=now).decision == first  # every rule run, none skipped by the index
     if not needs_model(ticket, rules, now=now):
         assert decide(ticket, None, rules, now=now) == first  # the model's words cannot matter then
+
+
+PATTERNS = [r"order\s+#?\d{3}", r"\bKIT-\d+", r"fail(ed|ure)", r"(?:refund)+ now", r"sıcak", r"x{2,3}y", r"stop|halt",
+            r"(?i:Straße)", r"[a-c]at-\w"]
+ALPHABET = "abcdefiklnorstuxyz KkIıİſßSTRAẞE#-0123 \u212a\u017f"
+
+
+@settings(max_examples=300, deadline=None)
+@given(pattern=st.sampled_from(PATTERNS), text=st.text(alphabet=ALPHABET, max_size=40))
+def test_required_literal_never_hides_a_match(pattern: str, text: str) -> None:
+    regex, literal = compiled(pattern)
+    if regex.search(text):
+        assert literal in fold(text)
+
+
+def _many_rules() -> str:
+    """40 rules over the words and patterns the tickets are drawn from, one stopping half-way."""
+    tables = []
+    for n in range(40):
+        condition = f'if_keywords = ["{WORDS[n % len(WORDS)]}", "{WORDS[(n * 3 + 1) % len(WORDS)]}"]' if n % 2 else \
+            f"if_regex = ['{PATTERNS[n % len(PATTERNS)]}']"
+        stop = "stop = true\nif_language = \"de\"\n" if n == 20 else ""
+        tables.append(f'[[rules]]\nname = "r{n}"\n{condition}\n{stop}add_tags = ["t{n}"]\nmin_priority = '
+                      f'"{("low", "medium", "high", "urgent")[n % 4]}"\n')
+    return BASE + "\n" + "\n".join(tables)
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
+    path = tmp_path_factory.mktemp("many") / "rules.toml"
+    path.write_text(_many_rules(), encoding="utf-8")
+    return load_rules(path)
+
+
+@settings(max_examples=100, deadline=None)
+@given(ticket=tickets, prediction=predictions)
+def test_the_rule_index_skips_only_rules_that_cannot_fire(many: RuleSet, ticket: Ticket, prediction: Prediction) -> None:
+    now = ticket.received_at
+    assert decide(ticket, prediction, many, now=now) == evaluate(ticket, prediction, many, now=now).decision

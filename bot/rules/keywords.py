@@ -12,6 +12,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import Any
 
 from classifier.text import MAX_CHARS, stemmer_for
 
@@ -33,7 +34,7 @@ class KeywordSet:
         self.keywords = tuple(keywords)
         self._by_language: dict[str, tuple[frozenset[str], list[tuple[frozenset[str], str]]]] = {}
 
-    def _prepared(self, language: str) -> tuple[frozenset[str], list[tuple[frozenset[str], str]]]:
+    def prepared(self, language: str) -> tuple[frozenset[str], list[tuple[frozenset[str], str]]]:
         found = self._by_language.get(language)
         if found is None:
             singles: set[str] = set()
@@ -49,13 +50,21 @@ class KeywordSet:
 
     def matches(self, text: Stemmed) -> bool:
         """Whether any keyword is in the text (whole words, by stem; phrases in order)."""
-        singles, phrases = self._by_language.get(text.language) or self._prepared(text.language)
+        singles, phrases = self._by_language.get(text.language) or self.prepared(text.language)
         if not singles.isdisjoint(text.stems):
             return True
         for stems, phrase in phrases:
             if stems <= text.stems and phrase in text.padded:
                 return True
         return False
+
+    def in_text(self, facts: Any) -> bool:
+        """The if_keywords test: subject or body."""
+        return self.matches(facts.text)
+
+    def in_subject(self, facts: Any) -> bool:
+        """The if_subject_keywords test."""
+        return self.matches(facts.subject)
 
     def first(self, text: Stemmed) -> str | None:
         """The first keyword (in the file's order) found in the text, or None: for saying why."""

@@ -66,6 +66,17 @@ class PatternSet:
         self.patterns = tuple(patterns)
         self.compiled = tuple(compiled(p) for p in patterns)
 
+    def in_text(self, facts: Any) -> bool:
+        """The if_regex test: whether any pattern matches subject + body."""
+        folded, text = facts.folded, None
+        for regex, literal in self.compiled:
+            if literal and literal not in folded:
+                continue
+            text = text or facts.full_text[:MAX_CHARS]
+            if regex.search(text):
+                return True
+        return False
+
     def matches(self, text: str, folded: str) -> bool:
         """Whether any pattern matches the text (`folded` = fold(text))."""
         for regex, literal in self.compiled:

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.rules.conditions import CHECKS, PREPARE, Facts, fast_check
+from bot.rules.gates import Gates
 from bot.rules.tables import CONDITIONS, Rule, RuleSet
 
-Check = tuple[str, Any, Callable[..., bool], Callable[..., tuple[bool, str]]]  # key, value, test, explain
+Check = tuple[str, Any, Callable[[Facts], bool], Callable[..., tuple[bool, str]]]  # key, value, test, explain
 # Text conditions cost most (stems, regex searches): checked last, so a cheap condition that fails saves them.
 _LAST = ("if_subject_keywords", "if_keywords", "if_regex")
 ORDER = tuple(k for k in CONDITIONS if k not in _LAST) + _LAST
@@ -61,21 +62,38 @@ def compiled(rules: RuleSet, stage: str) -> list[tuple[Rule, list[Check]]]:
 
 def _check(key: str, value: Any) -> Check:
     prepare = PREPARE.get(key)
-    return key, prepare(value) if prepare else value, fast_check(key), CHECKS[key]
+    value = prepare(value) if prepare else value
+    return key, value, fast_check(key, value), CHECKS[key]
+
+
+def gates(rules: RuleSet, stage: str) -> Gates:
+    """The index of a stage's rules, built once per rule set."""
+    memo = rules.memo()
+    key = f"gates:{stage}"
+    if key not in memo:
+        memo[key] = Gates(compiled(rules, stage))
+    found: Gates = memo[key]
+    return found
 
 
 def run_stage(rules: RuleSet, stage: str, facts: Facts, state: State, *, trace: bool = True) -> None:
     """Run one stage's rules in order, applying each firing rule's actions to `state`; with `trace`, record
-    for each rule whether it fired and why (the first condition that failed)."""
+    for each rule whether it fired and why (the first condition that failed). Without it, rules that surely
+    cannot fire (their keywords or regex literals are not in the text) are not even run."""
+    entries = compiled(rules, stage)
+    if not entries:
+        return
+    order = range(len(entries)) if trace else gates(rules, stage).candidates(facts)
     stopped = False
-    for rule, checks in compiled(rules, stage):
+    for position in order:
+        rule, checks = entries[position]
         if stopped:
             if trace:
                 state.results.append(RuleResult(rule.name, stage, False, f"not run: rule {state.stopped} stopped"))
             continue
         fired = True
-        for _, value, test, _ in checks:
-            if not test(value, facts):
+        for check in checks:
+            if not check[2](facts):
                 fired = False
                 break
         if trace:
