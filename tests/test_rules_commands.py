@@ -164,6 +164,16 @@ def test_simulate_shows_the_moves_and_changes_nothing(config: Path, capsys: pyte
     assert "review rate: 0.0% -> 100.0%" in out
 
 
+def test_test_a_recorded_ticket_again(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _record(config, 2)
+    new = config.parent / "rules.toml"
+    new.write_text(SHIPPED + MOVE, encoding="utf-8")
+    code, result = run_json(["rules", "test", "--config", str(config), "--ticket", "SUP-000002", "--json"], capsys)
+    assert code == 0 and result["department"] == "orders" and result["needs_review"] is True
+    assert main(["rules", "test", "--config", str(config), "--ticket", "SUP-000099"]) == 1
+    assert "no ticket SUP-000099 in the decision log" in capsys.readouterr().err
+
+
 def test_simulate_same_rules_moves_nothing(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _record(config, 2)
     code, report = run_json(["simulate", "--config", str(config), "--since", "2d", "--json"], capsys)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.errors import ConfigError
 from bot.rules import RulesContext, RulesError, inspect_rules, load_rules
 from bot.rules.patterns import UnsafePattern, check_pattern
 from tests.rulebase import BASE, rules_file, ruleset, verdict
@@ -175,3 +176,22 @@ def test_catastrophic_regex_is_refused_and_a_safe_one_is_fast(tmp_path: Path) ->
                                      r"x{2,5}(ab)*"])
 def test_safe_patterns_pass(pattern: str) -> None:
     assert isinstance(check_pattern(pattern), re.Pattern)
+
+
+def test_a_group_no_helpdesk_has_is_named_with_the_rule_when_the_helpdesk_is_reached(tmp_path: Path) -> None:
+    from bot.rules import shipped_rules_path
+    from tests.test_zendesk import GROUPS, FakeClock, FakeZendesk, source
+
+    path = tmp_path / "rules.toml"
+    text = shipped_rules_path().read_text(encoding="utf-8") + '\n[[rules]]\nname = "escalate"\nif_language = "en"\n' \
+        'group = "Escalations"\n'
+    path.write_text(text, encoding="utf-8")
+    clock = FakeClock()
+    fake = FakeZendesk(clock)
+    for name in GROUPS:
+        fake.add_group(name)
+    with pytest.raises(ConfigError) as caught:
+        source(fake, clock, load_rules(path)).check()
+    line = text.splitlines().index('group = "Escalations"') + 1
+    assert str(caught.value).startswith(f"{path}:{line}: rule 'escalate': zendesk:acme has no group named "
+                                        "'Escalations'; known groups: Accounts, Billing")

@@ -88,14 +88,21 @@ def _ticket(args: argparse.Namespace, config: Any, now: datetime) -> Ticket:
 
 
 def _recorded(config: Any, reference: str) -> Ticket:
-    from bot.log.history import Filters, search
+    """The ticket the decision log recorded under this reference (SUP-000042) or id, read read-only."""
+    from sqlmodel import col, select
+
     from bot.log.records import row_ticket
+    from bot.log.schema import TicketLog
     from bot.ops.simulation import open_readonly
 
-    rows = search(open_readonly(config), Filters(reference=reference), limit=1)
-    if not rows:
+    wanted = reference.strip().upper()
+    query = select(TicketLog).where(col(TicketLog.id) == int(wanted)) if wanted.isdigit() else \
+        select(TicketLog).where(col(TicketLog.reference) == wanted)
+    with open_readonly(config) as session:
+        row = session.exec(query).first()
+    if row is None:
         raise DeskbotError(f"no ticket {reference} in the decision log {config.database_url()}")
-    return row_ticket(rows[0])
+    return row_ticket(row)
 
 
 def _acknowledgement(verdict: Verdict, config: Any, ticket: Ticket) -> tuple[bool, str]:

@@ -227,6 +227,9 @@ class RuleSet(_Section):
     def error_at(self, loc: tuple[str | int, ...], message: str) -> ConfigError:
         """A ConfigError naming this rules file, the line of `loc` and its key (for checks made later,
         e.g. a group name a helpdesk does not know)."""
+        if len(loc) > 1 and loc[0] == "rules" and isinstance(loc[1], int) and loc[1] < len(self.rules):
+            rule = f"rule {self.rules[loc[1]].name!r}"  # the rules' own FILE:LINE: rule 'NAME': format
+            return ConfigError(message, path=self.path, line=self._file.line_of(loc) if self._file else None, key=rule)
         if self._file is None:
             return ConfigError(message, key=dotted(loc))
         return self._file.error(message, loc)
