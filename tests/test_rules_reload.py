@@ -102,3 +102,29 @@ def test_sighup_reloads_at_once_and_does_not_stop(setup) -> None:
         shutdown.restore()
     assert triage.rules is not before and triage.rules.rules[-1].add_tags == ["v3"]
     assert not shutdown.stop.is_set() and shutdown.exit_code() is None
+
+
+def test_a_rule_template_family_is_checked_at_start_and_used(mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path,
+                                                             model_cache: Path, clock: Clock) -> None:
+    from bot.errors import ConfigError
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text(shipped_rules_path().read_text(encoding="utf-8") + '\n[[rules]]\nname = "vip"\n'
+                     'if_keywords = ["invoice"]\nack_template = "ack-vip"\n', encoding="utf-8")
+    templates = tmp_path / "templates"
+    shutil.copytree(shipped_templates_dir(), templates)
+    for language in ("en", "de", "es", "fr", "pt"):
+        text = (templates / f"ack.{language}.txt.j2").read_text(encoding="utf-8")
+        (templates / f"ack-vip.{language}.txt.j2").write_text(text.replace("\n", "\nVIP-DESK\n", 1), encoding="utf-8")
+    config = make_config([mailbox.config], smtp_sink, tmp_path, model_cache, rules=str(rules), templates=str(templates))
+    broken = templates / "ack-vip.de.txt.j2"
+    good = broken.read_text(encoding="utf-8")
+    broken.write_text(good.replace("{{", "{{ nope(", 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match="ack-vip.de.txt.j2:1"):
+        build_triage(config, clock=clock)  # rendered at start like the family "ack"
+    broken.write_text(good, encoding="utf-8")
+    triage = build_triage(config, clock=clock)
+    scheduled = sources_of(config, triage)
+    mailbox.append(customer_mail(0))
+    _cycle(scheduled[0], triage, threading.Event(), None)
+    assert "VIP-DESK" in smtp_sink.messages[-1].as_string()
