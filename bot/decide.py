@@ -89,7 +89,7 @@ def _facts(ticket: Ticket, rules: RuleSet, now: datetime, calendar: BusinessHour
     def is_open(department: str, priority: str, moment: datetime) -> bool:
         return _calendar(rules, rules.calendar_for(department, priority), calendar).is_open(moment)
 
-    return Facts(ticket, moment=received, is_open=is_open)
+    return Facts(ticket, moment=received, is_open=is_open, fallback_language=rules.acknowledgement.default_language)
 
 
 def _calendar(rules: RuleSet, name: str, default: BusinessHours | None) -> BusinessHours:

@@ -34,6 +34,8 @@ CASES = [
     ("keyword down as a word", 'if_keywords = ["down"]', {"text": "the shop is down"}, {}, True, "'down'"),
     ("keyword German stem", 'if_keywords = ["ausfall"]',
      {"language": "de", "subject": "Ausfälle", "text": "Seit heute früh gibt es Ausfälle."}, {}, True, "'ausfall'"),
+    ("undetermined language: default language's stems", 'if_keywords = ["outage"]',
+     {"language": "und", "subject": "Outages!", "text": ""}, {}, True, "'outage'"),
     ("phrase as a phrase", 'if_keywords = ["production down"]', {"text": "our production is down"}, {}, False,
      "no keyword"),
     ("phrase found", 'if_keywords = ["production down"]', {"text": "Production down since 9!"}, {}, True,

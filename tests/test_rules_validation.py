@@ -195,3 +195,28 @@ def test_a_group_no_helpdesk_has_is_named_with_the_rule_when_the_helpdesk_is_rea
     line = text.splitlines().index('group = "Escalations"') + 1
     assert str(caught.value).startswith(f"{path}:{line}: rule 'escalate': zendesk:acme has no group named "
                                         "'Escalations'; known groups: Accounts, Billing")
+
+
+# Outside [[rules]]: (id, old text of BASE, new text, the expected finding after "F:LINE: ")
+TABLES = [
+    ("calendar key typo", "always = true", "alway = true",
+     "calendars.24x7.alway: unknown key 'alway' (did you mean 'always'?)"),
+    ("department key typo", 'calendar = "24x7"', 'calender = "24x7"',
+     "departments.technical.calender: unknown key 'calender' (did you mean 'calendar'?)"),
+    ("department SLA for an unknown priority", "sla_hours = { urgent = 1 }", "sla_hours = { critical = 1 }",
+     "departments.technical.sla_hours.critical: unknown priority 'critical'; known: low, medium, high, urgent"),
+    ("holidays not a string", 'holidays = "DE"', "holidays = 5", "business_hours.holidays: holidays must be a string "
+     "(got 5)"),
+    ("calendar named default", "[calendars.24x7]", "[calendars.default]\nalways = true\n\n[calendars.24x7]",
+     'calendars.default: the calendar named '
+     '"default" is [business_hours]; give this one another name'),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [c[1:] for c in TABLES], ids=[c[0] for c in TABLES])
+def test_table_message(tmp_path: Path, old: str, new: str, message: str) -> None:
+    base = BASE.replace(old, new)
+    path = rules_file(tmp_path, "", base)
+    _, findings = inspect_rules(path)
+    line = base.splitlines().index(new.splitlines()[0]) + 1
+    assert [str(p).replace(str(path), "F") for p in findings.problems] == [f"F:{line}: {message}"]

@@ -17,6 +17,7 @@ from typing import Any
 from bot.models import Ticket
 from bot.rules.keywords import KeywordSet, Stemmed
 from bot.rules.patterns import PatternSet, fold, search
+from classifier.text import UNDETERMINED
 
 RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To")
 
@@ -24,8 +25,11 @@ RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To")
 class Facts:
     """What the conditions of one ticket read; department, priority and confidence change as rules fire."""
 
-    def __init__(self, ticket: Ticket, *, moment: datetime, is_open: Callable[[str, str, datetime], bool]) -> None:
+    def __init__(self, ticket: Ticket, *, moment: datetime, is_open: Callable[[str, str, datetime], bool],
+                 fallback_language: str = "en") -> None:
         self.ticket = ticket
+        # Keywords are stemmed in the ticket's language; a text too short to tell uses the default language's.
+        self.stem_language = fallback_language if ticket.language == UNDETERMINED else ticket.language
         self.moment = moment  # when the ticket arrived (never later than now)
         self.is_open = is_open  # (department, priority, moment) -> inside that ticket's calendar
         self.department: str | None = None
@@ -38,7 +42,7 @@ class Facts:
 
     @cached_property
     def text(self) -> Stemmed:
-        return Stemmed(self.full_text, self.ticket.language)
+        return Stemmed(self.full_text, self.stem_language)
 
     @cached_property
     def full_text(self) -> str:
@@ -50,7 +54,7 @@ class Facts:
 
     @cached_property
     def subject(self) -> Stemmed:
-        return Stemmed(self.ticket.subject, self.ticket.language)
+        return Stemmed(self.ticket.subject, self.stem_language)
 
     @cached_property
     def recipients(self) -> frozenset[str]:

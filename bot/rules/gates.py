@@ -40,7 +40,7 @@ class Gates:
         """The indexes, in file order, of the rules that may fire for this ticket."""
         live = set(self.open)
         if self.keywords:
-            index = self._keyword_index(facts.ticket.language)
+            index = self._keyword_index(facts.stem_language)
             for stem in facts.text.stems.intersection(index):
                 live.update(index[stem])
         if self.literals:

@@ -113,7 +113,7 @@ def describe(item: Any, model: type[pydantic.BaseModel], loc: Loc) -> str:
     if kind in ("list_type",):
         return f"{key} must be a list of strings, e.g. [\"a\", \"b\"] (got {item.get('input')!r})"
     if kind in ("string_type",):
-        return f"{dotted(loc)} must be a string (got {item.get('input')!r})"
+        return f"{dotted(loc[-2:] if isinstance(key, int) else loc[-1:])} must be a string (got {item.get('input')!r})"
     if kind == "string_pattern_mismatch" and key == "name":
         return "name must be kebab-case: lowercase letters and digits joined by single dashes (e.g. 'vip-senders')"
     if kind == "literal_error":
