@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     """`deskbot serve`: the HTTP API of a config's [api] table, without polling; one instance per SQLite log."""
     from bot.config.file import load_config
-    from bot.daemon import build_triage, serve_with_api, sources_of
+    from bot.daemon import build_triage, live_reload, serve_with_api, sources_of
     from bot.log.database import prepare
     from bot.ops.lock import InstanceLock
     from bot.ops.shutdown import Shutdown
@@ -69,9 +69,11 @@ def serve(args: argparse.Namespace) -> int:
     database = prepare(config.database_url())
     with InstanceLock(database) if database is not None else contextlib.nullcontext():
         triage = build_triage(config)
-        shutdown = Shutdown(daemon=True).install()
+        scheduled = sources_of(config, triage)
+        reload = live_reload(config, triage, scheduled)  # rules and template edits, each cycle and on SIGHUP
+        shutdown = Shutdown(daemon=True, on_hup=reload.hangup).install()
         try:
-            serve_with_api(config, sources_of(config, triage), triage, stop=shutdown.stop, poll=False)
+            serve_with_api(config, scheduled, triage, stop=shutdown.stop, poll=False, reload=reload)
         finally:
             shutdown.restore()
     return shutdown.exit_code() or 0
@@ -87,6 +89,8 @@ def check(args: argparse.Namespace) -> int:
     rules_path = args.rules or (config.resolve(config.paths.rules) if config else None)
     rules = load_rules(rules_path)
     print(f"{rules_path or 'shipped rules'}: ok ({len(rules.departments)} departments, {len(rules.rules)} rules)")
+    for warning in rules.warnings:  # rules that can never fire (`deskbot rules check` explains every rule)
+        print(warning)
     renderer = AckRenderer(config.resolve(config.paths.templates) if config else None)
     rendered = check_templates(renderer, rules)
     print(f"templates: ok ({len(rendered)} acknowledgements rendered in "

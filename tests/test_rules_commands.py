@@ -199,3 +199,12 @@ def test_readme_example_is_valid_and_uses_every_key(tmp_path: Path, capsys: pyte
     assert used == set(CONDITIONS) | set(ACTIONS)
     for key in (*CONDITIONS, *ACTIONS, "stage", "[calendars.NAME]", "[sla_calendar]", "always", "calendar"):
         assert f"`{key}" in section, key
+
+
+def test_deskbot_check_says_which_rules_can_never_fire(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text(SHIPPED + '\n[[rules]]\nname = "all"\nreview = true\nstop = true\n\n[[rules]]\nname = "late"\n'
+                    'if_language = "en"\nno_ack = true\n', encoding="utf-8")
+    assert main(["check", "--rules", str(path)]) == 0
+    line = (SHIPPED + '\n[[rules]]\nname = "all"\nreview = true\nstop = true\n\n').count("\n") + 1
+    assert f"{path}:{line}: warning: rule 'late': can never fire: rule 'all' before it" in capsys.readouterr().out
