@@ -128,3 +128,22 @@ def test_a_rule_template_family_is_checked_at_start_and_used(mailbox: Mailbox, s
     mailbox.append(customer_mail(0))
     _cycle(scheduled[0], triage, threading.Event(), None)
     assert "VIP-DESK" in smtp_sink.messages[-1].as_string()
+
+
+def test_a_before_model_rule_that_decides_means_the_model_is_not_asked(
+        mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+    from bot.judge import NOT_ASKED
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text(shipped_rules_path().read_text(encoding="utf-8") + '\n[[rules]]\nname = "partners"\n'
+                     'stage = "before_model"\nif_sender = "customer1@example.org"\nset_department = "sales"\n'
+                     'stop = true\n', encoding="utf-8")
+    config = make_config([mailbox.config], smtp_sink, tmp_path, model_cache, rules=str(rules))
+    triage = build_triage(config, clock=clock)
+    mailbox.append(customer_mail(0), customer_mail(1))
+    _cycle(sources_of(config, triage)[0], triage, threading.Event(), None)
+    asked, decided = rows(config)
+    assert asked.model_version != NOT_ASKED and asked.predicted_department
+    assert (decided.model_version, decided.predicted_department, decided.department) == (NOT_ASKED, "", "sales")
+    assert "model not asked: rule partners set department sales and stopped" in json.loads(decided.reasons)
+    assert decided.status == "done" and decided.folder == "Sales"
