@@ -8,7 +8,7 @@ stops the daemon at start-up instead of silently never matching. Parts:
     references.py  names used must be names defined  reach.py      rules that can never fire (warnings)
     keywords.py    words and stems                   patterns.py   safe regexes
     conditions.py  what each if_* reads              stages.py     running a stage, applying actions
-    wording.py     a rule in plain words
+    gates.py       which rules can fire at all       wording.py    a rule in plain words
 """
 
 from __future__ import annotations
