@@ -211,3 +211,11 @@ def test_deskbot_check_says_which_rules_can_never_fire(tmp_path: Path, capsys: p
     assert main(["check", "--rules", str(path)]) == 0
     line = (SHIPPED + '\n[[rules]]\nname = "all"\nreview = true\nstop = true\n\n').count("\n") + 1
     assert f"{path}:{line}: warning: rule 'late': can never fire: rule 'all' before it" in capsys.readouterr().out
+
+
+def test_test_takes_the_ticket_one_way(config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "test", "--config", str(config), "--body", "help", "--from", "a@law.example"]) == 0
+    assert "department: general" in capsys.readouterr().out  # no subject is fine
+    assert main(["rules", "test", "--config", str(config), "--ticket", "1", "--eml", str(tmp_path / "m.eml")]) == 2
+    assert "give the ticket one way" in capsys.readouterr().err
+    assert main(["rules", "test", "--config", str(config)]) == 2

@@ -33,10 +33,9 @@ def add_rules_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                               "calendar. " + EXITS)
     test.add_argument("--config", type=Path, required=True, help="deskbot.toml (no secrets are read)")
     test.add_argument("--rules", type=Path, help="try this rules file instead of the config's")
-    given = test.add_mutually_exclusive_group(required=True)
-    given.add_argument("--subject", help="the ticket's subject (with --body and --from)")
-    given.add_argument("--eml", type=Path, help="a mail as an RFC 5322 .eml file")
-    given.add_argument("--ticket", metavar="REF", help="a recorded ticket, by reference (SUP-000042) or id")
+    test.add_argument("--subject", help="the ticket's subject (with --body and --from)")
+    test.add_argument("--eml", type=Path, help="a mail as an RFC 5322 .eml file (instead of --subject/--body/--from)")
+    test.add_argument("--ticket", metavar="REF", help="a recorded ticket, by reference (SUP-000042) or id")
     test.add_argument("--body", help="the ticket's body")
     test.add_argument("--from", dest="from_", metavar="ADDR", help="the sender's address")
     test.add_argument("--to", metavar="ADDR", help="the address the customer wrote to")
@@ -70,7 +69,10 @@ def _test(args: argparse.Namespace) -> int:
     from bot.errors import ConfigError
     from bot.ops.trial import rules_test
 
-    if args.subject is not None and (args.body is None or args.from_ is None):
+    typed = args.subject is not None or args.body is not None or args.from_ is not None
+    if typed + (args.eml is not None) + (args.ticket is not None) != 1:
+        raise ConfigError("give the ticket one way: --subject S --body B --from ADDR, or --eml FILE, or --ticket REF")
+    if typed and (args.body is None or args.from_ is None):
         raise ConfigError("--subject needs --body and --from (or give --eml FILE or --ticket REF)")
     return rules_test(args, sys.stdout)
 
