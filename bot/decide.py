@@ -6,9 +6,8 @@ thread, so the same inputs always give the same decision and tests need no serve
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from bot.ack.loops import SPAM, NoAck, SpamThresholds, is_thanks_only, no_ack_reason
 from bot.models import Decision, Prediction, PriorTicket, Recipient, Ticket
@@ -45,7 +44,7 @@ def needs_model(ticket: Ticket, rules: RuleSet, *, now: datetime, calendar: Busi
                 prior: PriorTicket | None = None) -> bool:
     """False when a before-model rule sets the department and stops: the model need not be asked."""
     state = _before_model(ticket, rules, _facts(ticket, rules, now, calendar), prior)
-    return not (state.stopped and state.department)
+    return not (state.stopped and state.department_by)
 
 
 def evaluate(ticket: Ticket, prediction: Prediction | None, rules: RuleSet, *, now: datetime,
@@ -64,7 +63,7 @@ def evaluate(ticket: Ticket, prediction: Prediction | None, rules: RuleSet, *, n
         return Verdict(_filed_apart(no_ack, rules, language, reasons), (), prediction is not None, "")
     facts = _facts(ticket, rules, now, calendar)
     state = _before_model(ticket, rules, facts, prior, trace=trace)
-    skip_model = bool(state.stopped and state.department)
+    skip_model = bool(state.stopped and state.department_by)  # a rule set the department, not only the thread
     if skip_model:
         prediction = None  # what a model might say cannot matter: the decision is the same with or without one
     elif prediction is None:
@@ -111,12 +110,15 @@ def _with_model(state: State, prediction: Prediction | None, rules: RuleSet, rea
     """Department and priority once the model has spoken (or was not asked); the low-confidence review reason."""
     if skip_model or prediction is None:
         state.priority = _at_least(rules, state.priority or rules.default_priority, state.floor)
-        reasons.append(f"model not asked: rule {state.stopped} set department {state.department} and stopped")
+        reasons.append(f"model not asked: rule {state.department_by} set department {state.department}, rule "
+                       f"{state.stopped} stopped" if state.department_by != state.stopped else
+                       f"model not asked: rule {state.stopped} set department {state.department} and stopped")
         return ""
     priority = state.priority or _model_priority(prediction, rules, reasons)
     state.priority = _at_least(rules, priority, state.floor)
     if prior is not None:
-        reasons.append(f"follow-up to {prior.reference or prior.ticket_id}: stays with {prior.department}")
+        if not state.department_by:
+            reasons.append(f"follow-up to {prior.reference or prior.ticket_id}: stays with {prior.department}")
         return ""
     if state.department is not None:
         return ""  # a before-model rule chose the department: the model's confidence in its own does not matter

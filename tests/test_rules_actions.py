@@ -125,3 +125,14 @@ def test_sla_calendar(tmp_path: Path, department: str, priority: str, received: 
     assert result.calendar == calendar
     assert result.decision.sla_due.astimezone(timezone.utc) == due.astimezone(timezone.utc)
     assert result.decision.sla_due.utcoffset() == due.utcoffset()  # shown in the team's zone, DST included
+
+
+def test_a_follow_up_stopped_before_the_model_without_a_department_still_asks_it(tmp_path: Path) -> None:
+    from bot.decide import needs_model
+    from bot.models import PriorTicket
+    from tests.rulebase import TICKET
+
+    rules = ruleset(tmp_path, '[[rules]]\nname = "quiet"\nstage = "before_model"\nif_language = "en"\nno_ack = true\n'
+                    'stop = true\n')
+    prior = PriorTicket(ticket_id=7, department="technical", reference="SUP-000007", acknowledged=True)
+    assert needs_model(TICKET, rules, now=NOW, prior=prior)  # the thread's department is no rule's decision
