@@ -35,6 +35,7 @@ class Facts:
         self.department: str | None = None
         self.priority: str | None = None
         self.confidence: float | None = None
+        self.searched: dict[object, bool] = {}  # compiled pattern -> whether it matches this ticket
 
     @cached_property
     def sender_domain(self) -> str:

@@ -41,8 +41,10 @@ class Gates:
         live = set(self.open)
         if self.keywords:
             index = self._keyword_index(facts.stem_language)
-            for stem in facts.text.stems.intersection(index):
-                live.update(index[stem])
+            for stem in facts.text.stems:  # the ticket's few stems, looked up in the index (not the other way)
+                rules = index.get(stem)
+                if rules:
+                    live.update(rules)
         if self.literals:
             folded = facts.folded
             for literal, rules in self.literals.items():

@@ -67,13 +67,16 @@ class PatternSet:
         self.compiled = tuple(compiled(p) for p in patterns)
 
     def in_text(self, facts: Any) -> bool:
-        """The if_regex test: whether any pattern matches subject + body."""
-        folded, text = facts.folded, None
+        """The if_regex test: whether any pattern matches subject + body (each distinct pattern searched once
+        per ticket, however many rules use it)."""
+        folded, searched = facts.folded, facts.searched
         for regex, literal in self.compiled:
             if literal and literal not in folded:
                 continue
-            text = text or facts.full_text[:MAX_CHARS]
-            if regex.search(text):
+            found = searched.get(regex)
+            if found is None:
+                found = searched[regex] = regex.search(facts.full_text[:MAX_CHARS]) is not None
+            if found:
                 return True
         return False
 
