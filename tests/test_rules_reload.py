@@ -147,3 +147,36 @@ def test_a_before_model_rule_that_decides_means_the_model_is_not_asked(
     assert (decided.model_version, decided.predicted_department, decided.department) == (NOT_ASKED, "", "sales")
     assert "model not asked: rule partners set department sales and stopped" in json.loads(decided.reasons)
     assert decided.status == "done" and decided.folder == "Sales"
+
+
+def test_helpdesk_sources_follow_a_reload(tmp_path: Path) -> None:
+    from bot.ack.templates import AckRenderer
+    from bot.log.store import Store
+    from bot.ops.reload import LiveReload, Watched
+    from bot.rules import load_rules
+    from bot.sla import BusinessHours
+    from bot.triage import Triage
+    from tests.test_zendesk import GROUPS, FakeClock, FakeZendesk, source
+
+    rules_path = tmp_path / "rules.toml"
+    shipped = shipped_rules_path().read_text(encoding="utf-8")
+    rules_path.write_text(shipped, encoding="utf-8")
+    rules = load_rules(rules_path)
+    clock = FakeClock()
+    fake = FakeZendesk(clock)
+    for name in GROUPS:
+        fake.add_group(name)
+    zendesk = source(fake, clock, rules)
+    zendesk.check()  # logs in: groups resolved
+    triage = Triage(classifier=None, rules=rules, calendar=BusinessHours.from_spec(rules.business_hours),  # type: ignore[arg-type]
+                    store=Store.open(f"sqlite:///{tmp_path / 'log.sqlite3'}"), renderer=AckRenderer())
+    reload = LiveReload(Watched(rules_path, AckRenderer().directory), triage, [zendesk])
+
+    rules_path.write_text(shipped + '\n[priority_map.zendesk]\nmedium = "high"\n', encoding="utf-8")
+    assert reload.check()
+    assert zendesk.rules is triage.rules and zendesk.priorities["medium"] == "high"
+    assert zendesk.groups is None  # resolved again at the next login, with the new rules' groups
+
+    rules_path.write_text(shipped + '\n[priority_map.zendesk]\nmedium = "p2"\n', encoding="utf-8")
+    assert not reload.check()  # refused like any invalid edit: the running version stays
+    assert zendesk.priorities["medium"] == "high"

@@ -84,18 +84,26 @@ class LiveReload:
                 rules = load_rules(self.watched.rules, context=self.watched.context)
                 renderer = pin(AckRenderer(self.watched.templates))
                 check_templates(renderer, rules)
+                priorities = self._priority_tables(rules)
             except ConfigError as exc:
                 self._failed = stamp
                 log.warning("rules or templates changed but are not valid; still running the last good version:\n%s",
                             exc)
                 return False
-            self._switch(rules, renderer)
+            self._switch(rules, renderer, priorities)
             self._running = self._failed = stamp
             log.info("rules and templates reloaded: %s (%d rules)", rules.path or "shipped rules", len(rules.rules))
             log_warnings(rules)
             return True
 
-    def _switch(self, rules: object, renderer: AckRenderer) -> None:
+    def _priority_tables(self, rules: object) -> dict[int, object]:
+        """Each helpdesk source's priority table under the new rules (a priority it cannot map is an error)."""
+        from connectors.helpdesk import priority_table
+
+        return {id(source): priority_table(rules, source.kind)  # type: ignore[arg-type, attr-defined]
+                for source in self.sources if hasattr(source, "priorities") and getattr(source, "kind", "")}
+
+    def _switch(self, rules: object, renderer: AckRenderer, priorities: dict[int, object]) -> None:
         """The next ticket uses the new version; sources that keep rules (folders, helpdesk groups) follow."""
         triage = self.triage
         triage.calendar = BusinessHours.from_spec(rules.business_hours)  # type: ignore[attr-defined]
@@ -104,5 +112,7 @@ class LiveReload:
         for source in self.sources:
             if hasattr(source, "rules"):
                 source.rules = rules  # type: ignore[attr-defined]
+            if id(source) in priorities:
+                source.priorities = priorities[id(source)]  # type: ignore[attr-defined]
             if getattr(source, "groups", None) is not None:
                 source.groups = None  # type: ignore[attr-defined]  # resolved again at the next login
