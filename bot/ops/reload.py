@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def pin(renderer: AckRenderer) -> AckRenderer:
 class LiveReload:
     """Reloads rules and templates into a running Triage when their files change (or on request)."""
 
-    def __init__(self, watched: Watched, triage: Triage, sources: list[object] = ()) -> None:  # type: ignore[assignment]
+    def __init__(self, watched: Watched, triage: Triage, sources: Sequence[object] = ()) -> None:
         self.watched, self.triage, self.sources = watched, triage, list(sources)
         self.requested = threading.Event()  # set by SIGHUP
         self._lock = threading.Lock()  # cycles of several sources may look at the same moment

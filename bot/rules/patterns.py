@@ -80,15 +80,6 @@ class PatternSet:
                 return True
         return False
 
-    def matches(self, text: str, folded: str) -> bool:
-        """Whether any pattern matches the text (`folded` = fold(text))."""
-        for regex, literal in self.compiled:
-            if literal and literal not in folded:
-                continue
-            if regex.search(text[:MAX_CHARS]):
-                return True
-        return False
-
 
 # re.IGNORECASE also equates these with ASCII letters; casefold() alone does not (Python's sre _ignorecase_fixes).
 _FOLD_FIXES = str.maketrans({"\u0131": "i", "\u017f": "s", "\u212a": "k", "\u212b": "\u00e5"})
