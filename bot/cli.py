@@ -94,8 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the daemon on the sources of a config file",
                          description="Poll every source of the config ([[mailbox]], [[zendesk]], [[freshdesk]]) "
-                         "on its own schedule until stopped. SIGTERM, SIGINT (Ctrl-C) and SIGHUP finish the ticket "
-                         "in hand and exit within 10 s; work resumes exactly there at the next start. Only one "
+                         "on its own schedule until stopped. SIGTERM and SIGINT (Ctrl-C) finish the ticket "
+                         "in hand and exit within 10 s; work resumes exactly there at the next start. An edited rules "
+                         "file or templates folder is taken within a poll (at once on SIGHUP) once valid. Only one "
                          "daemon may use a SQLite decision log at a time. With an [api] table it serves the HTTP API beside "
                          "the scheduler (see `deskbot serve`).")
     run.add_argument("--config", type=Path, help=CONFIG_HELP)
@@ -136,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_retry(sub, commands)
     _add_why(sub, commands)
+
+    from bot.ops.rulebook import add_rules_commands
+
+    add_rules_commands(sub)
     from classifier.cli import add_commands
 
     add_commands(sub)

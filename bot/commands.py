@@ -51,17 +51,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_with(config: Config, args: argparse.Namespace, shutdown: object) -> int:
-    from bot.daemon import build_triage, run_once, serve_with_api, sources_of
+    from bot.daemon import build_triage, live_reload, run_once, serve_with_api, sources_of
 
     triage = build_triage(config, dry_run=args.dry_run)
     scheduled = sources_of(config, triage)
+    reload = live_reload(config, triage, scheduled)  # rules and template edits, each poll and on SIGHUP
+    if shutdown.daemon:  # type: ignore[attr-defined]
+        shutdown.on_hup = reload.hangup  # type: ignore[attr-defined]
     shutdown.started()  # type: ignore[attr-defined]  # from now on a signal finishes the ticket in hand
     if args.dry_run:
         print("dry run: decisions are recorded, nothing is changed on any server, nothing is sent",
               file=sys.stderr)
     stop = shutdown.stop  # type: ignore[attr-defined]
     if not args.once:
-        serve_with_api(config, scheduled, triage, stop=stop)
+        serve_with_api(config, scheduled, triage, stop=stop, reload=reload)
         return shutdown.exit_code() or 0  # type: ignore[attr-defined, no-any-return]
     reports = run_once(scheduled, triage, stop=stop)
     for report in reports:
@@ -72,7 +75,7 @@ def _run_with(config: Config, args: argparse.Namespace, shutdown: object) -> int
 def serve(args: argparse.Namespace) -> int:
     """`deskbot serve`: the HTTP API of a config's [api] table, without polling; one instance per SQLite log."""
     from bot.config.file import load_config
-    from bot.daemon import build_triage, serve_with_api, sources_of
+    from bot.daemon import build_triage, live_reload, serve_with_api, sources_of
     from bot.log.database import prepare
     from bot.ops.lock import InstanceLock
     from bot.ops.shutdown import Shutdown
@@ -84,9 +87,11 @@ def serve(args: argparse.Namespace) -> int:
     database = prepare(config.database_url())
     with InstanceLock(database) if database is not None else contextlib.nullcontext():
         triage = build_triage(config)
-        shutdown = Shutdown(daemon=True).install()
+        scheduled = sources_of(config, triage)
+        reload = live_reload(config, triage, scheduled)  # rules and template edits, each cycle and on SIGHUP
+        shutdown = Shutdown(daemon=True, on_hup=reload.hangup).install()
         try:
-            serve_with_api(config, sources_of(config, triage), triage, stop=shutdown.stop, poll=False)
+            serve_with_api(config, scheduled, triage, stop=shutdown.stop, poll=False, reload=reload)
         finally:
             shutdown.restore()
     return shutdown.exit_code() or 0

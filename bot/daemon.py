@@ -16,8 +16,9 @@ from bot.config.file import Config
 from bot.errors import AuthError, ConfigError, DeskbotError
 from bot.log.store import Store, utc_now
 from bot.ops import login, status
+from bot.ops.reload import LiveReload, Watched, pin
 from bot.pipeline import SourceReport, run_source, seed_references
-from bot.rules import RuleSet, load_rules
+from bot.rules import RulesContext, RuleSet, load_rules, log_warnings
 from bot.sla import BusinessHours
 from bot.triage import Triage
 from connectors.registry import Needs, Scheduled, build_sources
@@ -61,8 +62,10 @@ def own_addresses(config: Config) -> frozenset[str]:
 def build_triage(config: Config, *, dry_run: bool = False, clock: Callable[[], datetime] = utc_now,
                  rules: RuleSet | None = None) -> Triage:
     """Load rules, templates (all rendered once, so a typo stops here), model and the decision log."""
-    rules = rules or load_rules(config.resolve(config.paths.rules))
-    renderer = AckRenderer(config.resolve(config.paths.templates))
+    renderer = pin(AckRenderer(config.resolve(config.paths.templates)))  # edits are taken by LiveReload
+    if rules is None:
+        rules = load_rules(config.resolve(config.paths.rules), context=rules_context(config, renderer.directory))
+        log_warnings(rules)
     check_templates(renderer, rules)
     classifier = load_classifier(config.resolve(config.paths.model), config.resolve(config.paths.cache))
     unknown = unknown_departments(classifier, rules)
@@ -83,6 +86,20 @@ def build_triage(config: Config, *, dry_run: bool = False, clock: Callable[[], d
         dry_run=dry_run,
         own_addresses=own_addresses(config),
     )
+
+
+def rules_context(config: Config, templates: Path | None) -> RulesContext:
+    """What the config tells the rules check: its sources' names and the templates folder."""
+    names = [f"imap:{m.name}" for m in config.mailbox] + [f"zendesk:{z.name}" for z in config.zendesk] + \
+        [f"freshdesk:{f.name}" for f in config.freshdesk]
+    return RulesContext(sources=tuple(names), templates=templates)
+
+
+def live_reload(config: Config, triage: Triage, scheduled: list[Scheduled]) -> LiveReload:
+    """The watcher that takes edits of the config's rules file and templates into the running daemon."""
+    templates = triage.renderer.directory
+    watched = Watched(config.resolve(config.paths.rules), templates, rules_context(config, templates))
+    return LiveReload(watched, triage, [item.source for item in scheduled])
 
 
 def sources_of(config: Config, triage: Triage, **kwargs: object) -> list[Scheduled]:
@@ -121,8 +138,9 @@ def run_once(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Even
     return reports
 
 
-def serve(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event) -> None:
-    """Run until `stop` is set: one interval job per source (never two at once for the same source)."""
+def serve(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event, reload: LiveReload | None = None) -> None:
+    """Run until `stop` is set: one interval job per source (never two at once for the same source); each cycle
+    first takes a changed rules file or template folder (`reload`)."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -133,7 +151,7 @@ def serve(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event) 
     scheduler = BackgroundScheduler(timezone=timezone.utc,
                                     executors={"default": ThreadPoolExecutor(max(1, len(scheduled)))})
     for item in scheduled:
-        scheduler.add_job(_cycle, "interval", args=(item, triage, stop), seconds=item.poll_seconds,
+        scheduler.add_job(_cycle, "interval", args=(item, triage, stop, reload), seconds=item.poll_seconds,
                           id=item.source.name, next_run_time=datetime.now(timezone.utc), max_instances=1,
                           coalesce=True, misfire_grace_time=item.poll_seconds)
     scheduler.start()
@@ -153,14 +171,14 @@ def serve(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event) 
 
 
 def serve_with_api(config: Config, scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event,
-                   poll: bool = True) -> None:
+                   poll: bool = True, reload: LiveReload | None = None) -> None:
     """`serve`, and with an [api] table the HTTP API beside it in a thread, stopped by the same flag.
 
     Webhooks work through the very source objects the scheduler polls. Without `poll` (`deskbot serve`)
     the sources only serve webhooks; each API client's own cycle still resumes unsent acknowledgements.
     """
     if config.api is None:
-        serve(scheduled, triage, stop=stop)
+        serve(scheduled, triage, stop=stop, reload=reload)
         return
     from bot.api.app import build_app
     from bot.api.backend import build_backend
@@ -172,13 +190,18 @@ def serve_with_api(config: Config, scheduled: list[Scheduled], triage: Triage, *
     backend = build_backend(config, triage, [item.source for item in desks])
     clients = [Scheduled(source, CLIENT_POLL_SECONDS) for source in backend.clients.values()]
     with ApiServer(build_app(backend, config.api), config.api, stop=stop):
-        serve([*(scheduled if poll else []), *clients], triage, stop=stop)
+        serve([*(scheduled if poll else []), *clients], triage, stop=stop, reload=reload)
 
 
-def _cycle(item: Scheduled, triage: Triage, stop: threading.Event) -> None:
+def _cycle(item: Scheduled, triage: Triage, stop: threading.Event, reload: LiveReload | None = None) -> None:
     """One scheduled cycle; never raises into the scheduler."""
     if stop.is_set():
         return
+    if reload is not None:
+        try:
+            reload.check()
+        except Exception:  # noqa: BLE001 - a reload that crashes keeps the running version
+            log.exception("checking the rules and templates for changes failed")
     next_run = triage.store.now() + timedelta(seconds=item.poll_seconds)
     try:
         run_source(item.source, triage, stop=stop, next_run=next_run)
@@ -209,5 +232,5 @@ def check_model_departments(classifier: object, rules: RuleSet) -> None:
                              "define; add a [departments.<name>] table for each (or retrain the model)")
 
 
-__all__ = ["ConfigError", "build_triage", "check_model_departments", "run_once", "serve", "serve_with_api",
-           "sources_of"]
+__all__ = ["ConfigError", "build_triage", "check_model_departments", "live_reload", "rules_context", "run_once", "serve",
+           "serve_with_api", "sources_of"]

@@ -6,35 +6,130 @@ thread, so the same inputs always give the same decision and tests need no serve
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.ack.loops import SPAM, NoAck, SpamThresholds, is_thanks_only, no_ack_reason
 from bot.models import Decision, Prediction, PriorTicket, Recipient, Ticket
-from bot.rules import Rule, RuleSet
-from bot.sla import BusinessHours, add_business_hours
+from bot.rules import RuleSet
+from bot.rules.conditions import Facts
+from bot.rules.stages import RuleResult, State, run_stage, skip_stage
+from bot.sla import BusinessHours, add_business_hours, calendars_of
 
 
-def decide(
-    ticket: Ticket,
-    prediction: Prediction,
-    rules: RuleSet,
-    *,
-    now: datetime,
-    calendar: BusinessHours,
-    prior: PriorTicket | None = None,
-    own_addresses: frozenset[str] = frozenset(),
-    own_message_id_domain: str = "",
-    recipient: Recipient = Recipient(),
-) -> Decision:
-    """Apply the rules to one prediction: department, priority, route, SLA and acknowledgement."""
-    reasons = [f"model {prediction.model_version}: {prediction.department} ({prediction.confidence:.2f})"]
+@dataclass(frozen=True)
+class Verdict:
+    """A decision with its whole story: each rule fired or not and why, the SLA calendar, whether the model spoke."""
+
+    decision: Decision
+    rules: tuple[RuleResult, ...]
+    model_asked: bool
+    calendar: str  # the calendar the SLA due time was counted in ('' when no SLA applies)
+
+
+def decide(ticket: Ticket, prediction: Prediction | None, rules: RuleSet, *, now: datetime,
+           calendar: BusinessHours | None = None, prior: PriorTicket | None = None,
+           own_addresses: frozenset[str] = frozenset(), own_message_id_domain: str = "",
+           recipient: Recipient = Recipient()) -> Decision:
+    """Apply the rules to one ticket (and the model's prediction): department, priority, route, SLA and acknowledgement.
+
+    `prediction` may be None only when `needs_model()` says the before-model rules decided alone.
+    `calendar` overrides the rules' "default" calendar ([business_hours]).
+    """
+    return evaluate(ticket, prediction, rules, now=now, calendar=calendar, prior=prior, own_addresses=own_addresses,
+                    own_message_id_domain=own_message_id_domain, recipient=recipient, trace=False).decision
+
+
+def needs_model(ticket: Ticket, rules: RuleSet, *, now: datetime, calendar: BusinessHours | None = None,
+                prior: PriorTicket | None = None) -> bool:
+    """False when a before-model rule sets the department and stops: the model need not be asked."""
+    state = _before_model(ticket, rules, _facts(ticket, rules, now, calendar), prior)
+    return not (state.stopped and state.department_by)
+
+
+def evaluate(ticket: Ticket, prediction: Prediction | None, rules: RuleSet, *, now: datetime,
+             calendar: BusinessHours | None = None, prior: PriorTicket | None = None,
+             own_addresses: frozenset[str] = frozenset(), own_message_id_domain: str = "",
+             recipient: Recipient = Recipient(), trace: bool = True) -> Verdict:
+    """`decide()` with the story of how it came about (for `deskbot rules test`): each rule, fired or not and why."""
+    reasons: list[str] = []
     language = ticket.language if ticket.language in rules.acknowledgement.languages else \
         rules.acknowledgement.default_language
     no_ack = no_ack_reason(ticket, own_addresses=own_addresses, own_message_id_domain=own_message_id_domain,
                            spam=_spam_thresholds(rules))
     if no_ack is not None:
-        return _filed_apart(no_ack, rules, language, reasons)
-    department = prediction.department
+        if prediction is not None:
+            reasons.append(f"model {prediction.model_version}: {prediction.department} ({prediction.confidence:.2f})")
+        return Verdict(_filed_apart(no_ack, rules, language, reasons), (), prediction is not None, "")
+    facts = _facts(ticket, rules, now, calendar)
+    state = _before_model(ticket, rules, facts, prior, trace=trace)
+    skip_model = bool(state.stopped and state.department_by)  # a rule set the department, not only the thread
+    if skip_model:
+        prediction = None  # what a model might say cannot matter: the decision is the same with or without one
+    elif prediction is None:
+        raise ValueError("no before-model rule decided this ticket alone: the model's prediction is needed")
+    else:
+        reasons.append(f"model {prediction.model_version}: {prediction.department} ({prediction.confidence:.2f})")
+    review = _with_model(state, prediction, rules, reasons, prior, skip_model)
+    if not state.stopped:
+        facts.department, facts.priority = state.department, state.priority
+        facts.confidence = prediction.confidence if prediction else None
+        run_stage(rules, "after_model", facts, state, trace=trace)
+    elif trace:
+        skip_stage(rules, "after_model", state)
+    reasons.extend(state.reasons)
+    return _conclude(ticket, rules, state, review, reasons, language, prior, recipient, now=now,
+                     calendar=calendar, model_asked=not skip_model)
+
+
+def _facts(ticket: Ticket, rules: RuleSet, now: datetime, calendar: BusinessHours | None) -> Facts:
+    received = ticket.received_at if ticket.received_at and ticket.received_at <= now else now
+
+    def is_open(department: str, priority: str, moment: datetime) -> bool:
+        return _calendar(rules, rules.calendar_for(department, priority), calendar).is_open(moment)
+
+    return Facts(ticket, moment=received, is_open=is_open, fallback_language=rules.acknowledgement.default_language)
+
+
+def _calendar(rules: RuleSet, name: str, default: BusinessHours | None) -> BusinessHours:
+    if name == "default" and default is not None:
+        return default
+    return calendars_of(rules)[name]
+
+
+def _before_model(ticket: Ticket, rules: RuleSet, facts: Facts, prior: PriorTicket | None, *,
+                  trace: bool = False) -> State:
+    state = State(department=prior.department if prior else None)
+    facts.department = state.department
+    run_stage(rules, "before_model", facts, state, trace=trace)
+    return state
+
+
+def _with_model(state: State, prediction: Prediction | None, rules: RuleSet, reasons: list[str],
+                prior: PriorTicket | None, skip_model: bool) -> str:
+    """Department and priority once the model has spoken (or was not asked); the low-confidence review reason."""
+    if skip_model or prediction is None:
+        state.priority = _at_least(rules, state.priority or rules.default_priority, state.floor)
+        reasons.append(f"model not asked: rule {state.department_by} set department {state.department}, rule "
+                       f"{state.stopped} stopped" if state.department_by != state.stopped else
+                       f"model not asked: rule {state.stopped} set department {state.department} and stopped")
+        return ""
+    priority = state.priority or _model_priority(prediction, rules, reasons)
+    state.priority = _at_least(rules, priority, state.floor)
+    if prior is not None:
+        if not state.department_by:
+            reasons.append(f"follow-up to {prior.reference or prior.ticket_id}: stays with {prior.department}")
+        return ""
+    if state.department is not None:
+        return ""  # a before-model rule chose the department: the model's confidence in its own does not matter
+    state.department = prediction.department
+    if prediction.confidence < rules.triage.review_below:
+        reasons.append(f"low-confidence: {prediction.confidence:.2f} < {rules.triage.review_below:.2f}")
+        return "low-confidence"
+    return ""
+
+
+def _model_priority(prediction: Prediction, rules: RuleSet, reasons: list[str]) -> str:
     priority = prediction.priority or rules.default_priority
     guarded = rules.priority.guard(priority, prediction.priority_scores)
     if guarded != priority:
@@ -45,48 +140,41 @@ def decide(
     if priority not in rules.priorities:
         reasons.append(f"unknown-priority: model said {priority!r}, using {rules.default_priority}")
         priority = rules.default_priority
-    review = False
-    if prior is not None:
-        department = prior.department
-        reasons.append(f"follow-up to {prior.reference or prior.ticket_id}: stays with {department}")
-    elif prediction.confidence < rules.triage.review_below:
-        review = True
-        reasons.append(f"low-confidence: {prediction.confidence:.2f} < {rules.triage.review_below:.2f}")
-    tags: list[str] = []
-    no_ack_rule = ""
-    for rule in rules.rules:
-        if not _matches(rule, ticket, department):
-            continue
-        department, priority = _apply(rule, rules, department, priority, reasons)
-        tags.extend(rule.add_tags)
-        review = review or rule.review
-        no_ack_rule = no_ack_rule or (rule.name if rule.no_ack else "")
+    return priority
+
+
+def _at_least(rules: RuleSet, priority: str, floor: str | None) -> str:
+    return floor if floor is not None and rules.rank(floor) > rules.rank(priority) else priority
+
+
+def _conclude(ticket: Ticket, rules: RuleSet, state: State, review_reason: str, reasons: list[str], language: str,
+              prior: PriorTicket | None, recipient: Recipient, *, now: datetime, calendar: BusinessHours | None,
+              model_asked: bool) -> Verdict:
+    """The decision from the state the rules left: route, tags, SLA due time in the ticket's calendar, acknowledgement."""
+    department, priority = str(state.department), str(state.priority)
+    review = bool(review_reason or state.review)
     route = rules.departments.get(department)
     if route is None:
         review = True
         reasons.append(f"no-route: department {department!r} is not in the rules")
+    tags = list(state.tags)
     if review:
         tags.append(rules.triage.review_tag)
     tags.extend(route.tags if route else ())
-    hours = rules.sla_hours[priority]
+    hours = rules.sla_hours_for(department, priority)
+    name = rules.calendar_for(department, priority)
     received = ticket.received_at if ticket.received_at and ticket.received_at <= now else now
-    skip = _ack_skip_reason(ticket, rules, prior, no_ack_rule, recipient, now=now)
-    return Decision(
-        department=department,
-        priority=priority,
-        tags=tuple(dict.fromkeys(tags)),
-        group=rules.triage.review_group if review else (route.group if route else None),
+    skip = _ack_skip_reason(ticket, rules, prior, state.no_ack, recipient, now=now)
+    group = state.group or (route.group if route else None)
+    decision = Decision(
+        department=department, priority=priority, tags=tuple(dict.fromkeys(tags)),
+        group=rules.triage.review_group if review else group,
         folder=rules.triage.review_folder if review else (route.folder if route else None),
-        needs_review=review,
-        sla_hours=hours,
-        sla_due=add_business_hours(received, hours, calendar),
-        language=language,
-        ack_template=None if skip else "ack",
-        ack_skip_reason=skip,
-        reasons=tuple(reasons),
-        follow_up_of=prior.ticket_id if prior else None,
-        ack_to=reply_address(ticket),
-    )
+        needs_review=review, sla_hours=hours,
+        sla_due=add_business_hours(received, hours, _calendar(rules, name, calendar)),
+        language=language, ack_template=None if skip else (state.ack_template or "ack"), ack_skip_reason=skip,
+        reasons=tuple(reasons), follow_up_of=prior.ticket_id if prior else None, ack_to=reply_address(ticket))
+    return Verdict(decision, tuple(state.results), model_asked, name)
 
 
 def _spam_thresholds(rules: RuleSet) -> SpamThresholds:
@@ -110,40 +198,6 @@ def reply_address(ticket: Ticket) -> str:
     """Where an answer goes: Reply-To when the customer set one (RFC 5322 3.6.2), else the author."""
     address = ticket.reply_to.rpartition("<")[2].rstrip(">").strip() if ticket.reply_to else ""
     return (address if "@" in address else ticket.sender).lower()
-
-
-def _matches(rule: Rule, ticket: Ticket, department: str) -> bool:
-    """All given conditions hold; within one condition any listed value is enough."""
-    sender = ticket.sender.lower()
-    domain = sender.rsplit("@", 1)[-1]
-    haystack = f"{ticket.subject}\n{ticket.text}".lower()
-    checks = (
-        (rule.if_sender, lambda: sender in {s.lower() for s in rule.if_sender}),
-        (rule.if_sender_domain, lambda: any(domain == d.lower() or domain.endswith("." + d.lower()) for d in rule.if_sender_domain)),
-        (rule.if_keywords, lambda: any(k.lower() in haystack for k in rule.if_keywords)),
-        (rule.if_department, lambda: department in rule.if_department),
-        (rule.if_language, lambda: ticket.language in rule.if_language),
-    )
-    return all(check() for values, check in checks if values)
-
-
-def _apply(rule: Rule, rules: RuleSet, department: str, priority: str, reasons: list[str]) -> tuple[str, str]:
-    """Apply one firing rule's department and priority actions; note what changed."""
-    done: list[str] = []
-    if rule.set_department and rule.set_department != department:
-        department = rule.set_department
-        done.append(f"department -> {department}")
-    if rule.min_priority and rules.rank(rule.min_priority) > rules.rank(priority):
-        priority = rule.min_priority
-        done.append(f"priority -> {priority}")
-    if rule.add_tags:
-        done.append("tags +" + ",".join(rule.add_tags))
-    if rule.review:
-        done.append("human review")
-    if rule.no_ack:
-        done.append("no acknowledgement")
-    reasons.append(f"rule {rule.name}: " + ("; ".join(done) or "no change"))
-    return department, priority
 
 
 def _ack_skip_reason(ticket: Ticket, rules: RuleSet, prior: PriorTicket | None, no_ack_rule: str,

@@ -9,7 +9,7 @@ import logging
 from dataclasses import replace
 from email.utils import make_msgid
 
-from bot.decide import decide, reply_address
+from bot.decide import decide, needs_model, reply_address
 from bot.log import recall
 from bot.models import Decision, Prediction, Ticket
 from bot.thread import reference_tokens
@@ -18,17 +18,26 @@ from classifier.text import ticket_text
 from connectors.base import ACKNOWLEDGE, Source
 
 log = logging.getLogger(__name__)
+NOT_ASKED = "none: a before_model rule decided"
 
 
 def judge(ticket: Ticket, triage: Triage) -> tuple[Prediction, Decision]:
-    """Predict, gather what the log knows (the thread, the recipient), then apply the rules (pure)."""
-    store = triage.store
-    prediction = triage.classifier.predict(ticket_text(ticket.subject, ticket.text))
-    prior = recall.find_prior(store, ticket.references, reference_tokens(ticket, triage.rules.acknowledgement.reference_prefix))
-    decision = decide(ticket, prediction, triage.rules, now=store.clock(), calendar=triage.calendar, prior=prior,
+    """Gather what the log knows (the thread, the recipient), predict unless a before-model rule decided alone,
+    then apply the rules (pure)."""
+    store, rules, now = triage.store, triage.rules, triage.store.clock()  # one rule set for the whole ticket
+    prior = recall.find_prior(store, ticket.references, reference_tokens(ticket, rules.acknowledgement.reference_prefix))
+    asked = needs_model(ticket, rules, now=now, calendar=triage.calendar, prior=prior)
+    prediction = triage.classifier.predict(ticket_text(ticket.subject, ticket.text)) if asked else None
+    decision = decide(ticket, prediction, rules, now=now, calendar=triage.calendar, prior=prior,
                       own_addresses=triage.own_addresses, own_message_id_domain=ack_domain(triage.from_address),
                       recipient=recall.recipient(store, reply_address(ticket)))
-    return prediction, decision
+    return prediction or not_asked(ticket), decision
+
+
+def not_asked(ticket: Ticket) -> Prediction:
+    """What the decision log records as the prediction when the rules decided without the model."""
+    return Prediction(department="", priority=None, confidence=0.0, priority_confidence=None, department_scores={},
+                      priority_scores={}, top_terms=(), language=ticket.language, model_version=NOT_ASKED)
 
 
 def ack_domain(from_address: str) -> str:

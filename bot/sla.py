@@ -1,4 +1,4 @@
-"""Business-hours arithmetic: when a first answer is due, counting only working time."""
+"""Business-hours arithmetic: when a first answer is due, counting only working time of the ticket's calendar."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
 
-from bot.rules import WEEKDAYS, BusinessHoursSpec
+from bot.rules.tables import WEEKDAYS, BusinessHoursSpec, RuleSet
 
 _MAX_DAYS = 3 * 366  # a calendar with no working day left would loop forever
 
@@ -22,6 +22,7 @@ class BusinessHours:
     start: time
     end: time
     holidays: holidays_lib.HolidayBase | None = None
+    always: bool = False  # a 24/7 clock: every hour counts
 
     @classmethod
     def from_spec(cls, spec: BusinessHoursSpec) -> BusinessHours:
@@ -35,7 +36,15 @@ class BusinessHours:
             start=spec.start,
             end=spec.end,
             holidays=calendar,
+            always=spec.always,
         )
+
+    def is_open(self, moment: datetime) -> bool:
+        """Whether `moment` (aware) is working time."""
+        if self.always:
+            return True
+        local = moment.astimezone(self.zone)
+        return self.is_working_day(local.date()) and self.opening(local.date()) <= local < self.closing(local.date())
 
     def is_working_day(self, day: date) -> bool:
         """A listed weekday that is not a public holiday."""
@@ -54,6 +63,8 @@ def add_business_hours(start: datetime, hours: float, calendar: BusinessHours) -
     """The moment `hours` of working time after `start` (an aware datetime), in the team's zone."""
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
+    if calendar.always:
+        return (start.astimezone(timezone.utc) + timedelta(hours=hours)).astimezone(calendar.zone)
     current = start.astimezone(calendar.zone)
     left = timedelta(hours=hours)
     for _ in range(_MAX_DAYS):
@@ -68,3 +79,17 @@ def add_business_hours(start: datetime, hours: float, calendar: BusinessHours) -
                 left -= available
         current = calendar.opening(day + timedelta(days=1))
     raise ValueError("the business calendar has no working time in the next three years")
+
+
+def calendars_of(rules: RuleSet, default: BusinessHours | None = None) -> dict[str, BusinessHours]:
+    """Every calendar of a rule set by name ("default" is [business_hours]), built once per rule set."""
+    memo = rules.memo()
+    if "calendars" not in memo:
+        zone = rules.business_hours.timezone  # a calendar that names no zone shows times in the default's
+        built = {name: BusinessHours.from_spec(spec if "timezone" in spec.model_fields_set else
+                                               spec.model_copy(update={"timezone": zone}))
+                 for name, spec in rules.calendars.items()}
+        built["default"] = BusinessHours.from_spec(rules.business_hours)
+        memo["calendars"] = built
+    calendars: dict[str, BusinessHours] = memo["calendars"]
+    return calendars if default is None else {**calendars, "default": default}

@@ -169,7 +169,8 @@ class FreshdeskSource(HelpdeskSource):
         return build_ticket(source=self.name, ticket_id=ticket_id, subject=subject, first_message=description,
                             sender=sender, sender_name=str(requester.get("name") or ""),
                             created_at=parse_time(ticket.get("created_at")), snapshot=Snapshot.of(ticket),
-                            no_reply=freshdesk_no_reply(ticket))
+                            recipient=", ".join(map(str, ticket.get("to_emails") or [])),
+                            organization=str(ticket.get("company_id") or ""), no_reply=freshdesk_no_reply(ticket))
 
     # -- acting -----------------------------------------------------------------------------------
 

@@ -141,6 +141,7 @@ def resolve_groups(rules: RuleSet, available: Mapping[str, int], *, source: str)
     wanted: list[tuple[str, tuple[str | int, ...]]] = [
         (route.group, ("departments", name, "group")) for name, route in rules.departments.items() if route.group]
     wanted.append((rules.triage.review_group, ("triage", "review_group")))
+    wanted += [(rule.group, ("rules", i, "group")) for i, rule in enumerate(rules.rules) if rule.group]
     ids = {}
     for name, loc in wanted:
         if name not in available:
@@ -224,15 +225,18 @@ def describe(fields: Mapping[str, object], kept: list[str], before: Snapshot, ex
 
 
 def build_ticket(*, source: str, ticket_id: int, subject: str, first_message: str, sender: str,
-                 sender_name: str, created_at: datetime | None, snapshot: Snapshot,
-                 no_reply: str = "") -> Ticket:
-    """The normalised Ticket of a helpdesk ticket: subject plus the customer's first message.
-    `no_reply`: why the customer gets no public reply (an agent wrote the ticket), kept in its meta."""
+                 sender_name: str, created_at: datetime | None, snapshot: Snapshot, recipient: str = "",
+                 organization: str = "", no_reply: str = "") -> Ticket:
+    """The normalised Ticket of a helpdesk ticket: subject plus the customer's first message; the address it was
+    sent to and its organization are kept for the rules' if_to and if_organization. `no_reply`: why the customer
+    gets no public reply (an agent wrote the ticket), kept in its meta."""
     text = strip_quotes(first_message)
     meta = snapshot.to_meta() + ((("no_reply", no_reply),) if no_reply else ())
     return Ticket(source=source, key=f"{source}:{ticket_id}", ref=str(ticket_id), sender=sender.lower(),
                   sender_name=sender_name, subject=subject, body=first_message, text=text,
-                  language=detect_language(f"{subject}\n{text}"), received_at=created_at, meta=meta)
+                  language=detect_language(f"{subject}\n{text}"), received_at=created_at,
+                  meta=(*meta, *((("recipient", recipient),) if recipient else ()),
+                        *((("organization", organization),) if organization else ())))
 
 
 def parse_time(value: object) -> datetime | None:

@@ -179,7 +179,7 @@ class ImapSource:
                    UNFLAG: self._unflag}[action.kind]
         uid = self._locate(action)
         if uid is None and action.kind in (FLAG_FAILED, QUARANTINE, UNFLAG):
-            return flag_where_filed(self, action, handler)
+            return flag_where_filed(self.client, self.config, action, handler, reselect=self.reselect)
         if uid is None:  # an agent was quicker: nothing to mark here, but the customer is still acknowledged
             return f"not done: the message is no longer in {self.config.folder} (moved or deleted by someone)"
         return handler(uid, action)

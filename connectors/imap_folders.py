@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import imapclient
 
@@ -19,9 +18,6 @@ from bot.config.file import MailboxConfig
 from bot.rules import RuleSet
 from connectors.base import Action
 from connectors.imap_session import translated
-
-if TYPE_CHECKING:
-    from connectors.imap import ImapSource
 
 
 def folder_problem(name: str, separator: str | None) -> str:
@@ -58,10 +54,11 @@ def unmakeable_folders(client: imapclient.IMAPClient, rules: RuleSet, config: Ma
     return problems
 
 
-def flag_where_filed(source: ImapSource, action: Action, handler: Callable[[int, Action], str]) -> str:
+def flag_where_filed(client: imapclient.IMAPClient, config: MailboxConfig, action: Action,
+                     handler: Callable[[int, Action], str], *, reselect: Callable[[], None]) -> str:
     """Flag (or unflag) a mail deskbot already filed, in the folder it went to: an acknowledgement refused
-    for good is often known only after the mail was moved to its department's folder."""
-    client, config = source.client, source.config
+    for good is often known only after the mail was moved to its department's folder. `reselect` goes back
+    to the folder deskbot reads."""
     folders = [action.decision.folder if action.decision else None, config.quarantine_folder, config.duplicate_folder]
     for folder in dict.fromkeys(f for f in folders if f and f != config.folder):
         with translated(f"look for the message in {folder}"):
@@ -73,7 +70,7 @@ def flag_where_filed(source: ImapSource, action: Action, handler: Callable[[int,
             if uid is not None:
                 return f"{handler(uid, action)} in {folder}"
         finally:
-            source.reselect()
+            reselect()
     return f"not done: the message is in neither {config.folder} nor {', '.join(filter(None, folders))}"
 
 

@@ -164,7 +164,8 @@ class ZendeskSource(HelpdeskSource):
         return build_ticket(source=self.name, ticket_id=ticket_id, subject=subject, first_message=description,
                             sender=sender, sender_name=str(requester.get("name") or ""),
                             created_at=parse_time(ticket.get("created_at")), snapshot=Snapshot.of(ticket),
-                            no_reply=zendesk_no_reply(ticket))
+                            recipient=str(ticket.get("recipient") or ""),
+                            organization=str(ticket.get("organization_id") or ""), no_reply=zendesk_no_reply(ticket))
 
     # -- acting -----------------------------------------------------------------------------------
 

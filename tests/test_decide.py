@@ -237,8 +237,11 @@ def test_rule_conditions_all_must_hold() -> None:
 SLA_CASES = [
     # (received_at, now, priority, due): medium = 8 business hours, urgent = 2
     ("received 30 min ago", NOW - timedelta(minutes=30), NOW, "medium", datetime(2026, 11, 19, 9, 30, tzinfo=BERLIN)),
-    ("received Saturday", datetime(2026, 11, 21, 11, tzinfo=BERLIN), datetime(2026, 11, 23, 8, tzinfo=BERLIN), "urgent",
-     datetime(2026, 11, 23, 11, tzinfo=BERLIN)),
+    # the shipped rules count urgent tickets on the 24x7 calendar, the others in business hours
+    ("urgent received Saturday: 24x7", datetime(2026, 11, 21, 11, tzinfo=BERLIN), datetime(2026, 11, 23, 8, tzinfo=BERLIN),
+     "urgent", datetime(2026, 11, 21, 13, tzinfo=BERLIN)),
+    ("high received Saturday: Monday", datetime(2026, 11, 21, 11, tzinfo=BERLIN), datetime(2026, 11, 23, 8, tzinfo=BERLIN),
+     "high", datetime(2026, 11, 23, 13, tzinfo=BERLIN)),
     ("missing received_at: now", None, NOW, "urgent", datetime(2026, 11, 18, 12, tzinfo=BERLIN)),
     ("received_at in the future: now", NOW + timedelta(days=2), NOW, "urgent",
      datetime(2026, 11, 18, 12, tzinfo=BERLIN)),

@@ -202,8 +202,10 @@ def test_a_ticket_failing_on_its_own_is_quarantined_after_three_attempts_then_re
     assert b"deskbot-quarantined" not in flags and b"\\Flagged" not in flags
 
 
-def test_a_template_typo_made_while_running_stops_acting_and_is_resumed_once_fixed(
+def test_a_template_typo_made_while_running_does_not_stop_acting(
         mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+    """Issue 18: a broken edit must not block the mailbox; the templates checked at start keep serving until a valid
+    set replaces them (bot/ops/reload.py, tested live in test_rules_reload.py)."""
     templates = tmp_path / "templates"
     shutil.copytree(shipped_templates_dir(), templates, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     mailbox.append(*(customer_mail(n) for n in range(3)))
@@ -212,15 +214,11 @@ def test_a_template_typo_made_while_running_stops_acting_and_is_resumed_once_fix
     good = (templates / "ack.en.txt.j2").read_text()
     (templates / "ack.en.txt.j2").write_text(good.replace("{{ reference }}", "{{ refrence }}", 1))
 
-    [broken] = cycle(config, triage)
+    [report] = cycle(config, triage)
 
-    assert broken.failed and "ack.en.txt.j2:1" in broken.error and "refrence" in broken.error
-    assert smtp_sink.messages == []
-    assert all(r.pending and r.attempts == 0 and r.status != "unreadable" for r in rows(config))
-    (templates / "ack.en.txt.j2").write_text(good)
-    [fixed] = cycle(config, triage)
-    assert not fixed.failed
+    assert not report.failed
     assert len(smtp_sink.messages) == 3 and all(r.status == "done" for r in rows(config))
+    assert all(r.reference and r.reference in m.as_string() for r, m in zip(rows(config), smtp_sink.messages))
 
 
 def test_references_never_repeat_after_a_dry_run_or_a_new_database(

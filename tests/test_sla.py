@@ -114,3 +114,30 @@ def test_from_spec_reads_the_days_and_holidays() -> None:
     assert not calendar.is_working_day(datetime(2026, 12, 26).date())  # Saturday, but a holiday
     assert calendar.is_working_day(datetime(2026, 11, 21).date())  # an ordinary Saturday
     assert not calendar.is_working_day(datetime(2026, 11, 18).date())  # Wednesday: not listed
+
+
+ALWAYS = BusinessHours.from_spec(BusinessHoursSpec(timezone="Europe/Berlin", always=True))
+
+
+@pytest.mark.parametrize(("start", "hours", "due"), [
+    (berlin("2026-11-21", 11), 2, berlin("2026-11-21", 13)),  # Saturday: no waiting for Monday
+    (berlin("2026-12-25", 23), 2, berlin("2026-12-26", 1)),  # Christmas night
+    (berlin("2026-03-29", 1, 30), 1, berlin("2026-03-29", 3, 30)),  # 02:00 CET does not exist: 1 h ends 03:30 CEST
+])
+def test_always_calendar_counts_every_hour(start: datetime, hours: float, due: datetime) -> None:
+    result = add_business_hours(start, hours, ALWAYS)
+    assert result.astimezone(timezone.utc) == due.astimezone(timezone.utc)
+    assert result.tzinfo == BERLIN
+
+
+@pytest.mark.parametrize(("moment", "open_"), [
+    (berlin("2026-11-18", 9), True), (berlin("2026-11-18", 16, 59), True), (berlin("2026-11-18", 17), False),
+    (berlin("2026-11-21", 12), False),  # Saturday
+    (berlin("2026-12-25", 12), False),  # Christmas Day, a Friday
+    (berlin("2026-10-26", 9, 30), True),  # the Monday after DST ended: 09:30 CET
+    (datetime(2026, 10, 26, 8, 30, tzinfo=timezone.utc), True),  # the same moment given in UTC
+    (datetime(2026, 10, 26, 7, 30, tzinfo=timezone.utc), False),  # 08:30 CET: not yet
+])
+def test_is_open(moment: datetime, open_: bool) -> None:  # noqa: FBT001 - a parametrized expectation
+    assert OFFICE.is_open(moment) is open_
+    assert ALWAYS.is_open(moment)

@@ -64,20 +64,22 @@ def inspect_templates(renderer: AckRenderer, rules: RuleSet) -> TemplateReport:
     if not renderer.directory.is_dir():
         report.add(Problem(str(renderer.directory), None, "no such folder (see [paths] templates)"))
         return report
-    for language in rules.acknowledgement.languages:
-        missing = [d for d in rules.departments if not _check_choice(renderer, rules, d, language, report)]
-        if missing:
-            report.add(Problem(str(renderer.directory), None, f"no template {FAMILY}.{language}.{TEXT}.j2 for "
-                               f"language {language!r} listed under [acknowledgement] languages (nor "
-                               f"{FAMILY}.<department>.{language}.{TEXT}.j2 for {', '.join(missing)})"))
+    families = [FAMILY, *sorted({rule.ack_template for rule in rules.rules if rule.ack_template})]  # ack_template
+    for family in families:
+        for language in rules.acknowledgement.languages:
+            missing = [d for d in rules.departments if not _check_choice(renderer, rules, d, language, report, family)]
+            if missing:
+                report.add(Problem(str(renderer.directory), None, f"no template {family}.{language}.{TEXT}.j2 for "
+                                   f"language {language!r} listed under [acknowledgement] languages (nor "
+                                   f"{family}.<department>.{language}.{TEXT}.j2 for {', '.join(missing)})"))
     _check_unused(renderer, rules, report)
     return report
 
 
 def _check_choice(renderer: AckRenderer, rules: RuleSet, department: str, language: str,
-                  report: TemplateReport) -> bool:
-    """Render the templates serving one department and language; False when there are none."""
-    stem = renderer.find_stem(FAMILY, department, language, fallback=language)
+                  report: TemplateReport, family: str = FAMILY) -> bool:
+    """Render the templates of a family serving one department and language; False when there are none."""
+    stem = renderer.find_stem(family, department, language, fallback=language)
     if stem is None:
         return False
     names = tuple(n for n in (f"{stem}.{TEXT}.j2", f"{stem}.{HTML}.j2") if renderer.has(n))

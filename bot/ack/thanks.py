@@ -50,10 +50,22 @@ _SIGNATURE_LINE = re.compile(r"^([A-ZÀ-Þ][\w'.-]*|of|and|und|de|da|do|der|von|
                              r"(\s+([A-ZÀ-Þ][\w'.-]*|of|and|und|de|da|do|der|von|van|y|e|&|\||[-+()\d\s/.,@:]+))*$")
 _WORD = re.compile(r"[^\W\d_]+")
 _MAX_WORDS = 30
+# Every thanks-only message contains a thanks word: a few substring tests spare most mail the parsing below.
+# "ty" is a part of too many words ("security") to be tested as a substring: it is looked for as a word.
+_THANKS_PARTS = tuple(w for w in sorted(_THANKS) if w != "ty" and not any(o not in (w, "ty") and o in w for o in _THANKS))
+_TY = re.compile(r"\bty\b")
+
+
+def _may_thank(text: str) -> bool:
+    """False only when no thanks word can be in `text`."""
+    low = text.lower()
+    return any(part in low for part in _THANKS_PARTS) or _TY.search(low) is not None
 
 
 def is_thanks_only(ticket: Ticket) -> bool:
     """True when the mail says nothing but thanks (with greetings and a signature at most)."""
+    if not _may_thank(ticket.subject) and not _may_thank(ticket.text or ticket.body):
+        return False
     text = _own_words(ticket.text or ticket.body)
     if not ticket.references and not _REPLY_PREFIX.match(ticket.subject):
         text += "\n" + ticket.subject  # a new mail may say everything in its subject

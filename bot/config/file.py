@@ -8,8 +8,8 @@ variables named in the file (`password_env`), never from the file itself.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Mapping, TypeVar
 
 from pydantic import (
@@ -38,7 +38,6 @@ from bot.config.tables import (  # noqa: F401 - the tables are part of this modu
 )
 from bot.config.tomlfile import TomlFile, combined
 from bot.errors import ConfigError
-
 
 _T = TypeVar("_T")
 

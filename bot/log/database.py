@@ -13,8 +13,8 @@ import logging
 import os
 import sqlite3
 from pathlib import Path
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from alembic import command

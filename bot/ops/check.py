@@ -58,6 +58,8 @@ def check(args: argparse.Namespace) -> int:
     rules = tally.run("rules", lambda: load_rules(rules_path))
     if rules is not None:
         print(f"{rules_path or 'shipped rules'}: ok ({len(rules.departments)} departments, {len(rules.rules)} rules)")
+        for warning in rules.warnings:  # rules that can never fire (`deskbot rules check` explains every rule)
+            print(warning)
         renderer = AckRenderer(config.resolve(config.paths.templates) if config else None)
         rendered = tally.run("templates", lambda: check_templates(renderer, rules))
         if rendered is not None:

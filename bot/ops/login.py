@@ -4,7 +4,7 @@ change with the variable to fix, and kept for `deskbot status`."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from bot.log.records import as_utc
 from bot.log.schema import SourceState

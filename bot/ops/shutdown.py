@@ -1,5 +1,7 @@
 """Stopping on SIGTERM, SIGINT (Ctrl-C) and SIGHUP: finish the ticket in hand, record it, exit in time.
 
+A daemon given `on_hup` reloads on SIGHUP instead (the Unix convention: take the new rules and templates).
+
 The first signal only sets a flag that every cycle checks between tickets, so no ticket is cut in
 half by a KeyboardInterrupt in the middle of an action. If the ticket in hand is stuck on a slow
 server, a watchdog ends the process after `grace` seconds: that is safe by design, because every
@@ -13,6 +15,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 log = logging.getLogger(__name__)
@@ -32,8 +35,9 @@ class StoppedStarting(BaseException):
 class Shutdown:
     """Turns stop signals into `self.stop` (a threading.Event) and remembers which signal it was."""
 
-    def __init__(self, *, daemon: bool, grace: float = GRACE_SECONDS) -> None:
+    def __init__(self, *, daemon: bool, grace: float = GRACE_SECONDS, on_hup: Callable[[], None] | None = None) -> None:
         self.daemon = daemon
+        self.on_hup = on_hup if daemon else None
         self.stop = threading.Event()
         self.signal: int | None = None
         self.grace = grace
@@ -69,6 +73,10 @@ class Shutdown:
         return EXIT_CODES[signal.Signals(self.signal)]
 
     def _handle(self, number: int, frame: FrameType | None) -> None:
+        if number == signal.SIGHUP and self.on_hup is not None:
+            log.info("SIGHUP: checking the rules and templates for changes now")
+            threading.Thread(target=self.on_hup, name="reload", daemon=True).start()  # not inside the handler
+            return
         if self._starting:
             self.signal = number
             self.stop.set()

@@ -1,16 +1,9 @@
-"""Routing rules: the admin-edited policy that `decide()` applies to each prediction.
-
-Rules are data, not code: every condition and action is a named key of a known kind,
-validated when the file is loaded, so a typo stops the daemon at start-up with the
-file, line and key instead of silently never matching.
-"""
+"""The tables of a rules file as types: what each key may hold (bot/rules/references.py checks the names used)."""
 
 from __future__ import annotations
 
-import importlib.resources
 from datetime import time
-from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_lib
@@ -19,9 +12,13 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     field_validator,
     model_validator,
 )
+from pydantic.functional_validators import BeforeValidator
 
 from bot.config.tomlfile import TomlFile, dotted
 from bot.errors import ConfigError
@@ -35,8 +32,9 @@ class _Section(BaseModel):
 
 
 class BusinessHoursSpec(_Section):
-    """When the team works; SLA clocks only run inside these hours."""
+    """When the team works; SLA clocks only run inside these hours (`always`: a 24/7 clock)."""
 
+    always: StrictBool = False
     timezone: str = "UTC"
     days: list[Weekday] = Field(default=["mon", "tue", "wed", "thu", "fri"], min_length=1)
     start: time = time(9, 0)
@@ -72,6 +70,8 @@ class Route(_Section):
     names: dict[str, str] = {}  # language -> department name shown to customers
     folder: str | None = None  # IMAP folder the mail is moved to; empty: stays
     tags: list[str] = []
+    sla_hours: dict[str, float] = {}  # per priority, overriding [sla_hours] for this department
+    calendar: str | None = None  # a [calendars.NAME] (or "default") for this department's SLA clock
 
 
 class Triage(_Section):
@@ -139,29 +139,67 @@ class Intake(_Section):
     spam: SpamPolicy = SpamPolicy()
 
 
+def _as_list(value: Any) -> Any:
+    """A condition may name one value without brackets: `if_language = "de"`."""
+    return [value] if isinstance(value, str) else value
+
+
+Values = Annotated[list[str], BeforeValidator(_as_list)]
+Number = StrictFloat | StrictInt
+STAGES = ("before_model", "after_model")
+
+
 class Rule(_Section):
-    """One named rule: all `if_*` conditions given must hold (each list matches any of its items)."""
+    """One named rule: all `if_*` conditions given must hold (each list matches any of its items), then its actions."""
 
     name: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
     description: str = ""
-    if_sender: list[str] = []
-    if_sender_domain: list[str] = []
-    if_keywords: list[str] = []
-    if_department: list[str] = []
-    if_language: list[str] = []
-    min_priority: str | None = None
+    stage: Literal["before_model", "after_model"] = "after_model"
+    if_sender: Values = []
+    if_sender_domain: Values = []
+    if_to: Values = []
+    if_source: Values = []
+    if_keywords: Values = []
+    if_subject_keywords: Values = []
+    if_regex: Values = []
+    if_has_attachment: StrictBool | None = None
+    if_language: Values = []
+    if_department: Values = []
+    if_priority: Values = []
+    if_confidence_below: Number | None = Field(default=None, ge=0.0, le=1.0)
+    if_confidence_above: Number | None = Field(default=None, ge=0.0, le=1.0)
+    if_business_hours: StrictBool | None = None
+    if_tags: Values = []
+    if_organization: Values = []
     set_department: str | None = None
-    add_tags: list[str] = []
-    review: bool = False
-    no_ack: bool = False
+    set_priority: str | None = None
+    min_priority: str | None = None
+    add_tags: Values = []
+    group: str | None = None
+    review: StrictBool = False
+    no_ack: StrictBool = False
+    ack_template: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]+$")
+    stop: StrictBool = False
 
     @model_validator(mode="after")
-    def _has_condition_and_action(self) -> Rule:
-        if not (self.if_sender or self.if_sender_domain or self.if_keywords or self.if_department or self.if_language):
-            raise ValueError("a rule needs at least one if_* condition")
-        if not (self.min_priority or self.set_department or self.add_tags or self.review or self.no_ack):
-            raise ValueError("a rule needs at least one action (min_priority, set_department, add_tags, review, no_ack)")
+    def _has_action(self) -> Rule:
+        if not self.actions():
+            raise ValueError(f"a rule needs at least one action ({', '.join(ACTIONS)})")
         return self
+
+    def conditions(self) -> list[str]:
+        """The condition keys this rule sets, in file-reference order."""
+        return [key for key in CONDITIONS if getattr(self, key) not in (None, [])]
+
+    def actions(self) -> list[str]:
+        """The action keys this rule sets."""
+        return [key for key in ACTIONS if getattr(self, key) not in (None, [], False)]
+
+
+CONDITIONS = tuple(k for k in Rule.model_fields if k.startswith("if_"))
+ACTIONS = ("set_department", "set_priority", "min_priority", "add_tags", "group", "review", "no_ack", "ack_template",
+           "stop")
+MODEL_CONDITIONS = ("if_confidence_below", "if_confidence_above")  # only after the model has spoken
 
 
 class RuleSet(_Section):
@@ -170,7 +208,9 @@ class RuleSet(_Section):
     priorities: list[str] = Field(default=["low", "medium", "high", "urgent"], min_length=1)
     default_priority: str = "medium"
     sla_hours: dict[str, float]
+    sla_calendar: dict[str, str] = {}  # priority -> calendar name
     business_hours: BusinessHoursSpec = BusinessHoursSpec()
+    calendars: dict[str, BusinessHoursSpec] = {}
     triage: Triage = Triage()
     priority: PriorityGuard = PriorityGuard()
     acknowledgement: Acknowledgement = Acknowledgement()
@@ -180,13 +220,32 @@ class RuleSet(_Section):
     # helpdesk -> our priority -> its own; bool is listed so that `true` is refused instead of read as 1
     priority_map: dict[str, dict[str, str | int | bool]] = {}
     _file: TomlFile | None = PrivateAttr(default=None)
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+    _memo: dict[str, Any] = PrivateAttr(default_factory=dict)  # built once per rule set: calendars, compiled rules
 
     def error_at(self, loc: tuple[str | int, ...], message: str) -> ConfigError:
         """A ConfigError naming this rules file, the line of `loc` and its key (for checks made later,
         e.g. a group name a helpdesk does not know)."""
+        if len(loc) > 1 and loc[0] == "rules" and isinstance(loc[1], int) and loc[1] < len(self.rules):
+            rule = f"rule {self.rules[loc[1]].name!r}"  # the rules' own FILE:LINE: rule 'NAME': format
+            return ConfigError(message, path=self.path, line=self._file.line_of(loc) if self._file else None, key=rule)
         if self._file is None:
             return ConfigError(message, key=dotted(loc))
         return self._file.error(message, loc)
+
+    @property
+    def path(self) -> str:
+        """The file these rules were read from ('' when built in code)."""
+        return self._file.path if self._file else ""
+
+    @property
+    def warnings(self) -> list[str]:
+        """Findings that do not stop deskbot (a rule that can never fire), as FILE:LINE lines."""
+        return list(self._warnings)
+
+    def memo(self) -> dict[str, Any]:
+        """A cache of what is derived from these (immutable) rules, filled by its users."""
+        return self.__pydantic_private__["_memo"]  # type: ignore[index]  # plain dict access: once per decision
 
     def rank(self, priority: str) -> int:
         """Position of `priority` from lowest (0) to highest; unknown ones count as default."""
@@ -194,67 +253,20 @@ class RuleSet(_Section):
             return self.priorities.index(priority)
         return self.priorities.index(self.default_priority)
 
+    def calendar_names(self) -> list[str]:
+        """Every calendar a department or priority may name: "default" ([business_hours]) and [calendars.*]."""
+        return ["default", *(name for name in self.calendars if name != "default")]
 
-def shipped_rules_path() -> Path:
-    """The rules file that ships with deskbot."""
-    return Path(str(importlib.resources.files("bot.shipped.rules") / "default.toml"))
+    def calendar_for(self, department: str, priority: str) -> str:
+        """The SLA calendar of a ticket: the department's, else the priority's, else "default"."""
+        route = self.departments.get(department)
+        if route is not None and route.calendar:
+            return route.calendar
+        return self.sla_calendar.get(priority, "default")
 
-
-def load_rules(path: Path | None = None) -> RuleSet:
-    """Read and validate a rules file; ConfigError names file, line and key."""
-    toml = TomlFile.read(path or shipped_rules_path())
-    ruleset = toml.validate(RuleSet)
-    _check_references(toml, ruleset)
-    ruleset._file = toml
-    return ruleset
-
-
-def _check_references(toml: TomlFile, rs: RuleSet) -> None:
-    """Cross-checks pydantic cannot express: names used must be names defined."""
-    known = ", ".join(rs.priorities)
-    if rs.default_priority not in rs.priorities:
-        raise toml.error(f"unknown priority {rs.default_priority!r}; known: {known}", ("default_priority",))
-    for priority in rs.priorities:
-        if priority not in rs.sla_hours:
-            raise toml.error(f"no SLA for priority {priority!r}; add `{priority} = <hours>`", ("sla_hours",))
-    for priority, hours in rs.sla_hours.items():
-        if priority not in rs.priorities:
-            raise toml.error(f"unknown priority {priority!r}; known: {known}", ("sla_hours", priority))
-        if hours <= 0:
-            raise toml.error("SLA hours must be greater than 0", ("sla_hours", priority))
-    if rs.acknowledgement.default_language not in rs.acknowledgement.languages:
-        raise toml.error("default_language must be one of languages", ("acknowledgement", "default_language"))
-    for index, rule in enumerate(rs.rules):
-        if rule.min_priority and rule.min_priority not in rs.priorities:
-            raise toml.error(f"unknown priority {rule.min_priority!r}; known: {known}", ("rules", index, "min_priority"))
-        if rule.set_department and rule.set_department not in rs.departments:
-            raise toml.error(
-                f"unknown department {rule.set_department!r}; define it under [departments]", ("rules", index, "set_department")
-            )
-        if rule.name in [r.name for r in rs.rules[:index]]:
-            raise toml.error(f"rule name {rule.name!r} is used twice", ("rules", index, "name"))
-    _check_priority_map(toml, rs)
-
-
-# The priorities each helpdesk accepts: Zendesk names them, Freshdesk numbers them 1 (low) to 4 (urgent).
-HELPDESK_PRIORITIES: dict[str, tuple[str | int, ...]] = {
-    "zendesk": ("low", "normal", "high", "urgent"),
-    "freshdesk": (1, 2, 3, 4),
-}
-
-
-def _check_priority_map(toml: TomlFile, rs: RuleSet) -> None:
-    """[priority_map.<helpdesk>]: known helpdesks, known priorities, values that helpdesk accepts."""
-    for helpdesk, mapping in rs.priority_map.items():
-        if helpdesk not in HELPDESK_PRIORITIES:
-            raise toml.error(f"unknown helpdesk {helpdesk!r}; known: {', '.join(HELPDESK_PRIORITIES)}",
-                             ("priority_map", helpdesk))
-        allowed = HELPDESK_PRIORITIES[helpdesk]
-        for priority, value in mapping.items():
-            if priority not in rs.priorities:
-                raise toml.error(f"unknown priority {priority!r}; known: {', '.join(rs.priorities)}",
-                                 ("priority_map", helpdesk, priority))
-            if value not in allowed or type(value) is not type(allowed[0]):
-                shown = ", ".join(repr(v) for v in allowed)
-                raise toml.error(f"{helpdesk} has no priority {value!r}; use one of {shown}",
-                                 ("priority_map", helpdesk, priority))
+    def sla_hours_for(self, department: str, priority: str) -> float:
+        """The first-answer target: the department's hours for this priority, else [sla_hours]."""
+        route = self.departments.get(department)
+        if route is not None and priority in route.sla_hours:
+            return route.sla_hours[priority]
+        return self.sla_hours[priority]
