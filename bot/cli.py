@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "a source or a ticket failed)")
     run.add_argument("--dry-run", action="store_true", help="decide and record, but change nothing on any "
                      "server, send nothing and give out no reference")
+    run.add_argument("--shadow", type=Path, metavar="MODEL_DIR", help="also decide with this model and record its "
+                     "decisions beside the live ones (never acted on); compare before switching")
     run.set_defaults(handler=commands.run, daemon_logging=True)  # a daemon logs one line per decision
 
     _add_serve(sub, commands)
@@ -112,9 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--failed", action="store_true", help="every failed and quarantined ticket")
     retry.set_defaults(handler=commands.retry)
 
+    from bot.learning.cli import add_commands as add_learning
+    from bot.report.cli import add_command as add_report
     from classifier.cli import add_commands
 
     add_commands(sub)
+    add_learning(sub)
+    add_report(sub)
     return parser
 
 

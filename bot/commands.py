@@ -36,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
     lock = InstanceLock(database) if database is not None and not args.dry_run else contextlib.nullcontext()
     with lock:
         triage = build_triage(config, dry_run=args.dry_run)
+        if getattr(args, "shadow", None):
+            from bot.learning.shadow import ShadowModel
+
+            triage.shadow = ShadowModel.load(args.shadow, triage.store)
         scheduled = sources_of(config, triage)
         if args.dry_run:
             print("dry run: decisions are recorded, nothing is changed on any server, nothing is sent",
@@ -213,7 +217,10 @@ def log(args: argparse.Namespace) -> int:
     if args.json:
         actions = actions_of(store, [r.id for r in rows if r.id is not None])  # type: ignore[arg-type]
         for row in rows:
-            print(json.dumps(as_json(row, actions[row.id or 0]), ensure_ascii=False))
+            record = as_json(row, actions[row.id or 0])
+            if args.reference:
+                record["corrections"] = _corrections(store, row.id)
+            print(json.dumps(record, ensure_ascii=False))
         return 0
     print(format_table(
         ("reference", "when (UTC)", "source", "sender", "subject", "department", "prio", "conf", "status", "note"),
@@ -223,7 +230,20 @@ def log(args: argparse.Namespace) -> int:
           clip(r.error or r.ack_skip_reason or ("ack " + r.ack_message_id if r.ack_message_id else "-"), 40)]
          for r in rows],
     ))
+    for row in rows if args.reference else []:
+        for found in _corrections(store, row.id):
+            print(f"{found['kind']} ({found['channel']}, {found['at']}): deskbot {found['deskbot']['department']}/"
+                  f"{found['deskbot']['priority'] or '-'}, team {found['team']['department'] or '?'}/"
+                  f"{found['team']['priority'] or '?'}")
     return 0
+
+
+def _corrections(store: object, ticket_id: int | None) -> list[dict[str, object]]:
+    """A ticket's corrections and confirmations, oldest first, for `log --reference`."""
+    from bot.learning.corrections import as_json, corrections_since
+
+    found = corrections_since(store, None, ticket_id=ticket_id)  # type: ignore[arg-type]
+    return [as_json(c, t) for c, t in reversed(found)]
 
 
 def _date(value: str | None, option: str) -> datetime | None:

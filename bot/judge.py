@@ -23,11 +23,19 @@ log = logging.getLogger(__name__)
 def judge(ticket: Ticket, triage: Triage) -> tuple[Prediction, Decision]:
     """Predict, gather what the log knows (the thread, the recipient), then apply the rules (pure)."""
     store = triage.store
-    prediction = triage.classifier.predict(ticket_text(ticket.subject, ticket.text))
+    text = ticket_text(ticket.subject, ticket.text)
+    prediction = triage.classifier.predict(text)
     prior = recall.find_prior(store, ticket.references, reference_tokens(ticket, triage.rules.acknowledgement.reference_prefix))
-    decision = decide(ticket, prediction, triage.rules, now=store.clock(), calendar=triage.calendar, prior=prior,
+    recipient = recall.recipient(store, reply_address(ticket))
+
+    def decide_with(given: Prediction) -> Decision:
+        return decide(ticket, given, triage.rules, now=store.clock(), calendar=triage.calendar, prior=prior,
                       own_addresses=triage.own_addresses, own_message_id_domain=ack_domain(triage.from_address),
-                      recipient=recall.recipient(store, reply_address(ticket)))
+                      recipient=recipient)
+
+    decision = decide_with(prediction)
+    if triage.shadow is not None:
+        triage.shadow.record(ticket, text, prediction, decide_with)
     return prediction, decision
 
 

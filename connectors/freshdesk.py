@@ -52,6 +52,7 @@ class FreshdeskSource(HelpdeskSource):
     """One [[freshdesk]] table; use as a context manager per cycle (logs in, resolves groups once)."""
 
     kind = "freshdesk"
+    solved_statuses = frozenset({4, 5})
     config: FreshdeskConfig
 
     def __init__(self, config: FreshdeskConfig, *, rules: RuleSet, transport: httpx.BaseTransport | None = None,
@@ -93,6 +94,7 @@ class FreshdeskSource(HelpdeskSource):
         while True:
             tickets, more = freshdesk_api.list_updated(self.api, since, page=page)
             unseen = [t for t in tickets if int(t["id"]) not in seen]
+            self.watch(unseen)
             seen.update(int(t["id"]) for t in unseen)
             newest = max((parse_time(t.get("updated_at")) or since for t in tickets), default=since)
             yield ([self._raw(t) for t in unseen if self._in_scope(t, start)],

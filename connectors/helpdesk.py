@@ -20,7 +20,8 @@ from bot.errors import PermanentError
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet
 from classifier.text import detect_language
-from connectors.base import Action, RawItem
+from connectors.base import Action, Observation, RawItem
+from connectors.observation import observation_of
 from connectors.http import ApiClient, UncertainWrite
 from connectors.mail import strip_quotes
 from connectors.turn import Turn
@@ -41,6 +42,7 @@ class HelpdeskSource:
     """What a Zendesk and a Freshdesk source do alike: log in once, resolve groups once, pace per cycle."""
 
     kind = ""  # "zendesk" | "freshdesk"
+    solved_statuses: frozenset[object] = frozenset()
 
     def __init__(self, config: HelpdeskConfig, *, rules: RuleSet, transport: httpx.BaseTransport | None = None,
                  clock: Callable[[], datetime] = utc_now, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -53,6 +55,8 @@ class HelpdeskSource:
         self.me: dict[str, Any] | None = None
         self._first_start: datetime | None = None
         self.turn = Turn()  # a cycle and a webhook never work through this source at the same moment
+        self.observe: Callable[[Observation], None] | None = None  # learning from agents (bot/learning)
+        self.group_names: dict[int, str] = {}
 
     def connect(self) -> ApiClient:
         """A new HTTP client for this account (the caller closes it)."""
@@ -73,6 +77,7 @@ class HelpdeskSource:
             if self.me is None or self.groups is None:
                 me, available = self._login(self._api)
                 self.groups = resolve_groups(self.rules, available, source=self.name)
+                self.group_names = {gid: name for name, gid in available.items()}
                 self.me = me
         except BaseException:
             self.__exit__(None, None, None)
@@ -98,6 +103,17 @@ class HelpdeskSource:
             assert self.me is not None and self.groups is not None
             groups = ", ".join(f"{name} (#{gid})" for name, gid in sorted(self.groups.items()))
             return f"logged in as {self.login_name()}; groups {groups}"
+
+    def watch(self, tickets: Iterable[Mapping[str, Any]]) -> None:
+        """Tell `observe` how tickets deskbot wrote back to look now, from a page already read (no extra call)."""
+        if self.observe is None:
+            return
+        for data in tickets:
+            tags = data.get("tags")
+            if isinstance(tags, list) and MARKER_TAG in tags and "id" in data:
+                self.observe(observation_of(data, source=self.name, kind=self.kind, rules=self.rules,
+                                            group_names=self.group_names, priorities=self.priorities,
+                                            solved_statuses=self.solved_statuses))
 
     def login_name(self) -> str:
         """Who deskbot is logged in as, for check()."""

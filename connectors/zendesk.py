@@ -52,6 +52,7 @@ class ZendeskSource(HelpdeskSource):
     """One [[zendesk]] table; use as a context manager per cycle (logs in, resolves groups once)."""
 
     kind = "zendesk"
+    solved_statuses = frozenset({"solved", "closed"})
     config: ZendeskConfig
 
     def __init__(self, config: ZendeskConfig, *, rules: RuleSet, transport: httpx.BaseTransport | None = None,
@@ -83,6 +84,7 @@ class ZendeskSource(HelpdeskSource):
 
         def scoped() -> Iterator[tuple[list[RawItem], str]]:
             for page in pages:
+                self.watch(page.tickets)
                 items = [self._raw(t, page.users) for t in page.tickets if self._in_scope(t, start)]
                 yield items, encode_position(start=mark, after=page.after_cursor)
 

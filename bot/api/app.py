@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import HTMLResponse
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import text
@@ -128,6 +129,21 @@ def _pushed(backend: Backend, source: str, ticket_id: int) -> WebhookOut:
         return WebhookOut(source=source, ticket=ticket_id, status="ignored")
     return WebhookOut(source=source, ticket=ticket_id, status=outcome.status, id=outcome.ticket_id,
                       reference=row.reference if row else None)
+
+
+@router.get("/report", response_class=HTMLResponse, responses=REFUSALS, tags=["report"])
+def report(since: str = "30d", client: Client = Depends(allow("report")),
+           backend: Backend = Depends(backend_of)) -> HTMLResponse:
+    """The HTML report of `deskbot report` (since: 48h, 30d, 12w or a date; default 30d)."""
+    from bot.learning.period import parse_since
+    from bot.report.document import build_report
+
+    store = backend.triage.store
+    try:
+        start = parse_since(since, store.now(), option="since")
+    except DeskbotError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return HTMLResponse(build_report(store, since=start))
 
 
 @router.get("/healthz", tags=["health"])
