@@ -10,6 +10,7 @@ import pytest
 from bot.cli import main
 from bot.daemon import build_triage
 from bot.learning.corrections import corrections_since
+from bot.log.store import Store
 from tests.test_helpdesk_e2e import cycle, world  # noqa: F401 - the fixture of the end-to-end helpdesk tests
 
 
@@ -82,8 +83,8 @@ def test_a_dry_run_learns_nothing(world) -> None:  # noqa: ANN001,F811
 
 
 @pytest.mark.parametrize("since", ["30x", "yesterday"])
-def test_a_since_that_is_no_span_or_date_says_what_to_write(world, since: str, capsys) -> None:  # noqa: ANN001,F811
-    config, _, _ = world
-    Path(config.database.url.removeprefix("sqlite:///")).parent.mkdir(exist_ok=True)
-    assert main(["corrections", "--db", config.database.url, "--since", since]) == 2
+def test_a_since_that_is_no_span_or_date_says_what_to_write(tmp_path: Path, since: str, capsys) -> None:  # noqa: ANN001
+    url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
+    Store.open(url)
+    assert main(["corrections", "--db", url, "--since", since]) == 2
     assert "neither a span (48h, 30d, 12w) nor a date" in capsys.readouterr().err
