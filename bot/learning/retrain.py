@@ -24,6 +24,8 @@ from bot.log.schema import TicketLog
 from bot.log.store import Store
 from classifier.text import ticket_text
 
+MIN_NEW = 8  # labelled tickets since the current model: fewer say too little to switch models on
+
 
 @dataclass(frozen=True)
 class Lessons:
@@ -73,8 +75,8 @@ class Verdict:
 
     @property
     def better(self) -> bool:
-        """Better by at least min_gain."""
-        return self.gain >= self.min_gain - 1e-12
+        """Better, and by at least min_gain."""
+        return self.gain > 1e-12 and self.gain >= self.min_gain - 1e-12
 
 
 def lessons(store: Store) -> Lessons:
@@ -93,12 +95,16 @@ def lessons(store: Store) -> Lessons:
 
 def split(taught: Lessons, *, learnt_until: datetime | None, evaluate_last: int) -> tuple[Lessons, Lessons]:
     """(to learn from, to evaluate on): the evaluation tickets are the most recent ones labelled after
-    everything the current model learnt (at most `evaluate_last`), so neither model has seen them."""
+    everything the current model learnt, so neither model has seen them: at most `evaluate_last`, and at
+    most a quarter of the new ones, so that the candidate learns from most of what is new."""
     fresh = [i for i, at in enumerate(taught.at) if learnt_until is None or at > learnt_until]
-    held = fresh[-evaluate_last:]
-    if not held:
+    if not fresh:
         raise DeskbotError("no ticket was corrected or confirmed since the current model was trained: there is "
                            "nothing new to learn from or to evaluate on yet")
+    if len(fresh) < MIN_NEW:
+        raise DeskbotError(f"only {len(fresh)} ticket(s) were corrected or confirmed since the current model was "
+                           f"trained; retraining needs at least {MIN_NEW} (a quarter of them to evaluate on)")
+    held = fresh[-min(evaluate_last, len(fresh) // 4):]
     held_set = set(held)
     return taught.take([i for i in range(len(taught.texts)) if i not in held_set]), taught.take(held)
 
