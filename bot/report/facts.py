@@ -48,8 +48,9 @@ def gather(store: Store, since: datetime, until: datetime) -> Facts:
     """Read the log once per table and aggregate in memory."""
     facts = Facts(since=since, until=until)
     t = TicketLog.__table__  # type: ignore[attr-defined]
-    query = sa.select(t.c.id, t.c.created_at, t.c.updated_at, t.c.source, t.c.status, t.c.kind, t.c.department,
-                      t.c.priority, t.c.needs_review, t.c.sla_hours, t.c.sla_due, t.c.ack_skip_reason, t.c.reasons) \
+    query = sa.select(t.c.id, _raw(t.c.created_at), _raw(t.c.updated_at), t.c.source, t.c.status, t.c.kind,
+                      t.c.department, t.c.priority, t.c.needs_review, t.c.sla_hours, _raw(t.c.sla_due),
+                      t.c.ack_skip_reason, t.c.reasons) \
         .where(t.c.dry_run == sa.false(), t.c.duplicate_of.is_(None), t.c.created_at >= since, t.c.created_at < until)
     with store.engine.connect() as connection:
         rows = connection.execute(query).all()
@@ -64,23 +65,36 @@ def gather(store: Store, since: datetime, until: datetime) -> Facts:
     return facts
 
 
+def _raw(column: Any) -> Any:
+    """A time column as the database hands it over (SQLite: ISO text): parsing 100,000 of them with
+    datetime.fromisoformat is several times faster than the ORM type's per-value conversion."""
+    return sa.type_coerce(column, sa.String).label(column.name)
+
+
+def _moment(value: object) -> datetime:
+    """A raw time value (ISO text, or a datetime from a database that has a time type) in UTC."""
+    return as_utc(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
+
+
 def _tickets(rows: list[Any], facts: Facts, answered: dict[int, datetime]) -> list[Decided]:
     decided = []
-    weeks: dict[date, date] = {}
+    weeks: dict[str, date] = {}
+    buckets: dict[float | None, str] = {}
     for row in rows:
         facts.tickets += 1
         facts.kinds[row.kind] += 1
         if row.kind != "ticket" or not row.department:
             continue
-        day = row.created_at.date()
-        week = weeks.get(day) or weeks.setdefault(day, week_of(day))
+        day = str(row.created_at)[:10]  # the UTC day, for text and time values alike
+        week = weeks.get(day) or weeks.setdefault(day, week_of(date.fromisoformat(day)))
         decided.append(Decided(row.id, week, row.department, row.priority, bool(row.needs_review)))
         facts.volume_by_department[row.department][week] += 1
         facts.volume_by_priority[row.priority or "(none)"][week] += 1
-        facts.sla_buckets[_bucket(row.sla_hours)] += 1
+        bucket = buckets.get(row.sla_hours) or buckets.setdefault(row.sla_hours, _bucket(row.sla_hours))
+        facts.sla_buckets[bucket] += 1
+        first = answered.get(row.id)
         if row.sla_due is not None:
-            first = answered.get(row.id)
-            facts.answered["not known" if first is None else "in time" if first <= as_utc(row.sla_due) else "late"] += 1
+            facts.answered["not known" if first is None else "in time" if first <= _moment(row.sla_due) else "late"] += 1
         if row.ack_skip_reason:
             facts.acks_suppressed[row.ack_skip_reason.split(":")[0].split(" (")[0][:60]] += 1
         for rule, builtin in _RULE.findall(row.reasons or ""):
@@ -102,7 +116,7 @@ def _labels(connection: sa.Connection, since: datetime, until: datetime,
     """Each ticket's latest correction or confirmation, the department confusion, first answers."""
     c, t = Correction.__table__, TicketLog.__table__  # type: ignore[attr-defined]
     query = sa.select(c.c.ticket_id, c.c.kind, c.c.deskbot_department, c.c.team_department, c.c.team_priority,
-                      c.c.answered_at).join(t, t.c.id == c.c.ticket_id) \
+                      _raw(c.c.answered_at)).join(t, t.c.id == c.c.ticket_id) \
         .where(t.c.created_at >= since, t.c.created_at < until).order_by(c.c.id)
     latest = {row.ticket_id: row for row in connection.execute(query)}
     answered = {}
@@ -114,7 +128,7 @@ def _labels(connection: sa.Connection, since: datetime, until: datetime,
         if row.team_department:
             facts.confusion[(row.deskbot_department, row.team_department)] += 1
         if row.answered_at is not None:
-            answered[row.ticket_id] = as_utc(row.answered_at)
+            answered[row.ticket_id] = _moment(row.answered_at)
     return {k: Label(r.team_department, r.team_priority) for k, r in latest.items()}, answered
 
 
@@ -136,7 +150,7 @@ def _sources(rows: list[Any], failures: Counter[str], states: dict[str, Any]) ->
     for row in rows:
         counts[row.source][row.status] += 1
         if row.status == "done" and row.updated_at is not None:
-            seconds[row.source].append((row.updated_at - row.created_at).total_seconds())
+            seconds[row.source].append((_moment(row.updated_at) - _moment(row.created_at)).total_seconds())
     out = []
     for source in sorted(counts):
         spans = sorted(seconds[source])
