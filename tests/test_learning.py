@@ -167,6 +167,18 @@ def test_shadow_decisions_are_recorded_and_never_acted_on(world) -> None:  # noq
         row = triage.store.find_key(f"zendesk:acme:{ticket_id}")
         wanted = desks.zendesk.group_id(row.group) if row.group else None
         assert ticket.group_id == wanted, "the helpdesk shows the live decision only"
+    first = recorded[0]
+    record_observation(triage.store, Observation(source="zendesk:acme", key=first.key, solved=True,
+                                                 departments=(("zendesk", first.department),), priority=None, at=None))
+    from bot.report.facts import gather
+
+    from bot.report.page import render
+
+    facts = gather(triage.store, clock() - timedelta(days=1), clock() + timedelta(days=1))
+    [seen] = facts.shadows
+    assert "<h2>Shadow models</h2>" in render(facts) and shadow.version in render(facts)
+    assert (seen["model_version"], seen["tickets"], seen["labelled"], seen["shadow_agreement"]) == \
+        (shadow.version, 6, 1, 1.0), "the report holds the shadow against what agents decided"
 
 
 def test_run_takes_a_shadow_model_folder() -> None:

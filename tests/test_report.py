@@ -3,6 +3,7 @@ and the same report at /report for tokens with the `report` scope."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -98,3 +99,18 @@ def test_the_api_serves_the_report_to_tokens_with_the_report_scope(tmp_path: Pat
         assert client.get("/report").status_code == 401
         bad = client.get("/report", params={"since": "soon"}, headers={"Authorization": "Bearer admin-token-0123456789"})
         assert bad.status_code == 422 and "neither a span" in bad.text
+
+
+def test_accuracy_prints_each_weeks_agreement_from_the_log(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
+    store = Store.open(url)
+    fill_log(store, 2000, end=store.now(), days=28)
+    assert main(["accuracy", "--db", url, "--since", "35d", "--json"]) == 0
+    weeks = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert 4 <= len(weeks) <= 5 and sum(w["tickets"] for w in weeks) == 2000
+    full = [w for w in weeks if w["tickets"] > 300]
+    assert full[0]["department_agreement"] < full[-1]["department_agreement"], "the generated team's mistakes fade"
+    assert all(0.7 < w["auto_route_rate"] < 0.9 and abs(w["auto_route_rate"] + w["review_rate"] - 1) < 1e-3
+               for w in full)
+    assert main(["accuracy", "--db", url, "--since", "35d"]) == 0
+    assert "department agreement" in capsys.readouterr().out

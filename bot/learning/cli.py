@@ -1,4 +1,4 @@
-"""The learning commands: `deskbot corrections`, `deskbot retrain`, `deskbot model list|use`."""
+"""The learning commands: `deskbot corrections`, `deskbot accuracy`, `deskbot retrain`, `deskbot model list|use`."""
 
 from __future__ import annotations
 
@@ -29,6 +29,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     corrections.add_argument("--kind", choices=("correction", "confirmation"), help="only this kind (default: both)")
     corrections.add_argument("--json", action="store_true", help="print one JSON object per line")
     corrections.set_defaults(handler=list_corrections)
+
+    accuracy = sub.add_parser("accuracy", help="per week: agreement with agents, auto-route and review rates",
+                              description="Per week of decision, from each ticket's latest correction or "
+                              "confirmation: department and priority agreement (also per department and priority), "
+                              "auto-route and review rates, and the share of high tickets deskbot filed low. Reads "
+                              "only the database.")
+    _database(accuracy)
+    accuracy.add_argument("--since", default="12w", help="a span back from now (48h, 30d, 12w) or a date (default 12w)")
+    accuracy.add_argument("--json", action="store_true", help="print one JSON object per week")
+    accuracy.set_defaults(handler=show_accuracy)
 
     retrain = sub.add_parser("retrain", help="build a candidate model from agents' corrections, compare, switch if better",
                              description=RETRAIN_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,6 +86,32 @@ def list_corrections(args: argparse.Namespace) -> int:
         [t.reference or f"#{t.id}", f"{c.at:%Y-%m-%d %H:%M}", c.source, c.kind,
          f"{c.deskbot_department}/{c.deskbot_priority or '-'}", f"{c.team_department or '?'}/{c.team_priority or '?'}",
          c.channel] for c, t in found]))
+    return 0
+
+
+def show_accuracy(args: argparse.Namespace) -> int:
+    """`deskbot accuracy`."""
+    from bot.commands import open_log
+    from bot.learning.period import parse_since
+    from bot.ops.table import format_table
+    from bot.report.facts import gather
+
+    store, _ = open_log(args)
+    now = store.now()  # type: ignore[attr-defined]
+    weeks = gather(store, parse_since(args.since, now) or now, now).accuracy  # type: ignore[arg-type]
+    if args.json:
+        for week in weeks:
+            print(json.dumps(week, ensure_ascii=False))
+        return 0
+
+    def rate(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    print(format_table(("week", "tickets", "auto-routed", "review", "labelled", "department agreement",
+                        "priority agreement", "high filed low"),
+                       [[w["week"], w["tickets"], rate(w["auto_route_rate"]), rate(w["review_rate"]), w["labelled"],
+                         rate(w["department_agreement"]), rate(w["priority_agreement"]),
+                         rate(w["high_predicted_low_rate"])] for w in weeks]))
     return 0
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.learning.accuracy import Decided, Label, week_of, weekly
-from bot.log.feedback import CONFIRMATION, Correction
+from bot.log.feedback import CONFIRMATION, Correction, ShadowDecision
 from bot.log.records import as_utc
 from bot.log.schema import ActionLog, SourceState, TicketLog
 from bot.log.store import Store
@@ -42,6 +42,7 @@ class Facts:
     sources: list[dict[str, Any]] = field(default_factory=list)
     tickets: int = 0
     kinds: Counter[str] = field(default_factory=Counter)
+    shadows: list[dict[str, Any]] = field(default_factory=list)  # per shadow model: beside live, against agents
 
 
 def gather(store: Store, since: datetime, until: datetime) -> Facts:
@@ -57,6 +58,7 @@ def gather(store: Store, since: datetime, until: datetime) -> Facts:
         labels, answered = _labels(connection, since, until, facts)
         sent, failures = _actions(connection, since, until)
         states = {s.source: s for s in connection.execute(sa.select(SourceState.__table__)).all()}  # type: ignore[attr-defined]
+        facts.shadows = _shadows(connection, since, until, labels)
     decided = _tickets(rows, facts, answered)
     facts.accuracy = weekly(decided, labels)
     facts.weeks = sorted({d.week for d in decided} | {date.fromisoformat(w["week"]) for w in facts.accuracy})
@@ -130,6 +132,30 @@ def _labels(connection: sa.Connection, since: datetime, until: datetime,
         if row.answered_at is not None:
             answered[row.ticket_id] = _moment(row.answered_at)
     return {k: Label(r.team_department, r.team_priority) for k, r in latest.items()}, answered
+
+
+def _shadows(connection: sa.Connection, since: datetime, until: datetime,
+             labels: dict[int, Label]) -> list[dict[str, Any]]:
+    """Each shadow model (`run --shadow`): how often it decided as the live model did, and, on tickets agents
+    corrected or confirmed, how often each of the two agreed with them."""
+    h, t = ShadowDecision.__table__, TicketLog.__table__  # type: ignore[attr-defined]
+    query = sa.select(h.c.model_version, h.c.department, t.c.id, t.c.department.label("live")) \
+        .join(t, t.c.key == h.c.key).where(t.c.dry_run == sa.false(), t.c.duplicate_of.is_(None),
+                                          t.c.created_at >= since, t.c.created_at < until)
+    seen: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in connection.execute(query):
+        counts = seen[row.model_version]
+        counts["tickets"] += 1
+        counts["same"] += row.department == row.live
+        label = labels.get(row.id)
+        if label is not None and label.team_department:
+            counts["labelled"] += 1
+            counts["shadow_right"] += row.department == label.team_department
+            counts["live_right"] += row.live == label.team_department
+    return [{"model_version": version, "tickets": c["tickets"], "same_as_live": c["same"] / c["tickets"],
+             "labelled": c["labelled"], "shadow_agreement": c["shadow_right"] / c["labelled"] if c["labelled"] else None,
+             "live_agreement": c["live_right"] / c["labelled"] if c["labelled"] else None}
+            for version, c in sorted(seen.items())]
 
 
 def _actions(connection: sa.Connection, since: datetime, until: datetime) -> tuple[int, Counter[str]]:

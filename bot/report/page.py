@@ -28,7 +28,7 @@ def render(facts: Facts) -> str:
     """The whole report as one self-contained HTML document."""
     weeks = [w.isoformat() for w in facts.weeks]
     sections = [_summary(facts), _volume(facts, weeks), _rates(facts, weeks), _agreement(facts, weeks),
-                _confusion(facts), _sla(facts), _rules(facts), _acks(facts), _sources(facts)]
+                _confusion(facts), _shadow(facts), _sla(facts), _rules(facts), _acks(facts), _sources(facts)]
     period = f"{facts.since:%Y-%m-%d} to {facts.until:%Y-%m-%d %H:%M} UTC"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -124,6 +124,17 @@ def _confusion(facts: Facts) -> str:
     head = "".join(f"<th>{escape(n)}</th>" for n in names)
     return _section("Confusion between departments", f"<table><thead><tr><th>deskbot \\ team</th>{head}</tr></thead>"
                     f"<tbody>{''.join(rows)}</tbody></table>", "Rows: what deskbot decided; columns: where agents put it.")
+
+
+def _shadow(facts: Facts) -> str:
+    if not facts.shadows:
+        return ""
+    rows = [[s["model_version"], s["tickets"], s["same_as_live"], s["labelled"], s["shadow_agreement"],
+             s["live_agreement"]] for s in facts.shadows]
+    return _section("Shadow models", _table(("shadow model", "tickets", "same department as live",
+                                             "corrected or confirmed", "shadow agreed with agents",
+                                             "live agreed with agents"), rows),
+                    "Decided beside the live model by `deskbot run --shadow`, never acted on.")
 
 
 def _sla(facts: Facts) -> str:
