@@ -19,10 +19,12 @@ from bot.learning.registry import ModelRegistry
 from bot.learning.shadow import ShadowModel
 from bot.log.feedback import ShadowDecision
 from bot.log.store import Store
+from bot.report.facts import gather
+from bot.report.page import render
 from classifier.dataset import read_dataset
 from classifier.model import train
 from connectors.base import Observation
-from tests.test_decide import TICKET, run
+from tests.test_decide import PREDICTION, TICKET, run
 from tests.test_helpdesk_e2e import cycle, world  # noqa: F401 - the fixture of the end-to-end helpdesk tests
 
 WRITTEN = Path(__file__).parents[1] / "classifier" / "corpus" / "written-en.csv"
@@ -43,23 +45,15 @@ def tiny_model(rows: list[dict[str, str]], *, rotate: bool = False):  # noqa: AN
 
 def teach(store: Store, rows: list[dict[str, str]]) -> None:
     """Decided tickets (all filed `general`, low) that agents corrected to their true labels, a day apart."""
+    prediction = replace(PREDICTION, department="general", priority="low")
+    decision = replace(run(), department="general", priority="low")
     for i, row in enumerate(rows):
         ticket = replace(TICKET, source="zendesk:acme", key=f"zendesk:acme:{i}", ref=str(i), subject=row["subject"],
                          body=row["body"], text=row["body"])
-        store.record_decision(ticket, _prediction(), _decision(), kinds=(), cursor=None)
+        store.record_decision(ticket, prediction, decision, kinds=(), cursor=None)
         record_observation(store, Observation(source="zendesk:acme", key=ticket.key, solved=True,
                                               departments=(("zendesk", row["department"]),), priority=row["priority"],
                                               at=DAY + timedelta(days=i)))
-
-
-def _prediction():  # noqa: ANN202
-    from tests.test_decide import PREDICTION
-
-    return replace(PREDICTION, department="general", priority="low")
-
-
-def _decision():  # noqa: ANN202
-    return replace(run(), department="general", priority="low")
 
 
 def write_config(tmp_path: Path, model_cache: Path, base_rows: list[dict[str, str]]) -> Path:
@@ -170,10 +164,6 @@ def test_shadow_decisions_are_recorded_and_never_acted_on(world) -> None:  # noq
     first = recorded[0]
     record_observation(triage.store, Observation(source="zendesk:acme", key=first.key, solved=True,
                                                  departments=(("zendesk", first.department),), priority=None, at=None))
-    from bot.report.facts import gather
-
-    from bot.report.page import render
-
     facts = gather(triage.store, clock() - timedelta(days=1), clock() + timedelta(days=1))
     [seen] = facts.shadows
     assert "<h2>Shadow models</h2>" in render(facts) and shadow.version in render(facts)
