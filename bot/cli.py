@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "a source or a ticket failed)")
     run.add_argument("--dry-run", action="store_true", help="decide and record, but change nothing on any "
                      "server, send nothing and give out no reference")
+    run.add_argument("--shadow", type=Path, metavar="MODEL_DIR", help="also decide with this model and record its "
+                     "decisions beside the live ones (never acted on); compare before switching")
     run.set_defaults(handler=commands.run, daemon_logging=True)  # a daemon logs one line per decision
 
     _add_serve(sub, commands)
@@ -141,9 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.ops.rulebook import add_rules_commands
 
     add_rules_commands(sub)
+
+    from bot.learning.cli import add_commands as add_learning
+    from bot.report.cli import add_command as add_report
     from classifier.cli import add_commands
 
     add_commands(sub)
+    add_learning(sub)
+    add_report(sub)
     return parser
 
 

@@ -54,6 +54,10 @@ def _run_with(config: Config, args: argparse.Namespace, shutdown: object) -> int
     from bot.daemon import build_triage, live_reload, run_once, serve_with_api, sources_of
 
     triage = build_triage(config, dry_run=args.dry_run)
+    if getattr(args, "shadow", None):
+        from bot.learning.shadow import ShadowModel
+
+        triage.shadow = ShadowModel.load(args.shadow, triage.store)
     scheduled = sources_of(config, triage)
     reload = live_reload(config, triage, scheduled)  # rules and template edits, each poll and on SIGHUP
     if shutdown.daemon:  # type: ignore[attr-defined]

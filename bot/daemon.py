@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import tempfile
@@ -52,6 +53,17 @@ def load_classifier(model_dir: Path | None, cache_dir: Path | None) -> object:
     return load_default(cache_dir or default_cache_dir())
 
 
+def live_classifier(config: Config) -> object:
+    """The model the models folder's CURRENT names, switched for the next ticket when CURRENT changes; else
+    the configured or default model (bot/learning/live.py)."""
+    from bot.learning.live import LiveClassifier
+    from bot.learning.registry import ModelRegistry
+
+    fallback = functools.cache(functools.partial(load_classifier, config.resolve(config.paths.model),
+                                                 config.resolve(config.paths.cache)))
+    return LiveClassifier(ModelRegistry(config.resolve(config.learning.models) or Path("models")), fallback)
+
+
 def own_addresses(config: Config) -> frozenset[str]:
     """Addresses whose mail is our own coming back (never answered)."""
     from_address = config.smtp.from_ if config.smtp else ""
@@ -67,7 +79,7 @@ def build_triage(config: Config, *, dry_run: bool = False, clock: Callable[[], d
         rules = load_rules(config.resolve(config.paths.rules), context=rules_context(config, renderer.directory))
         log_warnings(rules)
     check_templates(renderer, rules)
-    classifier = load_classifier(config.resolve(config.paths.model), config.resolve(config.paths.cache))
+    classifier = live_classifier(config)
     unknown = unknown_departments(classifier, rules)
     if unknown:
         log.warning("the model predicts departments the rules do not define (%s): their tickets go to review; "
@@ -104,7 +116,13 @@ def live_reload(config: Config, triage: Triage, scheduled: list[Scheduled]) -> L
 
 def sources_of(config: Config, triage: Triage, **kwargs: object) -> list[Scheduled]:
     """Every source of the config, built through the registry."""
-    return build_sources(Needs(config=config, rules=triage.rules, clock=triage.store.clock, **kwargs))  # type: ignore[arg-type]
+    scheduled = build_sources(Needs(config=config, rules=triage.rules, clock=triage.store.clock, **kwargs))  # type: ignore[arg-type]
+    if not triage.dry_run:  # learning from agents: each source reports what the team did with decided tickets
+        from bot.learning.corrections import observer
+
+        for item in scheduled:
+            item.source.observe = observer(triage.store)  # type: ignore[attr-defined]
+    return scheduled
 
 
 def start_sources(scheduled: list[Scheduled], triage: Triage) -> None:

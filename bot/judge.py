@@ -23,14 +23,22 @@ NOT_ASKED = "none: a before_model rule decided"
 
 def judge(ticket: Ticket, triage: Triage) -> tuple[Prediction, Decision]:
     """Gather what the log knows (the thread, the recipient), predict unless a before-model rule decided alone,
-    then apply the rules (pure)."""
+    then apply the rules (pure); a shadow model, when one runs, decides beside the live one and is recorded."""
     store, rules, now = triage.store, triage.rules, triage.store.clock()  # one rule set for the whole ticket
     prior = recall.find_prior(store, ticket.references, reference_tokens(ticket, rules.acknowledgement.reference_prefix))
     asked = needs_model(ticket, rules, now=now, calendar=triage.calendar, prior=prior)
-    prediction = triage.classifier.predict(ticket_text(ticket.subject, ticket.text)) if asked else None
-    decision = decide(ticket, prediction, rules, now=now, calendar=triage.calendar, prior=prior,
+    text = ticket_text(ticket.subject, ticket.text)
+    prediction = triage.classifier.predict(text) if asked else None
+    recipient = recall.recipient(store, reply_address(ticket))
+
+    def decide_with(given: Prediction | None) -> Decision:
+        return decide(ticket, given, rules, now=now, calendar=triage.calendar, prior=prior,
                       own_addresses=triage.own_addresses, own_message_id_domain=ack_domain(triage.from_address),
-                      recipient=recall.recipient(store, reply_address(ticket)))
+                      recipient=recipient)
+
+    decision = decide_with(prediction)
+    if triage.shadow is not None and prediction is not None:  # no model asked: nothing for a shadow to differ on
+        triage.shadow.record(ticket, text, prediction, decide_with)
     return prediction or not_asked(ticket), decision
 
 

@@ -6,12 +6,13 @@ those three modules has to import another one just for its types.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.ack.templates import AckRenderer
 from bot.log.store import Store
-from bot.models import Prediction
+from bot.models import Decision, Prediction, Ticket
 from bot.rules import RuleSet
 from bot.sla import BusinessHours
 
@@ -21,6 +22,14 @@ class Classifier(Protocol):
 
     def predict(self, text: str) -> Prediction:
         """Predict one text."""
+        ...
+
+
+class Shadow(Protocol):
+    """A second model deciding beside the live one, recorded and never acted on (`deskbot run --shadow`)."""
+
+    def record(self, ticket: Ticket, text: str, live: Prediction, decide_with: Callable[[Prediction], Decision]) -> None:
+        """Predict and decide with the second model and record it; never raises."""
         ...
 
 
@@ -39,6 +48,7 @@ class Triage:
     max_attempts: int = 3
     owner: str = ""  # the lease holder's name; '' when leases are not used (one instance, SQLite lock)
     seeded: set[str] = field(default_factory=set)  # sources whose references were checked since this start
+    shadow: Shadow | None = None  # bot/learning/shadow.py
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,25 @@ class Action:
     duplicate_of: str = ""  # for duplicate: the reference of the ticket this copy belongs to
 
 
+@dataclass(frozen=True)
+class Observation:
+    """How a ticket deskbot acted on looks at its source now: what the team made of it (learning from agents).
+
+    Sources report these from what they read anyway (a helpdesk's incremental pages, an IMAP folder scan);
+    bot/learning compares them with the decision and records corrections and confirmations.
+    """
+
+    source: str
+    key: str  # the ticket's key for helpdesks ("zendesk:acme:123"); "" for mail, found by `message_id`
+    departments: tuple[tuple[str, str], ...]  # (channel, department) the team's signals, strongest first
+    priority: str | None  # the team's priority in deskbot's terms (None: the source does not say)
+    solved: bool  # solved or closed (IMAP: answered): unchanged values then confirm deskbot's decision
+    at: datetime | None  # when the source last changed the ticket
+    channel: str = ""  # of the priority signal and of a confirmation
+    message_id: str = ""
+    answered_at: datetime | None = None  # the first answer, where the source says
+
+
 class Source(Protocol):
     """An inbound system: an IMAP folder, a helpdesk account. Used as a context manager per cycle."""
 

@@ -58,6 +58,7 @@ class FreshdeskSource(HelpdeskSource):
     """One [[freshdesk]] table; use as a context manager per cycle (logs in, resolves groups once)."""
 
     kind = "freshdesk"
+    solved_statuses = frozenset({4, 5})
     config: FreshdeskConfig
 
     def __init__(self, config: FreshdeskConfig, *, rules: RuleSet, transport: httpx.BaseTransport | None = None,
@@ -119,6 +120,7 @@ class FreshdeskSource(HelpdeskSource):
                 since, page = since + WATERMARK_OVERLAP, 1
             tickets, more = freshdesk_api.list_updated(self.api, since - WATERMARK_OVERLAP, page=page)
             unseen = [t for t in tickets if int(t["id"]) not in stamps]
+            self.watch(unseen)
             for ticket in tickets:
                 stamps[int(ticket["id"])] = parse_time(ticket.get("updated_at")) or since
             newest = max([since, *(stamps[int(t["id"])] for t in tickets)])

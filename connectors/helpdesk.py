@@ -19,10 +19,11 @@ from bot.errors import PermanentError
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet
 from classifier.text import detect_language
-from connectors.base import RawItem
+from connectors.base import Observation, RawItem
 from connectors.budget import Budget
 from connectors.http import ApiClient
 from connectors.mail import strip_quotes
+from connectors.observation import observation_of, parse_time  # parse_time: used here and by the helpdesks
 from connectors.turn import Turn
 
 MARKER_TAG = "deskbot"  # on every ticket deskbot wrote back to: agents can filter on it, verify() looks for it
@@ -41,6 +42,7 @@ class HelpdeskSource:
     """What a Zendesk and a Freshdesk source do alike: log in once, resolve groups once, pace per cycle."""
 
     kind = ""  # "zendesk" | "freshdesk"
+    solved_statuses: frozenset[object] = frozenset()
 
     def __init__(self, config: HelpdeskConfig, *, rules: RuleSet, transport: httpx.BaseTransport | None = None,
                  clock: Callable[[], datetime] = utc_now, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -55,6 +57,8 @@ class HelpdeskSource:
         self.budgets: dict[str, Budget] = {}  # rate budgets outlive a cycle: a long Retry-After is remembered
         self.read_to: str | None = None  # the position after everything the last fetch_new read (pipeline saves it)
         self.turn = Turn()  # a cycle and a webhook never work through this source at the same moment
+        self.observe: Callable[[Observation], None] | None = None  # learning from agents (bot/learning)
+        self.group_names: dict[int, str] = {}
 
     def connect(self) -> ApiClient:
         """A new HTTP client for this account (the caller closes it)."""
@@ -75,6 +79,7 @@ class HelpdeskSource:
             if self.me is None or self.groups is None:
                 me, available = self._login(self._api)
                 self.groups = resolve_groups(self.rules, available, source=self.name)
+                self.group_names = {gid: name for name, gid in available.items()}
                 self.me = me
         except BaseException:
             self.__exit__(None, None, None)
@@ -105,6 +110,17 @@ class HelpdeskSource:
     def probe(self) -> str:
         """The first request fetch_new would make, made once; what it showed (raise what it raises)."""
         raise NotImplementedError
+
+    def watch(self, tickets: Iterable[Mapping[str, Any]]) -> None:
+        """Tell `observe` how tickets deskbot wrote back to look now, from a page already read (no extra call)."""
+        if self.observe is None:
+            return
+        for data in tickets:
+            tags = data.get("tags")
+            if isinstance(tags, list) and MARKER_TAG in tags and "id" in data:
+                self.observe(observation_of(data, source=self.name, kind=self.kind, rules=self.rules,
+                                            group_names=self.group_names, priorities=self.priorities,
+                                            solved_statuses=self.solved_statuses))
 
     def login_name(self) -> str:
         """Who deskbot is logged in as, for check()."""
@@ -237,17 +253,6 @@ def build_ticket(*, source: str, ticket_id: int, subject: str, first_message: st
                   language=detect_language(f"{subject}\n{text}"), received_at=created_at,
                   meta=(*meta, *((("recipient", recipient),) if recipient else ()),
                         *((("organization", organization),) if organization else ())))
-
-
-def parse_time(value: object) -> datetime | None:
-    """A helpdesk timestamp (2026-11-02T09:00:00Z) as an aware datetime; None when there is none."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def with_resume_cursors(pages: Iterable[tuple[list[RawItem], str]], *, start: str,

@@ -12,7 +12,8 @@ when one is configured. Without MOVE (RFC 6851) a copy already in the target fol
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import date
 from types import TracebackType
 
 import imapclient
@@ -32,9 +33,11 @@ from connectors.base import (
     WRITE_BACK,
     Action,
     Mailer,
+    Observation,
     RawItem,
 )
 from connectors.imap_folders import flag_where_filed, highest_reference, unmakeable_folders
+from connectors.imap_observation import scan_folders
 from connectors.imap_session import close_quietly, connect, keyword, translated
 from connectors.mail import parse_mail
 
@@ -64,6 +67,7 @@ class ImapSource:
         self._validity = 0
         self._folders: set[str] = set()
         self._warned = False
+        self.observe: Callable[[Observation], None] | None = None  # learning from agents (bot/learning)
 
     def __enter__(self) -> ImapSource:
         self._client = connect(self.config)
@@ -125,6 +129,8 @@ class ImapSource:
 
     def fetch_new(self, cursor: str | None) -> Iterator[RawItem]:
         """Messages after the cursor's UID, oldest first, read with BODY.PEEK[] in batches."""
+        if self.observe is not None:
+            self._observe_folders()
         validity, last_uid = _parse_cursor(cursor)
         with translated("search"):
             if validity == self._validity:
@@ -140,6 +146,15 @@ class ImapSource:
         self.backlog = len(uids)
         for start in range(0, len(uids), _BATCH):
             yield from self._fetch(uids[start : start + _BATCH])
+
+    def _observe_folders(self) -> None:
+        """Tell `observe` what agents did with mail deskbot filed (moved, re-keyworded, answered)."""
+        assert self.observe is not None
+        with translated("look at the department folders"):
+            for seen in scan_folders(self.client, source=self.name, rules=self.rules, inbox=self.config.folder,
+                                     processed=PROCESSED, today=date.today()):
+                self.observe(seen)
+        self._select()
 
     def _fetch(self, uids: list[int]) -> Iterator[RawItem]:
         with translated("fetch sizes"):

@@ -59,6 +59,7 @@ class ZendeskSource(HelpdeskSource):
     """One [[zendesk]] table; use as a context manager per cycle (logs in, resolves groups once)."""
 
     kind = "zendesk"
+    solved_statuses = frozenset({"solved", "closed"})
     config: ZendeskConfig
 
     def __init__(self, config: ZendeskConfig, *, rules: RuleSet, transport: httpx.BaseTransport | None = None,
@@ -116,6 +117,7 @@ class ZendeskSource(HelpdeskSource):
         def scoped() -> Iterator[tuple[list[RawItem], str]]:
             with self._admin_needed():
                 for page in pages:
+                    self.watch(page.tickets)
                     items = [self._raw(t, page.users) for t in page.tickets if self._in_scope(t, start)]
                     yield items, encode_position(start=mark, after=page.after_cursor)
 

@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -137,6 +138,22 @@ def _pushed(backend: Backend, source: str, ticket_id: int) -> WebhookOut:
         return WebhookOut(source=source, ticket=ticket_id, status="ignored")
     return WebhookOut(source=source, ticket=ticket_id, status=outcome.status, id=outcome.ticket_id,
                       reference=row.reference if row else None)
+
+
+@router.get("/report", response_class=HTMLResponse, tags=["report"], responses=refusals(
+    *GATED, 422, why={422: "`since` is not a period (48h, 30d, 12w) or a date"}))
+def report(since: str = "30d", client: Client = Depends(Allow("report")),
+           backend: Backend = Depends(backend_of)) -> HTMLResponse:
+    """The HTML report of `deskbot report` (since: 48h, 30d, 12w or a date; default 30d)."""
+    from bot.learning.period import parse_since
+    from bot.report.document import build_report
+
+    store = backend.triage.store
+    try:
+        start = parse_since(since, store.now(), option="since")
+    except DeskbotError:
+        raise HTTPException(422, "since must be a period such as 48h, 30d or 12w, or a date") from None
+    return HTMLResponse(build_report(store, since=start))
 
 
 @router.get("/healthz", tags=["health"], responses=refusals(500, why={500: "the decision log does not answer"}))

@@ -23,6 +23,7 @@ from bot.config.tables import (  # noqa: F401 - the tables are part of this modu
     DatabaseConfig,
     FreshdeskConfig,
     HelpdeskConfig,
+    LearningConfig,
     MailboxConfig,
     PathsConfig,
     Scope,
@@ -51,6 +52,7 @@ class Config(_Section):
     paths: PathsConfig = PathsConfig()
     base_dir: str = Field(default=".", exclude=True)
     api: ApiConfig | None = None
+    learning: LearningConfig = LearningConfig()
 
     @model_validator(mode="after")
     def _has_a_source(self) -> Config:

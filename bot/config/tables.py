@@ -176,7 +176,7 @@ class FreshdeskConfig(HelpdeskConfig):
     webhook_secret: str = Field(default="", repr=False)  # filled from webhook_secret_env
 
 
-Scope = Literal["predict", "tickets", "webhooks"]
+Scope = Literal["predict", "tickets", "webhooks", "report"]
 
 
 class ApiTokenConfig(_Section):
@@ -240,3 +240,13 @@ class PathsConfig(_Section):
     cache: str = ""  # empty: $XDG_CACHE_HOME/deskbot
 
 
+
+
+class LearningConfig(_Section):
+    """The [learning] table: where model versions live, what retraining learns from, when it switches alone."""
+
+    models: str = "models"  # the versioned models folder (relative to the config file); CURRENT names the live one
+    auto_apply: bool = False  # `deskbot retrain` switches by itself when the candidate is better by min_gain
+    min_gain: float = Field(default=0.01, ge=0.0, le=1.0)  # on the mean of department and priority macro-F1
+    training_data: list[str] = []  # CSV/JSONL files the current model learnt from (empty: the shipped corpus)
+    evaluate_last: int = Field(default=200, ge=10)  # the most recent labelled tickets both models are scored on

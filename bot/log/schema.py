@@ -173,3 +173,6 @@ class Instance(SQLModel, table=True):
     host: str
     started_at: datetime
     heartbeat_at: datetime
+
+
+from bot.log.feedback import Correction, ShadowDecision  # noqa: E402,F401 - their tables belong to this metadata

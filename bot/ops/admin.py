@@ -61,7 +61,10 @@ def show_log(args: argparse.Namespace) -> int:
     if args.json:
         actions = actions_of(store, [r.id for r in rows if r.id is not None])
         for row in rows:
-            print(json.dumps(as_json(row, actions[row.id or 0]), ensure_ascii=False))
+            record = as_json(row, actions[row.id or 0])
+            if args.reference:
+                record["corrections"] = _corrections(store, row.id)
+            print(json.dumps(record, ensure_ascii=False))
         return 0
     if args.reference:
         return _tell(store, rows[0])
@@ -92,7 +95,19 @@ def _tell(store: Store, row: object) -> int:
     from bot.log.story import tell
 
     print("\n".join(tell(store, row)))  # type: ignore[arg-type]
+    for found in _corrections(store, row.id):  # type: ignore[attr-defined]
+        print(f"{found['kind']} ({found['channel']}, {found['at']}): deskbot {found['deskbot']['department']}/"  # type: ignore[index]
+              f"{found['deskbot']['priority'] or '-'}, team {found['team']['department'] or '?'}/"  # type: ignore[index]
+              f"{found['team']['priority'] or '?'}")  # type: ignore[index]
     return 0
+
+
+def _corrections(store: Store, ticket_id: int | None) -> list[dict[str, object]]:
+    """A ticket's corrections and confirmations by the team (bot/learning), oldest first."""
+    from bot.learning.corrections import as_json, corrections_since
+
+    found = corrections_since(store, None, ticket_id=ticket_id)
+    return [as_json(c, t) for c, t in reversed(found)]
 
 
 def _date(value: str | None, option: str) -> datetime | None:

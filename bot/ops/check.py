@@ -81,9 +81,9 @@ def check(args: argparse.Namespace) -> int:
 
 
 def _check_model(config: Any, rules: Any) -> None:
-    from bot.daemon import check_model_departments, load_classifier, review_unreachable
+    from bot.daemon import check_model_departments, live_classifier, review_unreachable
 
-    classifier = load_classifier(config.resolve(config.paths.model), config.resolve(config.paths.cache))
+    classifier = live_classifier(config).current()  # type: ignore[attr-defined]  # the models folder's CURRENT first
     check_model_departments(classifier, rules)
     print(f"model: ok (departments {', '.join(getattr(classifier, 'departments', ()))})")
     unreachable = review_unreachable(classifier, rules)

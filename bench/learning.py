@@ -1,0 +1,173 @@
+"""Learning from agents, measured: a simulated team on the shared v3 data, and the report on 100,000 tickets.
+
+    .venv/bin/python bench/learning.py [--data-dir ../shared/data] [--weeks 8] [--per-week 500]
+                                       [--report-tickets 100000] [--min-gain 0.0]
+
+1. deskbot starts from the default model. Each week the next tickets of the shuffled v3 file (CC BY-NC, read from
+   --data-dir, never copied into the repo; queues mapped to the default departments as in bench/default_model.py)
+   arrive; deskbot predicts and decides each one (the shipped rules) and records it in a real SQLite decision log;
+   agents correct every department or priority deskbot got wrong and solve the rest (a confirmation), both through
+   the code the connectors feed (bot/learning/corrections.py); at the end of the week `deskbot retrain` runs
+   (bot/learning/retrain.py: corpus plus corrections and confirmations, scored on the most recent 200 labelled
+   tickets neither model saw) and its candidate goes live when better by --min-gain, as auto_apply does.
+   Printed per week: department and priority macro-F1 of the live model on that week's tickets, and the share of
+   tickets agents had to correct. At the end: a model trained on every label seen (corpus plus the true labels of
+   all earlier weeks) scored on the last week, the target the retrained model should end within 0.03 of.
+2. `deskbot report` (bot/report) on a generated log of --report-tickets tickets: time to build it, and its size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
+from sklearn.metrics import f1_score  # noqa: E402
+
+from bot.decide import decide  # noqa: E402
+from bot.learning.corrections import record_observation  # noqa: E402
+from bot.learning.registry import ModelRegistry  # noqa: E402
+from bot.learning.retrain import Lessons, build_candidate, compare  # noqa: E402
+from bot.log.feedback import CORRECTION  # noqa: E402
+from bot.log.store import Store  # noqa: E402
+from bot.models import Ticket  # noqa: E402
+from bot.rules import load_rules  # noqa: E402
+from bot.sla import BusinessHours  # noqa: E402
+from classifier.dataset import read_dataset  # noqa: E402
+from classifier.starter import load_default  # noqa: E402
+from connectors.base import Observation  # noqa: E402
+
+QUEUE_TO_DEPARTMENT = {  # as bench/default_model.py (issue 12); Human Resources has no default department
+    "Billing and Payments": "billing", "Technical Support": "technical", "IT Support": "technical",
+    "Product Support": "technical", "Service Outages and Maintenance": "technical",
+    "Returns and Exchanges": "orders", "Sales and Pre-Sales": "sales", "Customer Service": "general",
+    "General Inquiry": "general"}
+START = datetime(2026, 9, 7, 9, tzinfo=timezone.utc)  # a Monday
+
+
+def read_v3(data_dir: Path, seed: int) -> list[tuple[str, str, str]]:
+    """(text, department, priority) of every mapped v3 ticket, shuffled."""
+    path = data_dir / "tickets-multilang-v3.csv"
+    if not path.exists():
+        sys.exit(f"no {path.name} in {data_dir}: pass --data-dir (see /work/shared/data/README.md)")
+    data = read_dataset(path, department_column="queue")
+    rows = [(t, QUEUE_TO_DEPARTMENT[d], p) for t, d, p in zip(data.texts, data.departments, data.priorities or [])
+            if d in QUEUE_TO_DEPARTMENT]
+    random.Random(seed).shuffle(rows)
+    return rows
+
+
+class Team:
+    """The simulated deployment: a decision log, the rules, and the live model."""
+
+    def __init__(self, folder: Path, model: object) -> None:
+        self.now = START
+        self.store = Store.open(f"sqlite:///{folder / 'log.sqlite3'}", clock=lambda: self.now)
+        self.registry = ModelRegistry(folder / "models")
+        self.rules = load_rules()
+        self.calendar = BusinessHours.from_spec(self.rules.business_hours)
+        self.model = model
+        self.seen = 0
+
+    def week(self, tickets: list[tuple[str, str, str]]) -> tuple[float, float, float]:
+        """Decide, record and have agents correct or solve one week's tickets: (dept F1, priority F1, corrected)."""
+        predictions = self.model.predict_many([t for t, _, _ in tickets])  # type: ignore[attr-defined]
+        corrected = 0
+        for i, ((text, department, priority), prediction) in enumerate(zip(tickets, predictions)):
+            self.seen += 1
+            self.now = self.now + timedelta(minutes=10)
+            ticket = Ticket(source="zendesk:sim", key=f"zendesk:sim:{self.seen}", ref=str(self.seen), sender="c@example.com",
+                            sender_name="", subject="", body=text, text=text, language=prediction.language)
+            decision = decide(ticket, prediction, self.rules, now=self.now, calendar=self.calendar)
+            self.store.record_decision(ticket, prediction, decision, kinds=(), cursor=None)
+            found = record_observation(self.store, Observation(
+                source="zendesk:sim", key=ticket.key, departments=(("zendesk", department),), priority=priority,
+                solved=True, at=self.now + timedelta(hours=4)))
+            corrected += found is not None and found.kind == CORRECTION
+        f1 = [f1_score(truth, guess, average="macro", zero_division=0) for truth, guess in (
+            ([d for _, d, _ in tickets], [p.department for p in predictions]),
+            ([p for _, _, p in tickets], [p.priority or "" for p in predictions]))]
+        return f1[0], f1[1], corrected / len(tickets)
+
+    def retrain(self, min_gain: float) -> str:
+        """`deskbot retrain` with auto_apply: the candidate goes live when better by min_gain."""
+        candidate, verdict = compare(self.store, self.model, [], evaluate_last=200, min_gain=min_gain)
+        self.registry.add(candidate)
+        if verdict.better:
+            self.registry.use(candidate.version)
+            self.model = candidate
+        return (f"retrain: current {verdict.current.score:.3f}, candidate {verdict.candidate.score:.3f} on "
+                f"{verdict.evaluated} tickets, {'applied' if verdict.better else 'kept the current model'}")
+
+
+def simulate(args: argparse.Namespace, cache: Path) -> None:
+    rows = read_v3(args.data_dir, args.seed)
+    per_week = min(args.per_week, len(rows) // args.weeks)
+    print(f"## A simulated team: {args.weeks} weeks of {per_week} v3 tickets ({len(rows)} mapped tickets in the file)")
+    print("| week | department macro-F1 | priority macro-F1 | corrected by agents | retraining at the end of the week |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as folder:
+        team = Team(Path(folder), load_default(cache))
+        for week in range(args.weeks):
+            tickets = rows[week * per_week:(week + 1) * per_week]
+            started = time.perf_counter()
+            dept, prio, corrected = team.week(tickets)
+            note = team.retrain(args.min_gain) if week < args.weeks - 1 else "(last week)"
+            print(f"| {week + 1} | {dept:.3f} | {prio:.3f} | {corrected:.1%} | {note} ({time.perf_counter() - started:.0f} s) |",
+                  flush=True)
+        seen = rows[:(args.weeks - 1) * per_week]
+        last = rows[(args.weeks - 1) * per_week:args.weeks * per_week]
+        oracle = build_candidate([], Lessons([t for t, _, _ in seen], [d for _, d, _ in seen], [p for _, _, p in seen],
+                                             [START] * len(seen)))
+        guesses = oracle.predict_many([t for t, _, _ in last])
+        dept = f1_score([d for _, d, _ in last], [g.department for g in guesses], average="macro", zero_division=0)
+        prio = f1_score([p for _, _, p in last], [g.priority or "" for g in guesses], average="macro", zero_division=0)
+        print(f"\nA model trained on every label seen (corpus plus all {len(seen)} earlier tickets' true labels), on "
+              f"week {args.weeks}: department macro-F1 {dept:.3f}, priority macro-F1 {prio:.3f}")
+
+
+def time_report(tickets: int) -> None:
+    from bot.report.document import build_report
+    from tests.learning_log import END, fill_log
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store.open(f"sqlite:///{Path(folder) / 'log.sqlite3'}", clock=lambda: END)
+        started = time.perf_counter()
+        fill_log(store, tickets, days=56, end=END)
+        filled = time.perf_counter() - started
+        timings = []
+        for _ in range(3):
+            started = time.perf_counter()
+            html = build_report(store, since=END - timedelta(days=56))
+            timings.append(time.perf_counter() - started)
+    print(f"\n## deskbot report on {tickets:,} logged tickets (8 weeks; log written in {filled:.1f} s)")
+    print(f"build time: {min(timings):.2f} s best of 3 (runs: {', '.join(f'{t:.2f}' for t in timings)}); "
+          f"target <= 10 s; file size {len(html.encode()) / 1024:.1f} KiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".." / "shared" / "data")
+    parser.add_argument("--weeks", type=int, default=8)
+    parser.add_argument("--per-week", type=int, default=500)
+    parser.add_argument("--min-gain", type=float, default=0.0, help="as [learning] min_gain (default 0.0)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--report-tickets", type=int, default=100_000)
+    parser.add_argument("--skip-simulation", action="store_true")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "deskbot-bench-cache")
+    args = parser.parse_args()
+    if not args.skip_simulation:
+        simulate(args, args.cache)
+    if args.report_tickets:
+        time_report(args.report_tickets)
+
+
+if __name__ == "__main__":
+    main()

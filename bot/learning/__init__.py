@@ -1,0 +1,1 @@
+"""Learning from agents: corrections captured from every source, accuracy over time, shadow retraining."""

@@ -1,0 +1,182 @@
+"""Shadow retraining: a candidate model from the training data plus what agents taught, scored beside the current
+model on the most recent corrected or confirmed tickets that neither learnt from, switched only when it is better.
+
+The score is the mean of department and priority macro-F1 on those tickets; a candidate is better when its score
+beats the current model's by `[learning] min_gain`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+from sqlmodel import col, select
+
+from bot.errors import DeskbotError
+from bot.log.feedback import Correction
+from bot.log.records import as_utc
+from bot.log.schema import TicketLog
+from bot.log.store import Store
+from classifier.text import ticket_text
+
+MIN_NEW = 8  # labelled tickets since the current model: fewer say too little to switch models on
+
+
+@dataclass(frozen=True)
+class Lessons:
+    """Tickets labelled by the team (their latest correction or confirmation), oldest label first."""
+
+    texts: list[str]
+    departments: list[str]
+    priorities: list[str]
+    at: list[datetime]
+
+    def take(self, index: Sequence[int]) -> Lessons:
+        """The lessons at these positions."""
+        return Lessons([self.texts[i] for i in index], [self.departments[i] for i in index],
+                       [self.priorities[i] for i in index], [self.at[i] for i in index])
+
+
+@dataclass(frozen=True)
+class Scores:
+    """How a model did on the evaluation tickets."""
+
+    department_accuracy: float
+    department_f1: float
+    priority_accuracy: float
+    priority_f1: float
+
+    @property
+    def score(self) -> float:
+        """What candidates are compared on."""
+        return (self.department_f1 + self.priority_f1) / 2
+
+
+@dataclass
+class Verdict:
+    """Candidate against current, on the same tickets; `better` says whether it earns the switch."""
+
+    current: Scores
+    candidate: Scores
+    evaluated: int
+    learnt: int  # labelled tickets the candidate learnt from
+    min_gain: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gain(self) -> float:
+        """Candidate score minus current score."""
+        return self.candidate.score - self.current.score
+
+    @property
+    def better(self) -> bool:
+        """Better, and by at least min_gain."""
+        return self.gain > 1e-12 and self.gain >= self.min_gain - 1e-12
+
+
+def lessons(store: Store) -> Lessons:
+    """Every decided ticket's latest correction or confirmation, as labelled text (team value, else deskbot's)."""
+    latest = select(Correction.ticket_id, Correction.id).order_by(col(Correction.ticket_id), col(Correction.id))
+    with store.session() as session:
+        last = dict(session.exec(latest).all())  # ticket id -> its latest row (ids grow)
+        rows = session.exec(select(Correction, TicketLog.subject, TicketLog.text)
+                            .join(TicketLog, col(TicketLog.id) == Correction.ticket_id)
+                            .where(col(Correction.id).in_(list(last.values())) if last else col(Correction.id) < 0)
+                            .order_by(col(Correction.at), col(Correction.id))).all()
+    return Lessons([ticket_text(subject, text) for _, subject, text in rows],
+                   [c.team_department or c.deskbot_department for c, _, _ in rows],
+                   [c.team_priority or c.deskbot_priority for c, _, _ in rows], [as_utc(c.at) for c, _, _ in rows])
+
+
+def split(taught: Lessons, *, learnt_until: datetime | None, evaluate_last: int) -> tuple[Lessons, Lessons]:
+    """(to learn from, to evaluate on): the evaluation tickets are the most recent ones labelled after
+    everything the current model learnt, so neither model has seen them: at most `evaluate_last`, and at
+    most a quarter of the new ones, so that the candidate learns from most of what is new."""
+    fresh = [i for i, at in enumerate(taught.at) if learnt_until is None or at > learnt_until]
+    if not fresh:
+        raise DeskbotError("no ticket was corrected or confirmed since the current model was trained: there is "
+                           "nothing new to learn from or to evaluate on yet")
+    if len(fresh) < MIN_NEW:
+        raise DeskbotError(f"only {len(fresh)} ticket(s) were corrected or confirmed since the current model was "
+                           f"trained; retraining needs at least {MIN_NEW} (a quarter of them to evaluate on)")
+    held = fresh[-min(evaluate_last, len(fresh) // 4):]
+    held_set = set(held)
+    return taught.take([i for i in range(len(taught.texts)) if i not in held_set]), taught.take(held)
+
+
+def score(model: Any, held: Lessons) -> Scores:
+    """Department and priority accuracy and macro-F1 of `model` on the held tickets."""
+    predictions = model.predict_many(held.texts)
+    departments = [p.department for p in predictions]
+    priorities = [p.priority or "" for p in predictions]
+    return Scores(float(accuracy_score(held.departments, departments)),
+                  float(f1_score(held.departments, departments, average="macro", zero_division=0)),
+                  float(accuracy_score(held.priorities, priorities)),
+                  float(f1_score(held.priorities, priorities, average="macro", zero_division=0)))
+
+
+def base_data(files: Sequence[Path]) -> tuple[list[str], list[str], list[str], np.ndarray | None]:
+    """The current training data: the given CSV/JSONL files, else the shipped corpus (with its calibration mask)."""
+    from classifier.dataset import combine, read_dataset
+    from classifier.starter import corpus_files, read_corpus, shipped_corpus
+
+    if files:
+        data = combine([read_dataset(f) for f in files])
+        if data.priorities is None:
+            raise DeskbotError(f"{data.source}: retraining needs a priority column in every training file")
+        return data.texts, data.departments, data.priorities, None
+    corpus, held_out = read_corpus(corpus_files(shipped_corpus()))
+    assert corpus.priorities is not None
+    return corpus.texts, corpus.departments, corpus.priorities, held_out
+
+
+def build_candidate(files: Sequence[Path], learnt: Lessons) -> Any:
+    """Train on the current training data plus the team's labels (calibrated as the default model is)."""
+    from classifier.model import train
+    from classifier.starter import STARTER_RECIPE
+
+    texts, departments, priorities, held_out = base_data(files)
+    mask = None if held_out is None else np.concatenate([held_out, np.zeros(len(learnt.texts), dtype=bool)])
+    model = train(texts + learnt.texts, departments + learnt.departments, priorities + learnt.priorities,
+                  held_out=mask, recipe=STARTER_RECIPE)
+    model.metadata["learning"] = {"labelled_tickets": len(learnt.texts),
+                                  "learnt_until": max(learnt.at).isoformat() if learnt.at else None}
+    return model
+
+
+def learnt_until(model: Any) -> datetime | None:
+    """The label time of the newest team ticket a model learnt from (None: none, e.g. the default model)."""
+    value = (getattr(model, "metadata", {}).get("learning") or {}).get("learnt_until")
+    return as_utc(datetime.fromisoformat(value)) if value else None
+
+
+def compare(store: Store, current: Any, files: Sequence[Path], *, evaluate_last: int,
+            min_gain: float) -> tuple[Any, Verdict]:
+    """Build the candidate and score it beside the current model on the same unseen tickets."""
+    learn, held = split(lessons(store), learnt_until=learnt_until(current), evaluate_last=evaluate_last)
+    candidate = build_candidate(files, learn)
+    verdict = Verdict(score(current, held), score(candidate, held), len(held.texts), len(learn.texts), min_gain)
+    candidate.metadata["learning"].update(score=round(verdict.candidate.score, 4), evaluated_on=verdict.evaluated,
+                                          current_score=round(verdict.current.score, 4))
+    return candidate, verdict
+
+
+def format_verdict(verdict: Verdict, current_version: str, candidate_version: str) -> str:
+    """Both models side by side, and what the numbers mean for switching."""
+    rows = [("department accuracy", "department_accuracy"), ("department macro-F1", "department_f1"),
+            ("priority accuracy", "priority_accuracy"), ("priority macro-F1", "priority_f1")]
+    width = max(len(current_version), len(candidate_version), 9) + 2
+    lines = [f"evaluated on the {verdict.evaluated} most recent corrected or confirmed tickets neither model learnt "
+             f"from; the candidate learnt from {verdict.learnt} labelled tickets besides the training data", "",
+             f"{'':22}{'current':<{width}}{'candidate':<{width}}", f"{'':22}{current_version:<{width}}"
+             f"{candidate_version:<{width}}"]
+    for label, name in rows:
+        lines.append(f"{label:22}{getattr(verdict.current, name):<{width}.3f}{getattr(verdict.candidate, name):<{width}.3f}")
+    lines.append(f"{'score (mean macro-F1)':22}{verdict.current.score:<{width}.3f}{verdict.candidate.score:<{width}.3f}"
+                 f"gain {verdict.gain:+.3f} (min_gain {verdict.min_gain:.3f})")
+    return "\n".join(lines)
