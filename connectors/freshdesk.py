@@ -120,7 +120,7 @@ class FreshdeskSource(HelpdeskSource):
                 since, page = since + WATERMARK_OVERLAP, 1
             tickets, more = freshdesk_api.list_updated(self.api, since - WATERMARK_OVERLAP, page=page)
             unseen = [t for t in tickets if int(t["id"]) not in stamps]
-            self.watch(unseen)
+            self.watch(tickets)  # every ticket of the page: one seen at the watermark may have changed since
             for ticket in tickets:
                 stamps[int(ticket["id"])] = parse_time(ticket.get("updated_at")) or since
             newest = max([since, *(stamps[int(t["id"])] for t in tickets)])

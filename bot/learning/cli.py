@@ -62,19 +62,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
 def _database(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--config", type=Path, help="use the database of this deskbot.toml (no secrets needed)")
-    where.add_argument("--db", help="a database URL or SQLite file (default: the demo's)")
+    where.add_argument("--config", type=Path, help="use the decision log of this deskbot.toml, reading no secrets "
+                       "(default: $DESKBOT_CONFIG, else ./deskbot.toml, else $XDG_CONFIG_HOME/deskbot/deskbot.toml)")
+    where.add_argument("--db", help="a database URL or SQLite file instead of a config's (a backup copy, say)")
 
 
 def list_corrections(args: argparse.Namespace) -> int:
     """`deskbot corrections`."""
-    from bot.commands import open_log
+    from bot.ops.admin import open_log
     from bot.learning.corrections import as_json, corrections_since
     from bot.learning.period import parse_since
     from bot.log.feedback import CONFIRMATION, CORRECTION
     from bot.ops.table import format_table
 
-    store, _ = open_log(args)
+    store = open_log(args).store
     since = parse_since(args.since, store.now())  # type: ignore[attr-defined]
     kinds = (args.kind,) if args.kind else (CORRECTION, CONFIRMATION)
     found = corrections_since(store, since, kinds=kinds)  # type: ignore[arg-type]
@@ -91,12 +92,12 @@ def list_corrections(args: argparse.Namespace) -> int:
 
 def show_accuracy(args: argparse.Namespace) -> int:
     """`deskbot accuracy`."""
-    from bot.commands import open_log
+    from bot.ops.admin import open_log
     from bot.learning.period import parse_since
     from bot.ops.table import format_table
     from bot.report.facts import gather
 
-    store, _ = open_log(args)
+    store = open_log(args).store
     now = store.now()  # type: ignore[attr-defined]
     weeks = gather(store, parse_since(args.since, now) or now, now).accuracy  # type: ignore[arg-type]
     if args.json:

@@ -18,8 +18,9 @@ def add_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                             "slowest and most failing sources. Reads only the database. `deskbot serve` also serves "
                             "it at /report to tokens with the `report` scope.")
     where = report.add_mutually_exclusive_group()
-    where.add_argument("--config", type=Path, help="use the database of this deskbot.toml (no secrets needed)")
-    where.add_argument("--db", help="a database URL or SQLite file (default: the demo's)")
+    where.add_argument("--config", type=Path, help="use the decision log of this deskbot.toml, reading no secrets "
+                       "(default: $DESKBOT_CONFIG, else ./deskbot.toml, else $XDG_CONFIG_HOME/deskbot/deskbot.toml)")
+    where.add_argument("--db", help="a database URL or SQLite file instead of a config's (a backup copy, say)")
     report.add_argument("--since", default="30d", help="a span back from now (48h, 30d, 12w) or a date (default 30d)")
     report.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file (default report.html; "
                         "- for standard output)")
@@ -28,11 +29,11 @@ def add_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 def write_report(args: argparse.Namespace) -> int:
     """`deskbot report`: written to a temporary file beside --out, then renamed (never half a report)."""
-    from bot.commands import open_log
+    from bot.ops.admin import open_log
     from bot.learning.period import parse_since
     from bot.report.document import build_report
 
-    store, _ = open_log(args)
+    store = open_log(args).store
     html = build_report(store, since=parse_since(args.since, store.now()))  # type: ignore[arg-type,attr-defined]
     if str(args.out) == "-":
         sys.stdout.write(html)
