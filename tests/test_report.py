@@ -4,15 +4,21 @@ and the same report at /report for tokens with the `report` scope."""
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
-from bot.config.file import ApiConfig, ApiTokenConfig, Config, DatabaseConfig, PathsConfig
+from bot.config.file import (
+    ApiConfig,
+    ApiTokenConfig,
+    Config,
+    DatabaseConfig,
+    PathsConfig,
+)
 from bot.daemon import build_triage
 from bot.log.store import Store
 from tests.api_world import test_client
