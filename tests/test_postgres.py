@@ -19,12 +19,12 @@ from sqlmodel import Session, select
 from bot.config.file import DatabaseConfig
 from bot.daemon import build_triage, sources_of
 from bot.log.database import open_engine
+from bot.log.schema import TicketLog
 from bot.ops import status
 from bot.ops.loopback import SmtpSink
 from bot.pipeline import run_source
 from tests.conftest import Clock, Mailbox
 from tests.postgres import PostgresServer, pg_bin
-from bot.log.schema import TicketLog
 from tests.scenario import customer_mail, cycle, make_config
 
 
