@@ -164,7 +164,7 @@ def test_a_postgresql_url_without_its_driver_says_what_to_install(tmp_path: Path
     except ImportError:
         pass
     path = tmp_path / "deskbot.toml"
-    path.write_text('[database]\nurl = "postgresql://deskbot@127.0.0.1/deskbot"\n'
+    path.write_text('[database]\nurl = "postgresql+psycopg2://deskbot@127.0.0.1/deskbot"\n'
                     '[[mailbox]]\nname = "a"\nhost = "imap.example.com"\n')
     assert main(["log", "--config", str(path)]) == 2
     assert "pip install 'psycopg[binary]'" in capsys.readouterr().err

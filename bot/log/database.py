@@ -30,6 +30,7 @@ from bot.errors import ConfigError, DeskbotError
 log = logging.getLogger(__name__)
 
 SQLITE_SYNCHRONOUS = "FULL"  # NORMAL is ~1.4x faster here but may lose the last commits on power loss
+MIGRATION_LOCK = 0x6465736B626F74  # "deskbot": the advisory lock key migrations hold on PostgreSQL
 _DRIVERS = {"postgresql": "pip install 'psycopg[binary]' and write the URL as postgresql+psycopg://…"}
 
 
@@ -174,6 +175,8 @@ def upgrade(engine: Engine, *, reference_prefix: str = "SUP") -> None:
     """Bring the schema to this release's head; a 0.1 database (no version table) is adopted first."""
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":  # instances starting together migrate one at a time
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             config = _alembic_config(connection, reference_prefix)
             head = ScriptDirectory.from_config(config).get_current_head()
             current = MigrationContext.configure(connection).get_current_revision()

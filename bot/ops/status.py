@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from bot.log.records import as_utc
@@ -47,10 +48,25 @@ def is_dead(owner: str) -> bool:
 
 
 def claim(store: Store, source: str, owner: str) -> str:
-    """Take or renew `source`'s lease for `owner`; returns '' or the other holder's name (then skip the cycle)."""
+    """Take or renew `source`'s lease for `owner`; returns '' or the other holder's name (then skip the cycle).
+
+    On PostgreSQL the row is read FOR UPDATE, so two instances claiming at once take turns instead of both
+    winning; the first claim ever may race on the insert, and the loser reads the winner's row.
+    """
+    for attempt in range(2):
+        try:
+            return _claim(store, source, owner)
+        except IntegrityError:
+            if attempt:
+                raise
+    return ""  # not reached
+
+
+def _claim(store: Store, source: str, owner: str) -> str:
     now = store.now()
     with store.session() as session:
-        row = _state(session, source)
+        found = session.exec(select(SourceState).where(SourceState.source == source).with_for_update()).first()
+        row = found or SourceState(source=source, last_error="", lease_owner="")
         held = row.lease_owner and row.lease_owner != owner and row.lease_until and as_utc(row.lease_until) > now
         if held and not is_dead(row.lease_owner):
             return row.lease_owner

@@ -85,11 +85,14 @@ def _carry_over_01() -> None:
     """0.1 called unreadable mail 'skipped', left 'decided' tickets to resume, and numbered references by row id."""
     prefix = context.config.attributes.get("reference_prefix", "SUP")
     op.execute("UPDATE ticket SET status = 'unreadable' WHERE status = 'skipped'")
-    op.execute("UPDATE ticket SET pending = (status = 'decided' AND dry_run = 0)")
-    op.execute(sa.text("UPDATE ticket SET reference = :prefix || '-' || substr('000000' || id, -6, 6) "
-                       "WHERE department != '' AND dry_run = 0 AND id < 1000000").bindparams(prefix=prefix))
-    op.execute(sa.text("UPDATE ticket SET reference = :prefix || '-' || id "
-                       "WHERE department != '' AND dry_run = 0 AND id >= 1000000").bindparams(prefix=prefix))
+    # NOT dry_run and a dialect's own padding: the same statements run on SQLite (0/1) and PostgreSQL (boolean)
+    postgres = op.get_bind().dialect.name == "postgresql"
+    padded = "lpad(CAST(id AS TEXT), 6, '0')" if postgres else "substr('000000' || id, -6, 6)"
+    op.execute("UPDATE ticket SET pending = (status = 'decided' AND NOT dry_run)")
+    op.execute(sa.text(f"UPDATE ticket SET reference = :prefix || '-' || {padded} "
+                       "WHERE department != '' AND NOT dry_run AND id < 1000000").bindparams(prefix=prefix))
+    op.execute(sa.text("UPDATE ticket SET reference = :prefix || '-' || CAST(id AS TEXT) "
+                       "WHERE department != '' AND NOT dry_run AND id >= 1000000").bindparams(prefix=prefix))
     op.execute("UPDATE action SET state = 'pending' WHERE state = 'retry'")
     op.execute("INSERT INTO counter (name, value) SELECT 'reference', COALESCE(MAX(id), 0) FROM ticket")
 
