@@ -115,15 +115,20 @@ class Team:
             corrected += found is not None and found.kind == CORRECTION
         return corrected / len(tickets)
 
-    def retrain(self, min_gain: float) -> str:
-        """`deskbot retrain` with auto_apply: the candidate goes live when better by min_gain."""
+    def retrain(self, min_gain: float, test: list[Row]) -> str:
+        """`deskbot retrain` with auto_apply: the candidate goes live when better by min_gain. A refused candidate
+        is also scored on the test set, to show whether retrain's own comparison was right to refuse it."""
         candidate, verdict = compare(self.store, self.model, [], evaluate_last=200, min_gain=min_gain)
         self.registry.add(candidate)
         if verdict.better:
             self.registry.use(candidate.version)
             self.model = candidate
-        return (f"retrain: current {verdict.current.score:.3f}, candidate {verdict.candidate.score:.3f} on "
+        note = (f"retrain: current {verdict.current.score:.3f}, candidate {verdict.candidate.score:.3f} on "
                 f"{verdict.evaluated} tickets, {'applied' if verdict.better else 'kept the current model'}")
+        if verdict.better:
+            return note
+        dept, prio = macro_f1(candidate, test)
+        return note + f" (the refused candidate on the test set: {dept:.3f} / {prio:.3f})"
 
 
 def simulate(args: argparse.Namespace, cache: Path) -> None:
@@ -140,7 +145,7 @@ def simulate(args: argparse.Namespace, cache: Path) -> None:
             started = time.perf_counter()
             dept, prio = macro_f1(team.model, test)
             corrected = team.week(arrivals[week * per_week:(week + 1) * per_week])
-            note = team.retrain(args.min_gain) if week < args.weeks - 1 else "(last week)"
+            note = team.retrain(args.min_gain, test) if week < args.weeks - 1 else "(last week)"
             print(f"| {week + 1} | {dept:.3f} | {prio:.3f} | {corrected:.1%} | {note} ({time.perf_counter() - started:.0f} s) |",
                   flush=True)
     seen = arrivals[:(args.weeks - 1) * per_week]
