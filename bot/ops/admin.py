@@ -122,7 +122,7 @@ def _today(place: LogPlace, row: TicketLog) -> tuple[dict[str, Any] | None, str]
     except DeskbotError as exc:  # a rules file broken since: the story is still worth telling
         return None, f"the rules cannot be used: {exc}"
     if found is None:
-        return None, f"the log recorded no decision to compare with ({row.kind or row.status})"
+        return None, f"the log recorded no decision to compare with (status {row.status})"
     return found.as_json(), ""
 
 

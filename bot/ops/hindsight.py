@@ -64,7 +64,7 @@ def hindsight(store: Store, row: TicketLog, config_path: Path) -> Hindsight | No
     from bot.ops.simulation import recorded_prediction
     from bot.rules import load_rules
 
-    if not row.department or row.kind != "ticket":
+    if not row.department or row.duplicate_of is not None:  # unreadable, not decided yet, or a second copy
         return None
     config = load_config(config_path, secrets=False)
     path, context = rules_source(config_path, None)
