@@ -103,9 +103,11 @@ def today_lines(today: dict[str, Any] | None, why_not: str = "") -> list[str]:
     """The section "today's rules would decide": the `today` object of `--json` in words, or why there is none."""
     if today is None:
         return [_line("Today", f"today's rules would decide: not asked ({why_not})")] if why_not else []
-    ack = "acknowledgement" if today["acknowledge"] else f"no acknowledgement: {today['ack_skip_reason'] or 'none wanted'}"
-    lines = [_line("Today", f"today's rules would decide: {today['department']} / {today['priority'] or 'no priority'}, "
-                   + ("needs review" if today["needs_review"] else "no review") + f", {ack}"),
+    ack = "acknowledgement" if today["acknowledge"] else \
+        f"no acknowledgement: {today['ack_skip_reason'] or 'none wanted'}"
+    lines = [_line("Today", f"today's rules would decide: {today['department']} / "
+                   f"{today['priority'] or 'no priority'}, " + ("needs review" if today["needs_review"] else "no review")
+                   + f", {ack}"),
              _line("", f"rules {today['rules_file']}; prediction: " + _PREDICTION[today["prediction"]])]
     if today["same"]:
         return [*lines, _line("", "the same as the recorded decision")]

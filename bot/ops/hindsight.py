@@ -78,7 +78,8 @@ def hindsight(store: Store, row: TicketLog, config_path: Path) -> Hindsight | No
         from classifier.text import ticket_text
 
         model = load_classifier(config.resolve(config.paths.model), config.resolve(config.paths.cache))
-        prediction, source = model.predict(ticket_text(ticket.subject, ticket.text)), ASKED_NOW  # type: ignore[attr-defined]
+        prediction = model.predict(ticket_text(ticket.subject, ticket.text))  # type: ignore[attr-defined]
+        source = ASKED_NOW
     decision = decide(ticket, prediction, rules, now=now, prior=prior, own_addresses=own_addresses(config),
                       recipient=_recipient(store, row, reply_address(ticket)))
     recorded = load_decision(row)
