@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import col, select
 
@@ -96,6 +97,29 @@ def _decision(row: TicketLog) -> list[str]:
     ack = (f"acknowledgement in {row.ack_language or 'the default language'} to {row.ack_to or row.sender}"
            if row.ack_template is not None else f"no acknowledgement: {row.ack_skip_reason or 'none wanted'}")
     return [_line("Decision", f"{text} ({row.kind})"), _line("", ack)]
+
+
+def today_lines(today: dict[str, Any] | None, why_not: str = "") -> list[str]:
+    """The section "today's rules would decide": the `today` object of `--json` in words, or why there is none."""
+    if today is None:
+        return [_line("Today", f"today's rules would decide: not asked ({why_not})")] if why_not else []
+    ack = "acknowledgement" if today["acknowledge"] else \
+        f"no acknowledgement: {today['ack_skip_reason'] or 'none wanted'}"
+    lines = [_line("Today", f"today's rules would decide: {today['department']} / "
+                   f"{today['priority'] or 'no priority'}, " + ("needs review" if today["needs_review"] else "no review")
+                   + f", {ack}"),
+             _line("", f"rules {today['rules_file']}; prediction: " + _PREDICTION[today["prediction"]])]
+    if today["same"]:
+        return [*lines, _line("", "the same as the recorded decision")]
+    return [*lines, _line("", "differs from the recorded decision in " + ", ".join(
+        _FIELD[name] for name in today["differences"]))]
+
+
+_PREDICTION = {"recorded": "the one recorded with the ticket (the model was not asked again)",
+               "model": "the model's, asked now (none was recorded: a rule had decided without it)",
+               "none": "none needed (a before_model rule decides alone)"}
+_FIELD = {"department": "department", "priority": "priority", "needs_review": "review",
+          "acknowledge": "acknowledgement"}
 
 
 def _earlier(entry: dict[str, object]) -> str:

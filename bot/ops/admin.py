@@ -12,8 +12,10 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from bot.errors import ConfigError, DeskbotError
+from bot.log.schema import TicketLog
 from bot.log.store import Store
 
 
@@ -52,7 +54,8 @@ def show_log(args: argparse.Namespace) -> int:
     from bot.log.history import Filters, actions_of, as_json, search
     from bot.ops.table import clip, format_table
 
-    store = open_log(args).store
+    place = open_log(args)
+    store = place.store
     filters = Filters(reference=args.reference or "", sender=args.sender or "", status=args.status or "",
                       source=args.source or "", since=_date(args.since, "--since"), until=_date(args.until, "--until"))
     rows = search(store, filters, limit=args.limit)
@@ -64,10 +67,13 @@ def show_log(args: argparse.Namespace) -> int:
             record = as_json(row, actions[row.id or 0])
             if args.reference:
                 record["corrections"] = _corrections(store, row.id)
+                record["today"], why_not = _today(place, row)
+                if why_not:
+                    record["today_not_asked"] = why_not
             print(json.dumps(record, ensure_ascii=False))
         return 0
     if args.reference:
-        return _tell(store, rows[0])
+        return _tell(place, rows[0])
     print(format_table(
         ("reference", "when (UTC)", "source", "sender", "subject", "department", "prio", "conf", "status", "note"),
         [[r.reference or f"#{r.id}", f"{r.created_at:%Y-%m-%d %H:%M}", r.source, clip(r.sender, 26),
@@ -84,22 +90,40 @@ def why(args: argparse.Namespace) -> int:
     """`deskbot why REF`: the story of one ticket."""
     from bot.log.history import Filters, search
 
-    store = open_log(args).store
-    rows = search(store, Filters(reference=args.ref), limit=1)
+    place = open_log(args)
+    rows = search(place.store, Filters(reference=args.ref), limit=1)
     if not rows:
         raise DeskbotError(f"no ticket {args.ref} in the decision log")
-    return _tell(store, rows[0])
+    return _tell(place, rows[0])
 
 
-def _tell(store: Store, row: object) -> int:
-    from bot.log.story import tell
+def _tell(place: LogPlace, row: TicketLog) -> int:
+    from bot.log.story import tell, today_lines
 
-    print("\n".join(tell(store, row)))  # type: ignore[arg-type]
-    for found in _corrections(store, row.id):  # type: ignore[attr-defined]
+    store = place.store
+    print("\n".join(tell(store, row)))
+    for found in _corrections(store, row.id):
         print(f"{found['kind']} ({found['channel']}, {found['at']}): deskbot {found['deskbot']['department']}/"  # type: ignore[index]
               f"{found['deskbot']['priority'] or '-'}, team {found['team']['department'] or '?'}/"  # type: ignore[index]
               f"{found['team']['priority'] or '?'}")  # type: ignore[index]
+    for line in today_lines(*_today(place, row)):
+        print(line)
     return 0
+
+
+def _today(place: LogPlace, row: TicketLog) -> tuple[dict[str, Any] | None, str]:
+    """What the config's rules would decide today (bot/ops/hindsight.py), or why that is not said."""
+    from bot.ops.hindsight import hindsight
+
+    if place.config_path is None:
+        return None, "no config: --db names only the log, not the rules"
+    try:
+        found = hindsight(place.store, row, place.config_path)
+    except DeskbotError as exc:  # a rules file broken since: the story is still worth telling
+        return None, f"the rules cannot be used: {exc}"
+    if found is None:
+        return None, f"the log recorded no decision to compare with (status {row.status})"
+    return found.as_json(), ""
 
 
 def _corrections(store: Store, ticket_id: int | None) -> list[dict[str, object]]:
