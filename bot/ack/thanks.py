@@ -56,28 +56,54 @@ _THANKS_PARTS = tuple(w for w in sorted(_THANKS) if w != "ty" and not any(o not 
 _TY = re.compile(r"\bty\b")
 
 
+def _alternation(parts: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex finding any of `parts`, grouped by first letter so the engine tries few branches per position."""
+    by_first: dict[str, list[str]] = {}
+    for part in parts:
+        by_first.setdefault(part[0], []).append(re.escape(part[1:]))
+    return re.compile("|".join(f"{re.escape(first)}(?:{'|'.join(rest)})" for first, rest in sorted(by_first.items())))
+
+
+_MAY_THANK = _alternation(_THANKS_PARTS)
+_VOCABULARY = _THANKS | _PRAISE | _GREETING
+
+
 def _may_thank(text: str) -> bool:
     """False only when no thanks word can be in `text`."""
     low = text.lower()
-    return any(part in low for part in _THANKS_PARTS) or _TY.search(low) is not None
+    return _MAY_THANK.search(low) is not None or "ty" in low and _TY.search(low) is not None
 
 
 def is_thanks_only(ticket: Ticket) -> bool:
     """True when the mail says nothing but thanks (with greetings and a signature at most)."""
+    new = not ticket.references and not _REPLY_PREFIX.match(ticket.subject)
+    if new and not _only_thanks_words(ticket.subject, ticket):
+        return False  # a new mail's subject is part of what it says: a question or one word more says more
     if not _may_thank(ticket.subject) and not _may_thank(ticket.text or ticket.body):
         return False
     text = _own_words(ticket.text or ticket.body)
-    if not ticket.references and not _REPLY_PREFIX.match(ticket.subject):
+    if new:
         text += "\n" + ticket.subject  # a new mail may say everything in its subject
     else:
         text = text or _REPLY_PREFIX.sub("", ticket.subject)
+    words = _WORD.findall(text.lower())
+    if not words or not _THANKS.intersection(words):
+        return False
+    return _only_thanks_words(text, ticket)
+
+
+def _only_thanks_words(text: str, ticket: Ticket) -> bool:
+    """No question, at most _MAX_WORDS words, each a word of thanks, praise, greeting or the sender's name."""
     if "?" in text or "¿" in text:
         return False
-    names = {w for w in _WORD.findall(f"{ticket.sender_name} {ticket.sender.split('@')[0]}".lower())}
     words = _WORD.findall(text.lower())
-    if not words or len(words) > _MAX_WORDS or not _THANKS.intersection(words):
+    if len(words) > _MAX_WORDS:
         return False
-    return all(w in _THANKS or w in _PRAISE or w in _GREETING or w in names for w in words)
+    rest = [w for w in words if w not in _VOCABULARY]
+    if not rest:
+        return True
+    names = set(_WORD.findall(f"{ticket.sender_name} {ticket.sender.split('@')[0]}".lower()))
+    return names.issuperset(rest)
 
 
 def _own_words(text: str) -> str:
