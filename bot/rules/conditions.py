@@ -11,8 +11,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from email.utils import getaddresses
-from functools import cached_property
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from bot.models import Ticket
 from bot.rules.keywords import KeywordSet, Stemmed
@@ -20,6 +19,20 @@ from bot.rules.patterns import PatternSet, fold, search
 from classifier.text import UNDETERMINED
 
 RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To")
+T = TypeVar("T")
+
+
+class cached_property(Generic[T]):  # noqa: N801  # functools' without its lock (3.11 locks every first read)
+    """A value computed on first read and kept on the instance: the Facts of one ticket are read by one thread."""
+
+    def __init__(self, compute: Callable[[Any], T]) -> None:
+        self.compute, self.name = compute, compute.__name__
+
+    def __get__(self, instance: Any, owner: type | None = None) -> T:
+        if instance is None:
+            return self  # type: ignore[return-value]  # read on the class: the descriptor itself
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value
 
 
 class Facts:
@@ -177,8 +190,14 @@ FAST: dict[str, Callable[[Any], Callable[[Facts], bool]]] = {
     "if_regex": lambda patterns: patterns.in_text,
     "if_language": lambda values: lambda f: f.ticket.language in values,
     "if_department": lambda values: lambda f: f.department in values,
+    "if_sender_domain": lambda values: _in_domains(tuple(d.lower() for d in values)),
     "if_priority": lambda values: lambda f: f.priority in values,
 }
+def _in_domains(domains: tuple[str, ...]) -> Callable[[Facts], bool]:
+    """The if_sender_domain test without its explanation (the domains lowercased once)."""
+    return lambda f: any(f.sender_domain == d or f.sender_domain.endswith("." + d) for d in domains)
+
+
 # What a condition's value becomes once per rule set (keywords stemmed per language on first use).
 PREPARE: dict[str, Callable[[Any], Any]] = {"if_keywords": KeywordSet, "if_subject_keywords": KeywordSet,
                                             "if_regex": PatternSet}

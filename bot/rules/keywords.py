@@ -94,7 +94,7 @@ class Stemmed:
         self.language = language
         self._words = words(text)
         self._stem = stemmer_for(language)
-        self.stems = frozenset(map(self._stem, set(self._words)))  # each distinct word stemmed once
+        self.stems = frozenset(map(self._stem, self._words))  # a repeated word is one more dict lookup
 
     @functools.cached_property
     def padded(self) -> str:
