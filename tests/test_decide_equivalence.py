@@ -1,4 +1,4 @@
-"""The faster text work of decide() (issue 19, Measured) answers exactly as the plain algorithms it replaced.
+"""The faster work of decide() (issue 19, Measured) answers exactly as the plain algorithms it replaced.
 
 Each reference below is the earlier code, kept verbatim; the new code must agree with it on the shipped
 starter corpus, the mail fixtures' texts and generated texts.
@@ -11,7 +11,8 @@ import re
 import sys
 import unicodedata
 from dataclasses import replace
-from pathlib import Path
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -19,8 +20,10 @@ from hypothesis import strategies as st
 
 from bot.ack import loops, thanks
 from bot.models import Ticket
+from bot.rules import BusinessHoursSpec
 from bot.rules.keywords import words
 from classifier.starter import corpus_files, shipped_corpus
+from bot.sla import BusinessHours, add_business_hours
 from classifier.text import MAX_CHARS
 from tests.test_loops import CUSTOMER, THANKS
 
@@ -132,3 +135,42 @@ def test_without_headers_no_header_check_finds_anything() -> None:
     strict = loops.SpamThresholds(spamassassin_score=0.0, rspamd_score=0.0, scl=-1)
     for spam_check in (loops._spamassassin, loops._rspamd, loops._microsoft):
         assert spam_check(h, strict) is None
+
+
+# --- due times: add_business_hours() against the day-by-day loop it replaced ------------------------------------
+
+def old_add_business_hours(start: datetime, hours: float, calendar: BusinessHours) -> datetime:
+    if calendar.always:
+        return (start.astimezone(timezone.utc) + timedelta(hours=hours)).astimezone(calendar.zone)
+    current = start.astimezone(calendar.zone)
+    left = timedelta(hours=hours)
+    for _ in range(3 * 366):
+        day = current.date()
+        if day.weekday() in calendar.weekdays and not (calendar.holidays is not None and day in calendar.holidays):
+            current = max(current, calendar.opening(day))
+            available = calendar.closing(day).astimezone(timezone.utc) - current.astimezone(timezone.utc)
+            if available > timedelta(0):
+                if left <= available:
+                    return (current.astimezone(timezone.utc) + left).astimezone(calendar.zone)
+                left -= available
+        current = calendar.opening(day + timedelta(days=1))
+    raise ValueError("no working time")
+
+
+CALENDARS = [BusinessHours.from_spec(spec) for spec in (
+    BusinessHoursSpec(timezone="Europe/Berlin", start=time(9), end=time(17), holidays="DE", holiday_subdivision="BE"),
+    BusinessHoursSpec(timezone="America/New_York", start=time(8, 30), end=time(18), days=["mon", "wed", "sat"]),
+    BusinessHoursSpec(timezone="Europe/Berlin", start=time(2, 30), end=time(3, 15)),  # inside the DST switches
+    BusinessHoursSpec(timezone="Australia/Lord_Howe", start=time(0), end=time(23, 59), holidays="AU"),
+)]
+
+
+@BOUNDED
+@given(st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2028, 12, 31),
+                    timezones=st.sampled_from([timezone.utc, ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")])),
+       st.floats(min_value=0, max_value=200, allow_nan=False), st.sampled_from(range(len(CALENDARS))))
+def test_due_times_agree(start: datetime, hours: float, which: int) -> None:
+    calendar = CALENDARS[which]
+    due = add_business_hours(start, hours, calendar)
+    expected = old_add_business_hours(start, hours, calendar)
+    assert (due, due.utcoffset(), due.fold) == (expected, expected.utcoffset(), expected.fold)
