@@ -185,7 +185,7 @@ def _sender_reason(ticket: Ticket, h: _Headers, own: frozenset[str], own_domain:
     sender = ticket.sender.lower()
     if not sender:
         return "no sender address to answer"
-    if sender in own or h("Sender").strip("<> ").lower() in own - {""}:
+    if own and (sender in own or h("Sender").strip("<> ").lower() in own - {""}):
         return "mail from our own address (would loop)"
     if own_domain and ticket.message_id.lower().rstrip(">").endswith("@" + own_domain):
         return f"our own message came back (Message-ID {ticket.message_id})"

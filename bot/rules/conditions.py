@@ -194,8 +194,9 @@ FAST: dict[str, Callable[[Any], Callable[[Facts], bool]]] = {
     "if_priority": lambda values: lambda f: f.priority in values,
 }
 def _in_domains(domains: tuple[str, ...]) -> Callable[[Facts], bool]:
-    """The if_sender_domain test without its explanation (the domains lowercased once)."""
-    return lambda f: any(f.sender_domain == d or f.sender_domain.endswith("." + d) for d in domains)
+    """The if_sender_domain test without its explanation: the domain or a subdomain, one set and one suffix test."""
+    exact, subdomains = frozenset(domains), tuple("." + d for d in domains)
+    return lambda f: f.sender_domain in exact or f.sender_domain.endswith(subdomains)
 
 
 # What a condition's value becomes once per rule set (keywords stemmed per language on first use).
