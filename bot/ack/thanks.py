@@ -50,6 +50,7 @@ _SIGNATURE_LINE = re.compile(r"^([A-ZÀ-Þ][\w'.-]*|of|and|und|de|da|do|der|von|
                              r"(\s+([A-ZÀ-Þ][\w'.-]*|of|and|und|de|da|do|der|von|van|y|e|&|\||[-+()\d\s/.,@:]+))*$")
 _WORD = re.compile(r"[^\W\d_]+")
 _MAX_WORDS = 30
+_MAX_SIGNATURE = 5  # lines of a name block after the thanks
 # Every thanks-only message contains a thanks word: a few substring tests spare most mail the parsing below.
 # "ty" is a part of too many words ("security") to be tested as a substring: it is looked for as a word.
 _THANKS_PARTS = tuple(w for w in sorted(_THANKS) if w != "ty" and not any(o not in (w, "ty") and o in w for o in _THANKS))
@@ -115,16 +116,17 @@ def _only_thanks_words(text: str, ticket: Ticket) -> bool:
 
 def _own_words(text: str) -> str:
     """The text without its closing and signature: cut at the closing line, or at a name block after thanks."""
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith(">")]
+    lines = [line for line in map(str.strip, text.splitlines()) if line and line[0] != ">"]
     first = _WORD.findall(lines[0].lower()) if lines else []
     if first and first[0] in _GREETING and len(first) <= 6 and not _THANKS.intersection(first):
         lines = lines[1:]  # "Hi Sarah," / "Sehr geehrte Frau Weber,": whom it greets is no message
     for index, line in enumerate(lines):
         if _CLOSING.match(line):
             return "\n".join(lines[:index])
-    last_thanks = max((i for i, line in enumerate(lines) if _THANKS.intersection(_WORD.findall(line.lower()))),
-                      default=-1)
+    # A name block is at most _MAX_SIGNATURE lines after the last thanks: only the last lines need reading.
+    last_thanks = next((i for i in range(len(lines) - 1, max(len(lines) - _MAX_SIGNATURE - 2, -1), -1)
+                        if _THANKS.intersection(_WORD.findall(lines[i].lower()))), -1)
     tail = lines[last_thanks + 1:]
-    if 0 < len(tail) <= 5 and all(_SIGNATURE_LINE.match(line) for line in tail):
+    if 0 < len(tail) <= _MAX_SIGNATURE and all(_SIGNATURE_LINE.match(line) for line in tail):
         return "\n".join(lines[:last_thanks + 1])
     return "\n".join(lines)
