@@ -181,8 +181,9 @@ def _spam_thresholds(rules: RuleSet) -> SpamThresholds:
     memo = rules.memo()
     if "spam_thresholds" not in memo:  # built once per rule set, like its stages and calendars
         policy = rules.intake.spam
-        memo["spam_thresholds"] = SpamThresholds(enabled=policy.enabled, scl=policy.scl, spamassassin_score=policy.spamassassin_score,
-                                                 rspamd_score=policy.rspamd_score)
+        memo["spam_thresholds"] = SpamThresholds(
+            enabled=policy.enabled, scl=policy.scl, spamassassin_score=policy.spamassassin_score,
+            rspamd_score=policy.rspamd_score)
     thresholds: SpamThresholds = memo["spam_thresholds"]
     return thresholds
 

@@ -11,7 +11,7 @@ import holidays as holidays_lib
 from bot.rules.tables import WEEKDAYS, BusinessHoursSpec, RuleSet
 
 _MAX_DAYS = 3 * 366  # a calendar with no working day left would loop forever
-_KNOWN_DAYS = 4096  # working days remembered per calendar (eleven years of them)
+_KNOWN_DAYS = 4096  # days remembered per calendar (eleven years)
 _NOTHING, _ONE_DAY = timedelta(0), timedelta(days=1)
 
 

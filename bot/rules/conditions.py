@@ -22,8 +22,9 @@ RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To")
 T = TypeVar("T")
 
 
-class cached_property(Generic[T]):  # noqa: N801  # functools' without its lock (3.11 locks every first read)
-    """A value computed on first read and kept on the instance: the Facts of one ticket are read by one thread."""
+class Lazy(Generic[T]):
+    """functools.cached_property without its lock (3.11 takes it at every first read): a value computed on first
+    read and kept on the instance. The Facts of one ticket are read by one thread."""
 
     def __init__(self, compute: Callable[[Any], T]) -> None:
         self.compute, self.name = compute, compute.__name__
@@ -50,37 +51,37 @@ class Facts:
         self.confidence: float | None = None
         self.searched: dict[object, bool] = {}  # compiled pattern -> whether it matches this ticket
 
-    @cached_property
+    @Lazy
     def sender_domain(self) -> str:
         return self.ticket.sender.lower().rpartition("@")[2]
 
-    @cached_property
+    @Lazy
     def text(self) -> Stemmed:
         return Stemmed(self.full_text, self.stem_language)
 
-    @cached_property
+    @Lazy
     def full_text(self) -> str:
         return f"{self.ticket.subject}\n{self.ticket.text}"
 
-    @cached_property
+    @Lazy
     def folded(self) -> str:
         return fold(self.full_text)
 
-    @cached_property
+    @Lazy
     def subject(self) -> Stemmed:
         return Stemmed(self.ticket.subject, self.stem_language)
 
-    @cached_property
+    @Lazy
     def recipients(self) -> frozenset[str]:
         values = [self.ticket.header(name) for name in RECIPIENT_HEADERS] + [self.ticket.meta_value("recipient")]
         return frozenset(address.lower() for _, address in getaddresses([v for v in values if v]) if address)
 
-    @cached_property
+    @Lazy
     def tags(self) -> frozenset[str]:
         raw = self.ticket.meta_value("tags")
         return frozenset(str(t).lower() for t in json.loads(raw)) if raw else frozenset()
 
-    @cached_property
+    @Lazy
     def organization(self) -> str:
         return self.ticket.meta_value("organization").lower()
 
@@ -182,6 +183,12 @@ CHECKS: dict[str, Callable[..., tuple[bool, str]]] = {
 }
 
 
+def _in_domains(domains: tuple[str, ...]) -> Callable[[Facts], bool]:
+    """The if_sender_domain test without its explanation: the domain or a subdomain, one set and one suffix test."""
+    exact, subdomains = frozenset(domains), tuple("." + d for d in domains)
+    return lambda f: f.sender_domain in exact or f.sender_domain.endswith(subdomains)
+
+
 # The same tests answering only yes or no, for the conditions most rules use: decide() asks millions of them.
 # Each takes the prepared value and returns a test of the facts alone (one call per rule and ticket).
 FAST: dict[str, Callable[[Any], Callable[[Facts], bool]]] = {
@@ -193,12 +200,6 @@ FAST: dict[str, Callable[[Any], Callable[[Facts], bool]]] = {
     "if_sender_domain": lambda values: _in_domains(tuple(d.lower() for d in values)),
     "if_priority": lambda values: lambda f: f.priority in values,
 }
-def _in_domains(domains: tuple[str, ...]) -> Callable[[Facts], bool]:
-    """The if_sender_domain test without its explanation: the domain or a subdomain, one set and one suffix test."""
-    exact, subdomains = frozenset(domains), tuple("." + d for d in domains)
-    return lambda f: f.sender_domain in exact or f.sender_domain.endswith(subdomains)
-
-
 # What a condition's value becomes once per rule set (keywords stemmed per language on first use).
 PREPARE: dict[str, Callable[[Any], Any]] = {"if_keywords": KeywordSet, "if_subject_keywords": KeywordSet,
                                             "if_regex": PatternSet}
