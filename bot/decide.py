@@ -178,9 +178,14 @@ def _conclude(ticket: Ticket, rules: RuleSet, state: State, review_reason: str, 
 
 
 def _spam_thresholds(rules: RuleSet) -> SpamThresholds:
-    policy = rules.intake.spam
-    return SpamThresholds(enabled=policy.enabled, scl=policy.scl, spamassassin_score=policy.spamassassin_score,
-                          rspamd_score=policy.rspamd_score)
+    memo = rules.memo()
+    if "spam_thresholds" not in memo:  # built once per rule set, like its stages and calendars
+        policy = rules.intake.spam
+        memo["spam_thresholds"] = SpamThresholds(
+            enabled=policy.enabled, scl=policy.scl, spamassassin_score=policy.spamassassin_score,
+            rspamd_score=policy.rspamd_score)
+    thresholds: SpamThresholds = memo["spam_thresholds"]
+    return thresholds
 
 
 def _filed_apart(no_ack: NoAck, rules: RuleSet, language: str, reasons: list[str]) -> Decision:

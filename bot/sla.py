@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -11,6 +11,8 @@ import holidays as holidays_lib
 from bot.rules.tables import WEEKDAYS, BusinessHoursSpec, RuleSet
 
 _MAX_DAYS = 3 * 366  # a calendar with no working day left would loop forever
+_KNOWN_DAYS = 4096  # days remembered per calendar (eleven years)
+_NOTHING, _ONE_DAY = timedelta(0), timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,9 @@ class BusinessHours:
     end: time
     holidays: holidays_lib.HolidayBase | None = None
     always: bool = False  # a 24/7 clock: every hour counts
+    # Day -> its opening, and its opening and closing in UTC (() for a day off), worked out once per day: the
+    # holidays library's lookup and the time-zone arithmetic cost more than the rest of a due time.
+    _days: dict[date, tuple[datetime, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_spec(cls, spec: BusinessHoursSpec) -> BusinessHours:
@@ -48,7 +53,19 @@ class BusinessHours:
 
     def is_working_day(self, day: date) -> bool:
         """A listed weekday that is not a public holiday."""
-        return day.weekday() in self.weekdays and not (self.holidays is not None and day in self.holidays)
+        return bool(self.working_hours(day))
+
+    def working_hours(self, day: date) -> tuple[datetime, ...]:
+        """(opening, opening in UTC, closing in UTC) of a working day; () for a day off."""
+        known = self._days.get(day)
+        if known is None:
+            if len(self._days) >= _KNOWN_DAYS:
+                self._days.clear()
+            working = day.weekday() in self.weekdays and not (self.holidays is not None and day in self.holidays)
+            opening = self.opening(day)
+            known = self._days[day] = (opening, opening.astimezone(timezone.utc),
+                                       self.closing(day).astimezone(timezone.utc)) if working else ()
+        return known
 
     def opening(self, day: date) -> datetime:
         """When work starts on `day`."""
@@ -65,19 +82,20 @@ def add_business_hours(start: datetime, hours: float, calendar: BusinessHours) -
         raise ValueError("start must be timezone-aware")
     if calendar.always:
         return (start.astimezone(timezone.utc) + timedelta(hours=hours)).astimezone(calendar.zone)
-    current = start.astimezone(calendar.zone)
-    left = timedelta(hours=hours)
+    current: datetime | None = start.astimezone(calendar.zone)  # None: the day's opening
+    day, left = current.date(), timedelta(hours=hours)
     for _ in range(_MAX_DAYS):
-        day = current.date()
-        if calendar.is_working_day(day):
-            current = max(current, calendar.opening(day))
+        hours_of_day = calendar.working_hours(day)
+        if hours_of_day:
+            opening, opening_utc, closing_utc = hours_of_day
             # Elapsed time, not clock-face time: same-zone arithmetic ignores a DST shift.
-            available = calendar.closing(day).astimezone(timezone.utc) - current.astimezone(timezone.utc)
-            if available > timedelta(0):
+            begin = opening_utc if current is None or opening > current else current.astimezone(timezone.utc)
+            available = closing_utc - begin
+            if available > _NOTHING:
                 if left <= available:
-                    return (current.astimezone(timezone.utc) + left).astimezone(calendar.zone)
+                    return (begin + left).astimezone(calendar.zone)
                 left -= available
-        current = calendar.opening(day + timedelta(days=1))
+        day, current = day + _ONE_DAY, None
     raise ValueError("the business calendar has no working time in the next three years")
 
 

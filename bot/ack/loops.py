@@ -66,10 +66,11 @@ def automated_reason(
 ) -> str | None:
     """Why this mail was written by a machine (or is our own), or None for a person's mail."""
     h = _Headers(ticket)
-    for check in (_auto_submitted, _report, _auto_reply_headers, _list_mail):
-        reason = check(ticket, h, own_addresses)
-        if reason:
-            return reason
+    if h or ticket.content_types:  # every check but the sender's reads headers or MIME parts: none, no answer
+        for check in (_auto_submitted, _report, _auto_reply_headers, _list_mail):
+            reason = check(ticket, h, own_addresses)
+            if reason:
+                return reason
     return _sender_reason(ticket, h, own_addresses, own_message_id_domain.lower().lstrip("@"))
 
 
@@ -184,7 +185,7 @@ def _sender_reason(ticket: Ticket, h: _Headers, own: frozenset[str], own_domain:
     sender = ticket.sender.lower()
     if not sender:
         return "no sender address to answer"
-    if sender in own or h("Sender").strip("<> ").lower() in own - {""}:
+    if own and (sender in own or h("Sender").strip("<> ").lower() in own - {""}):
         return "mail from our own address (would loop)"
     if own_domain and ticket.message_id.lower().rstrip(">").endswith("@" + own_domain):
         return f"our own message came back (Message-ID {ticket.message_id})"
@@ -203,8 +204,8 @@ def spam_verdict(ticket: Ticket, thresholds: SpamThresholds = SpamThresholds()) 
     Only a header's first (topmost) occurrence counts: our server prepends its own, while
     anything further down was written by the sender or a server on the way.
     """
-    if not thresholds.enabled:
-        return None
+    if not thresholds.enabled or not ticket.headers and "" not in thresholds.rspamd_actions:
+        return None  # every verdict is a header's
     h = _Headers(ticket)
     for check in (_spamassassin, _rspamd, _microsoft):
         reason = check(h, thresholds)

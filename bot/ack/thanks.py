@@ -50,48 +50,83 @@ _SIGNATURE_LINE = re.compile(r"^([A-ZÀ-Þ][\w'.-]*|of|and|und|de|da|do|der|von|
                              r"(\s+([A-ZÀ-Þ][\w'.-]*|of|and|und|de|da|do|der|von|van|y|e|&|\||[-+()\d\s/.,@:]+))*$")
 _WORD = re.compile(r"[^\W\d_]+")
 _MAX_WORDS = 30
+_MAX_SIGNATURE = 5  # lines of a name block after the thanks
 # Every thanks-only message contains a thanks word: a few substring tests spare most mail the parsing below.
 # "ty" is a part of too many words ("security") to be tested as a substring: it is looked for as a word.
 _THANKS_PARTS = tuple(w for w in sorted(_THANKS) if w != "ty" and not any(o not in (w, "ty") and o in w for o in _THANKS))
 _TY = re.compile(r"\bty\b")
 
 
+def _alternation(parts: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex finding any of `parts`, grouped by first letter so the engine tries few branches per position."""
+    by_first: dict[str, list[str]] = {}
+    for part in parts:
+        by_first.setdefault(part[0], []).append(re.escape(part[1:]))
+    return re.compile("|".join(f"{re.escape(first)}(?:{'|'.join(rest)})" for first, rest in sorted(by_first.items())))
+
+
+_MAY_THANK = _alternation(_THANKS_PARTS)
+_VOCABULARY = _THANKS | _PRAISE | _GREETING
+
+
 def _may_thank(text: str) -> bool:
     """False only when no thanks word can be in `text`."""
     low = text.lower()
-    return any(part in low for part in _THANKS_PARTS) or _TY.search(low) is not None
+    return _MAY_THANK.search(low) is not None or "ty" in low and _TY.search(low) is not None
 
 
 def is_thanks_only(ticket: Ticket) -> bool:
     """True when the mail says nothing but thanks (with greetings and a signature at most)."""
+    new = not ticket.references and not _REPLY_PREFIX.match(ticket.subject)
+    if new and not _only_thanks_words(ticket.subject, ticket):
+        return False  # a new mail's subject is part of what it says: a question or one word more says more
     if not _may_thank(ticket.subject) and not _may_thank(ticket.text or ticket.body):
         return False
     text = _own_words(ticket.text or ticket.body)
-    if not ticket.references and not _REPLY_PREFIX.match(ticket.subject):
+    if new:
         text += "\n" + ticket.subject  # a new mail may say everything in its subject
     else:
         text = text or _REPLY_PREFIX.sub("", ticket.subject)
+    words = _WORD.findall(text.lower())
+    if not words or not _THANKS.intersection(words):
+        return False
+    return _only_thanks_words(text, ticket)
+
+
+def _only_thanks_words(text: str, ticket: Ticket) -> bool:
+    """No question, at most _MAX_WORDS words, each a word of thanks, praise, greeting or the sender's name.
+
+    Read word by word: most texts fail at one of their first words.
+    """
     if "?" in text or "¿" in text:
         return False
-    names = {w for w in _WORD.findall(f"{ticket.sender_name} {ticket.sender.split('@')[0]}".lower())}
-    words = _WORD.findall(text.lower())
-    if not words or len(words) > _MAX_WORDS or not _THANKS.intersection(words):
-        return False
-    return all(w in _THANKS or w in _PRAISE or w in _GREETING or w in names for w in words)
+    signed, rest = "", []
+    for count, match in enumerate(_WORD.finditer(text.lower()), 1):
+        word = match.group()
+        if count > _MAX_WORDS:
+            return False
+        if word in _VOCABULARY:
+            continue
+        signed = signed or f"{ticket.sender_name} {ticket.sender.split('@')[0]}".lower()
+        if word not in signed:
+            return False  # each of the sender's names is a part of this string: most words are not
+        rest.append(word)
+    return not rest or set(_WORD.findall(signed)).issuperset(rest)
 
 
 def _own_words(text: str) -> str:
     """The text without its closing and signature: cut at the closing line, or at a name block after thanks."""
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith(">")]
+    lines = [line for line in map(str.strip, text.splitlines()) if line and line[0] != ">"]
     first = _WORD.findall(lines[0].lower()) if lines else []
     if first and first[0] in _GREETING and len(first) <= 6 and not _THANKS.intersection(first):
         lines = lines[1:]  # "Hi Sarah," / "Sehr geehrte Frau Weber,": whom it greets is no message
     for index, line in enumerate(lines):
         if _CLOSING.match(line):
             return "\n".join(lines[:index])
-    last_thanks = max((i for i, line in enumerate(lines) if _THANKS.intersection(_WORD.findall(line.lower()))),
-                      default=-1)
+    # A name block is at most _MAX_SIGNATURE lines after the last thanks: only the last lines need reading.
+    last_thanks = next((i for i in range(len(lines) - 1, max(len(lines) - _MAX_SIGNATURE - 2, -1), -1)
+                        if _THANKS.intersection(_WORD.findall(lines[i].lower()))), -1)
     tail = lines[last_thanks + 1:]
-    if 0 < len(tail) <= 5 and all(_SIGNATURE_LINE.match(line) for line in tail):
+    if 0 < len(tail) <= _MAX_SIGNATURE and all(_SIGNATURE_LINE.match(line) for line in tail):
         return "\n".join(lines[:last_thanks + 1])
     return "\n".join(lines)

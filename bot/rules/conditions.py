@@ -11,8 +11,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from email.utils import getaddresses
-from functools import cached_property
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from bot.models import Ticket
 from bot.rules.keywords import KeywordSet, Stemmed
@@ -20,6 +19,21 @@ from bot.rules.patterns import PatternSet, fold, search
 from classifier.text import UNDETERMINED
 
 RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To")
+T = TypeVar("T")
+
+
+class Lazy(Generic[T]):
+    """functools.cached_property without its lock (3.11 takes it at every first read): a value computed on first
+    read and kept on the instance. The Facts of one ticket are read by one thread."""
+
+    def __init__(self, compute: Callable[[Any], T]) -> None:
+        self.compute, self.name = compute, compute.__name__
+
+    def __get__(self, instance: Any, owner: type | None = None) -> T:
+        if instance is None:
+            return self  # type: ignore[return-value]  # read on the class: the descriptor itself
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value
 
 
 class Facts:
@@ -37,37 +51,37 @@ class Facts:
         self.confidence: float | None = None
         self.searched: dict[object, bool] = {}  # compiled pattern -> whether it matches this ticket
 
-    @cached_property
+    @Lazy
     def sender_domain(self) -> str:
         return self.ticket.sender.lower().rpartition("@")[2]
 
-    @cached_property
+    @Lazy
     def text(self) -> Stemmed:
         return Stemmed(self.full_text, self.stem_language)
 
-    @cached_property
+    @Lazy
     def full_text(self) -> str:
         return f"{self.ticket.subject}\n{self.ticket.text}"
 
-    @cached_property
+    @Lazy
     def folded(self) -> str:
         return fold(self.full_text)
 
-    @cached_property
+    @Lazy
     def subject(self) -> Stemmed:
         return Stemmed(self.ticket.subject, self.stem_language)
 
-    @cached_property
+    @Lazy
     def recipients(self) -> frozenset[str]:
         values = [self.ticket.header(name) for name in RECIPIENT_HEADERS] + [self.ticket.meta_value("recipient")]
         return frozenset(address.lower() for _, address in getaddresses([v for v in values if v]) if address)
 
-    @cached_property
+    @Lazy
     def tags(self) -> frozenset[str]:
         raw = self.ticket.meta_value("tags")
         return frozenset(str(t).lower() for t in json.loads(raw)) if raw else frozenset()
 
-    @cached_property
+    @Lazy
     def organization(self) -> str:
         return self.ticket.meta_value("organization").lower()
 
@@ -169,6 +183,12 @@ CHECKS: dict[str, Callable[..., tuple[bool, str]]] = {
 }
 
 
+def _in_domains(domains: tuple[str, ...]) -> Callable[[Facts], bool]:
+    """The if_sender_domain test without its explanation: the domain or a subdomain, one set and one suffix test."""
+    exact, subdomains = frozenset(domains), tuple("." + d for d in domains)
+    return lambda f: f.sender_domain in exact or f.sender_domain.endswith(subdomains)
+
+
 # The same tests answering only yes or no, for the conditions most rules use: decide() asks millions of them.
 # Each takes the prepared value and returns a test of the facts alone (one call per rule and ticket).
 FAST: dict[str, Callable[[Any], Callable[[Facts], bool]]] = {
@@ -177,6 +197,7 @@ FAST: dict[str, Callable[[Any], Callable[[Facts], bool]]] = {
     "if_regex": lambda patterns: patterns.in_text,
     "if_language": lambda values: lambda f: f.ticket.language in values,
     "if_department": lambda values: lambda f: f.department in values,
+    "if_sender_domain": lambda values: _in_domains(tuple(d.lower() for d in values)),
     "if_priority": lambda values: lambda f: f.priority in values,
 }
 # What a condition's value becomes once per rule set (keywords stemmed per language on first use).
