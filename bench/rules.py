@@ -40,8 +40,29 @@ from classifier.text import detect_language  # noqa: E402
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=timezone.utc)
 
 
+def mail_headers(n: int, subject: str) -> tuple[tuple[str, str], ...]:
+    """The header block of an ordinary customer mail as an IMAP source records it (every header kept, as
+    connectors/mail.py does): a relay chain, DKIM/ARC and authentication results, then the usual fields."""
+    relays = tuple(("Received", f"from mx{k}.example{n % 50}.com (mx{k}.example{n % 50}.com [192.0.2.{k}]) by "
+                                f"mail.deskbot.test with ESMTPS id {n:08x}{k}; Wed, 18 Nov 2026 09:0{k}:00 +0000")
+                   for k in range(4))
+    return (("Return-Path", f"<c{n}@example{n % 50}.com>"), *relays,
+            ("ARC-Seal", "i=1; a=rsa-sha256; t=1763456400; cv=none; d=example.com; s=arc; b=" + "A" * 340),
+            ("ARC-Message-Signature", "i=1; a=rsa-sha256; c=relaxed/relaxed; d=example.com; s=arc; h=to:subject:"
+                                      "message-id:date:from:mime-version; bh=" + "B" * 44 + "; b=" + "C" * 340),
+            ("ARC-Authentication-Results", "i=1; mx.example.com; dkim=pass; spf=pass; dmarc=pass"),
+            ("Authentication-Results", "mail.deskbot.test; dkim=pass header.d=example.com; spf=pass; dmarc=pass"),
+            ("DKIM-Signature", "v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.com; s=s1; h=mime-version:from:"
+                               "date:message-id:subject:to; bh=" + "D" * 44 + "; b=" + "E" * 340),
+            ("X-Received", "by 2002:a05:6000:1:b0:3a1 with SMTP id 1; Wed, 18 Nov 2026 09:00:00 -0800"),
+            ("MIME-Version", "1.0"), ("From", f"Customer {n} <c{n}@example{n % 50}.com>"),
+            ("Date", "Wed, 18 Nov 2026 10:00:00 +0100"), ("Message-ID", f"<m{n}@example{n % 50}.com>"),
+            ("Subject", subject), ("To", "support@deskbot.test"),
+            ("Content-Type", 'text/plain; charset="UTF-8"'), ("Content-Transfer-Encoding", "quoted-printable"))
+
+
 def corpus_tickets(count: int) -> list[Ticket]:
-    """`count` tickets from the starter corpus (cycled)."""
+    """`count` tickets from the starter corpus (cycled), each with the headers of a real mail."""
     rows = []
     for file in corpus_files(shipped_corpus()):
         with file.open(encoding="utf-8-sig", newline="") as handle:
@@ -53,7 +74,8 @@ def corpus_tickets(count: int) -> list[Ticket]:
         tickets.append(Ticket(source="imap:support", key=f"k{n}", ref=str(n), sender=f"c{n}@example{n % 50}.com",
                               sender_name="", subject=row["subject"], body=row["body"], text=row["body"],
                               language=detect_language(f"{row['subject']}\n{row['body']}"),
-                              received_at=NOW - timedelta(minutes=n % 600)))
+                              received_at=NOW - timedelta(minutes=n % 600),
+                              headers=mail_headers(n, row["subject"]), content_types=("text/plain",)))
     return tickets
 
 
