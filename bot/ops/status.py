@@ -53,13 +53,10 @@ def claim(store: Store, source: str, owner: str) -> str:
     On PostgreSQL the row is read FOR UPDATE, so two instances claiming at once take turns instead of both
     winning; the first claim ever may race on the insert, and the loser reads the winner's row.
     """
-    for attempt in range(2):
-        try:
-            return _claim(store, source, owner)
-        except IntegrityError:
-            if attempt:
-                raise
-    return ""  # not reached
+    try:
+        return _claim(store, source, owner)
+    except IntegrityError:  # another instance inserted the row first: now it is there to lock
+        return _claim(store, source, owner)
 
 
 def _claim(store: Store, source: str, owner: str) -> str:
