@@ -22,6 +22,7 @@ from bot.pipeline import SourceReport, run_source, seed_references
 from bot.rules import RulesContext, RuleSet, load_rules, log_warnings
 from bot.sla import BusinessHours
 from bot.triage import Triage
+from bot.watch import Watchers
 from connectors.registry import Needs, Scheduled, build_sources
 
 log = logging.getLogger(__name__)
@@ -168,11 +169,14 @@ def serve(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event, 
         triage.owner = owner  # a shared database: instances take a lease per source
     scheduler = BackgroundScheduler(timezone=timezone.utc,
                                     executors={"default": ThreadPoolExecutor(max(1, len(scheduled)))})
+    watchers = Watchers(scheduler, stop)  # IMAP IDLE: a mailbox's cycle runs as soon as mail arrives
     for item in scheduled:
-        scheduler.add_job(_cycle, "interval", args=(item, triage, stop, reload), seconds=item.poll_seconds,
+        scheduler.add_job(watchers.job(item, _cycle), "interval", args=(item, triage, stop, reload),
+                          seconds=item.poll_seconds,
                           id=item.source.name, next_run_time=datetime.now(timezone.utc), max_instances=1,
                           coalesce=True, misfire_grace_time=item.poll_seconds)
     scheduler.start()
+    watchers.start(scheduled)
     log.info("deskbot running: %d source(s): %s; Ctrl-C or SIGTERM stops", len(scheduled),
              ", ".join(i.source.name for i in scheduled))
     try:
@@ -181,6 +185,7 @@ def serve(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event, 
             if stop.wait(HEARTBEAT_SECONDS):
                 break
     finally:
+        watchers.close()
         scheduler.shutdown(wait=True)  # each running cycle returns after the ticket in hand
         for item in scheduled:
             status.release(triage.store, item.source.name, owner)

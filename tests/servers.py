@@ -30,7 +30,7 @@ disable_plaintext_auth = no
 auth_mechanisms = plain login{mechanisms}
 mail_location = maildir:{d}/mail/%u
 first_valid_uid = 1
-service imap-login {{
+{capability}service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1
     port = {port}
@@ -106,10 +106,11 @@ class DovecotServer:
 
     kind = "dovecot"
 
-    def __init__(self, *, tls: bool = False, oauth2_introspection: str = "") -> None:
+    def __init__(self, *, tls: bool = False, oauth2_introspection: str = "", capability: str = "") -> None:
         self.host, self.port = "127.0.0.1", free_port()
         self.tls = tls
         self.oauth2_introspection = oauth2_introspection  # a URL: XOAUTH2 logins are checked there
+        self.capability = capability  # the CAPABILITY after login instead of Dovecot's own (e.g. without IDLE)
         self.imaps_port = free_port() if tls else 0
         self.dir = Path(tempfile.mkdtemp(prefix="deskbot-dovecot-"))
         self.cert = self.dir / "cert.pem"  # with tls: a self-signed certificate for 127.0.0.1, its own CA
@@ -132,7 +133,8 @@ class DovecotServer:
             (d / "oauth2.conf").write_text(_OAUTH2_ARGS.format(url=self.oauth2_introspection))
             oauth2 = _OAUTH2.format(d=d)
         (d / "dovecot.conf").write_text(_CONF.format(d=d, port=self.port, imaps_port=self.imaps_port, ssl=ssl,
-                                                     oauth2=oauth2, mechanisms=" xoauth2 oauthbearer" if oauth2 else ""))
+                                                     oauth2=oauth2, mechanisms=" xoauth2 oauthbearer" if oauth2 else "",
+                                                     capability=f"imap_capability = {self.capability}\n" if self.capability else ""))
         # Dovecot daemonises and keeps its inherited stdout/stderr: a pipe here would never close.
         with open(d / "start.log", "wb") as out:
             subprocess.run(["dovecot", "-c", str(d / "dovecot.conf")], check=True, stdout=out, stderr=out)
@@ -151,6 +153,10 @@ class DovecotServer:
             if self._count > _USERS:
                 raise RuntimeError(f"more than {_USERS} test mailboxes: raise _USERS in tests/servers.py")
             return f"support{self._count}", "secret"
+
+    def kick(self, user: str) -> None:
+        """Close every connection of `user` from the server's side (`doveadm kick`), as a restart would."""
+        subprocess.run(["doveadm", "-c", str(self.dir / "dovecot.conf"), "kick", user], check=True, capture_output=True)
 
 
 class PymapPool:

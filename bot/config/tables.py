@@ -132,6 +132,7 @@ class MailboxConfig(_Server):
     duplicate_folder: str = ""  # where a second copy of a handled mail is filed ("" : beside the first)
     quarantine_folder: str = ""  # where mail that keeps failing is moved ("" : flagged in place)
     subscribe_folders: bool = True  # subscribe to folders deskbot creates, so mail clients show them
+    idle: bool = True  # `deskbot run` watches the folder with IMAP IDLE where the server offers it (bot/watch.py)
 
 
 class HelpdeskConfig(_Section):

@@ -1,0 +1,178 @@
+"""IMAP IDLE against a real Dovecot: mail is acknowledged as it arrives, not at the next poll; a server without
+IDLE is left to the poll; a kicked connection comes back; re-issue and stop happen when they should."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot.daemon import build_triage, serve, sources_of
+from bot.ops.loopback import SmtpSink
+from bot.watch import Waker
+from connectors.imap_idle import IdleWatcher
+from tests.conftest import Mailbox, new_mailbox
+from tests.scenario import customer_mail, make_config
+from tests.servers import DovecotServer, PymapPool, dovecot_usable
+
+pytestmark = pytest.mark.skipif(not dovecot_usable(), reason="IDLE needs Dovecot (pymap offers no IDLE)")
+
+# Dovecot 2.3's own list after login, less IDLE: a server that does not offer it.
+WITHOUT_IDLE = ("IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT THREAD=REFERENCES MULTIAPPEND UNSELECT CHILDREN "
+                "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN "
+                "CONTEXT=SEARCH LIST-STATUS BINARY MOVE LITERAL+")
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> float:
+    """Seconds until `condition` held; TimeoutError after `timeout`."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError("the condition did not hold in time")
+        time.sleep(0.01)
+    return time.monotonic() - start
+
+
+class Arrivals:
+    """An `on_arrival` callback that counts."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> None:
+        self.count += 1
+
+
+@pytest.fixture
+def watched(mailbox: Mailbox) -> Iterator[tuple[IdleWatcher, Arrivals, threading.Event]]:
+    """A watcher on an empty mailbox, idling, with its re-issue shortened to 0.3 s."""
+    arrivals, stop = Arrivals(), threading.Event()
+    watcher = IdleWatcher(mailbox.config, arrivals, stop=stop, renew_seconds=0.3, tick=0.2).start()
+    assert watcher.idling.wait(10)
+    yield watcher, arrivals, stop
+    stop.set()
+    watcher.join(5)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, smtp_sink: SmtpSink, model_cache: Path, caplog: pytest.LogCaptureFixture):
+    """Start `serve` in a thread for a mailbox (poll_seconds given); yields a function that starts it."""
+    caplog.set_level(logging.INFO)
+    running: list[tuple[threading.Thread, threading.Event]] = []
+
+    def start(mailbox: Mailbox, poll_seconds: int) -> threading.Event:
+        config = make_config([mailbox.config.model_copy(update={"poll_seconds": poll_seconds})], smtp_sink,
+                             tmp_path, model_cache)
+        triage = build_triage(config)
+        stop = threading.Event()
+        thread = threading.Thread(target=serve, args=(sources_of(config, triage), triage), kwargs={"stop": stop})
+        thread.start()
+        running.append((thread, stop))
+        wait_for(lambda: "deskbot running" in caplog.text, 60)
+        return stop
+
+    yield start
+    for thread, stop in running:
+        stop.set()
+        thread.join(10)
+
+
+def test_mail_arriving_while_the_daemon_idles_is_acknowledged_in_seconds_not_at_the_poll(
+        daemon, mailbox: Mailbox, smtp_sink: SmtpSink, caplog: pytest.LogCaptureFixture) -> None:
+    stop = daemon(mailbox, 300)
+    wait_for(lambda: "watching INBOX with IDLE" in caplog.text)
+    time.sleep(0.3)  # the start-up cycles are over
+
+    mailbox.append(customer_mail(1))
+    seconds = wait_for(lambda: len(smtp_sink.messages) == 1, 20)
+
+    assert seconds < 5, "acknowledged as it arrived, not after the 300 s poll"
+    mailbox.append(customer_mail(2))
+    wait_for(lambda: len(smtp_sink.messages) == 2, 20)
+    assert "maximum number of running instances" not in caplog.text
+    stopped = time.monotonic()
+    stop.set()
+    wait_for(lambda: not any(t.name.startswith("idle-") for t in threading.enumerate()), 5)
+    assert time.monotonic() - stopped < 3
+
+
+def test_a_server_without_idle_is_left_to_the_poll(daemon, smtp_sink: SmtpSink, caplog: pytest.LogCaptureFixture) -> None:
+    with DovecotServer(capability=WITHOUT_IDLE) as server:
+        mailbox = new_mailbox(server)
+        daemon(mailbox, 5)
+        wait_for(lambda: "offers no IDLE" in caplog.text)
+        mailbox.append(customer_mail(1))
+
+        seconds = wait_for(lambda: len(smtp_sink.messages) == 1, 20)
+
+    assert seconds < 8, "found by the 5 s poll"
+    assert caplog.text.count("offers no IDLE") == 1 and "watching INBOX with IDLE" not in caplog.text
+
+
+def test_idle_false_in_the_config_means_no_watcher(daemon, mailbox: Mailbox, caplog: pytest.LogCaptureFixture) -> None:
+    daemon(Mailbox(mailbox.config.model_copy(update={"idle": False}), mailbox.kind), 300)
+    assert "idle = false: new mail is found by the poll every 300 s" in caplog.text
+    assert not any(t.name.startswith("idle-") for t in threading.enumerate())
+
+
+def test_a_kicked_idle_connection_comes_back_and_keeps_watching(
+        imap_server: DovecotServer | PymapPool, mailbox: Mailbox, watched) -> None:
+    watcher, arrivals, _ = watched
+    assert isinstance(imap_server, DovecotServer)
+
+    imap_server.kick(mailbox.config.username)
+    wait_for(lambda: watcher.connections == 2)
+    before = arrivals.count
+    mailbox.append(customer_mail(1))
+
+    wait_for(lambda: arrivals.count > before, 5)
+
+
+def test_idle_is_reissued_and_still_sees_mail_after(mailbox: Mailbox, watched) -> None:
+    watcher, arrivals, _ = watched
+    wait_for(lambda: watcher.renewals >= 3)
+    before = arrivals.count
+
+    mailbox.append(customer_mail(1))
+
+    wait_for(lambda: arrivals.count > before, 5)
+    assert watcher.connections == 1, "re-issued on the same connection"
+
+
+def test_stop_ends_the_watcher_within_a_second(watched) -> None:
+    watcher, _, stop = watched
+    stopped = time.monotonic()
+    stop.set()
+    assert watcher.join(2)
+    assert time.monotonic() - stopped < 1.5
+
+
+def test_a_wake_during_a_cycle_runs_it_once_more_after_never_beside_it() -> None:
+    scheduler, stop = BackgroundScheduler(), threading.Event()
+    waker = Waker(scheduler, "src", stop)
+    inside, runs, most = [0], [0], [0]
+
+    def cycle() -> None:
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.3)
+        runs[0] += 1
+        inside[0] -= 1
+
+    scheduler.add_job(waker.guard(cycle), "interval", seconds=3600, id="src", max_instances=1)
+    scheduler.start()
+    try:
+        waker.wake()
+        wait_for(lambda: inside[0] == 1, 5)
+        for _ in range(3):
+            waker.wake()
+        wait_for(lambda: runs[0] == 2, 5)
+        time.sleep(0.4)
+    finally:
+        scheduler.shutdown()
+    assert runs[0] == 2 and most[0] == 1, "three wakes during a cycle: one more cycle, never two at once"
