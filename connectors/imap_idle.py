@@ -43,12 +43,14 @@ class IdleWatcher:
     """A thread holding an IDLE connection to one folder; calls `on_arrival` when mail arrives there."""
 
     def __init__(self, config: MailboxConfig, on_arrival: Callable[[], None], *, stop: threading.Event,
-                 renew_seconds: float = RENEW_SECONDS, tick: float = TICK_SECONDS) -> None:
+                 renew_seconds: float = RENEW_SECONDS, tick: float = TICK_SECONDS,
+                 first_pause: float = FIRST_PAUSE) -> None:
         self.config = config
         self.on_arrival = on_arrival
         self.stop = stop
         self.renew_seconds = renew_seconds
         self.tick = tick
+        self.first_pause = first_pause
         self.name = f"imap:{config.name}"
         self.idling = threading.Event()  # set while an IDLE is in place (tests and the bench wait for it)
         self.renewals = 0  # IDLE commands re-issued on a live connection
@@ -66,21 +68,26 @@ class IdleWatcher:
         return not self._thread.is_alive()
 
     def _run(self) -> None:
-        pause = FIRST_PAUSE
+        pause, reached = self.first_pause, 0
         while not self.stop.is_set():
             try:
                 if not self._watch():
                     return  # no IDLE here: the poll alone
-                pause = FIRST_PAUSE
             except AuthError as exc:
                 log.warning("%s: IDLE connection refused (%s); trying again in %.0f min, the poll goes on",
                             self.name, exc, AUTH_PAUSE / 60)
                 self.stop.wait(AUTH_PAUSE)
             except DeskbotError as exc:
-                log.warning("%s: IDLE connection lost (%s); reconnecting in %.0f s, the poll goes on meanwhile",
-                            self.name, exc, pause)
+                if self.connections > reached:  # it had worked: a new outage, said once and retried soon
+                    pause, reached = self.first_pause, self.connections
+                level = logging.WARNING if pause == self.first_pause else logging.DEBUG
+                log.log(level, "%s: IDLE connection lost (%s); reconnecting in %.0f s, the poll goes on meanwhile",
+                        self.name, exc, pause)
                 self.stop.wait(pause)
                 pause = min(pause * 2, MAX_PAUSE)
+            except Exception:  # noqa: BLE001 - a bug here must not end watching: the poll covers, and we retry
+                log.exception("%s: IDLE watcher failed; trying again in %.0f s", self.name, MAX_PAUSE)
+                self.stop.wait(MAX_PAUSE)
             finally:
                 self.idling.clear()
 
@@ -88,7 +95,9 @@ class IdleWatcher:
         """One connection: IDLE until told to stop or the connection fails; False if the server has no IDLE."""
         client = connect(self.config)
         try:
-            if not client.has_capability("IDLE"):
+            with translated("capability"):
+                offered = client.has_capability("IDLE")
+            if not offered:
                 log.info("%s: the server offers no IDLE; new mail is found by the poll every %d s",
                          self.name, self.config.poll_seconds)
                 return False

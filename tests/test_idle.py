@@ -13,7 +13,7 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.daemon import build_triage, serve, sources_of
-from bot.ops.loopback import SmtpSink
+from bot.ops.loopback import SmtpSink, free_port
 from bot.watch import Waker
 from connectors.imap_idle import IdleWatcher
 from tests.conftest import Mailbox, new_mailbox
@@ -131,6 +131,25 @@ def test_a_kicked_idle_connection_comes_back_and_keeps_watching(
     mailbox.append(customer_mail(1))
 
     wait_for(lambda: arrivals.count > before, 5)
+
+
+def test_an_unreachable_server_is_tried_again_with_a_growing_pause_and_said_once(
+        mailbox: Mailbox, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="connectors.imap_idle")
+    stop = threading.Event()
+    closed = mailbox.config.model_copy(update={"port": free_port()})
+    watcher = IdleWatcher(closed, Arrivals(), stop=stop, first_pause=0.05).start()
+    wait_for(lambda: len(lost(caplog)) >= 4)
+    stop.set()
+    assert watcher.join(2)
+
+    records = lost(caplog)
+    assert [r.levelname for r in records[:4]] == ["WARNING", "DEBUG", "DEBUG", "DEBUG"]
+    assert [r.args[2] for r in records[:4]] == [0.05, 0.1, 0.2, 0.4]  # type: ignore[index]
+
+
+def lost(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if "IDLE connection lost" in r.msg]
 
 
 def test_idle_is_reissued_and_still_sees_mail_after(mailbox: Mailbox, watched) -> None:
