@@ -138,6 +138,7 @@ def report(title: str, latencies: list[float]) -> bool:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The bench's options (`--help` explains them)."""
     parser = argparse.ArgumentParser(prog="bench/latency.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mails", type=int, default=100, help="mails appended one at a time (default 100)")

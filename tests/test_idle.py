@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.config.file import load_config
 from bot.daemon import build_triage, serve, sources_of
+from bot.errors import ConfigError
 from bot.ops.loopback import SmtpSink, free_port
 from bot.watch import Waker
 from connectors.imap_idle import IdleWatcher
@@ -20,7 +22,7 @@ from tests.conftest import Mailbox, new_mailbox
 from tests.scenario import customer_mail, make_config
 from tests.servers import DovecotServer, PymapPool, dovecot_usable
 
-pytestmark = pytest.mark.skipif(not dovecot_usable(), reason="IDLE needs Dovecot (pymap offers no IDLE)")
+needs_dovecot = pytest.mark.skipif(not dovecot_usable(), reason="IDLE needs Dovecot (pymap offers no IDLE)")
 
 # Dovecot 2.3's own list after login, less IDLE: a server that does not offer it.
 WITHOUT_IDLE = ("IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT THREAD=REFERENCES MULTIAPPEND UNSELECT CHILDREN "
@@ -82,6 +84,7 @@ def daemon(tmp_path: Path, smtp_sink: SmtpSink, model_cache: Path, caplog: pytes
         thread.join(10)
 
 
+@needs_dovecot
 def test_mail_arriving_while_the_daemon_idles_is_acknowledged_in_seconds_not_at_the_poll(
         daemon, mailbox: Mailbox, smtp_sink: SmtpSink, caplog: pytest.LogCaptureFixture) -> None:
     stop = daemon(mailbox, 300)
@@ -101,6 +104,7 @@ def test_mail_arriving_while_the_daemon_idles_is_acknowledged_in_seconds_not_at_
     assert time.monotonic() - stopped < 3
 
 
+@needs_dovecot
 def test_a_server_without_idle_is_left_to_the_poll(daemon, smtp_sink: SmtpSink, caplog: pytest.LogCaptureFixture) -> None:
     with DovecotServer(capability=WITHOUT_IDLE) as server:
         mailbox = new_mailbox(server)
@@ -114,12 +118,14 @@ def test_a_server_without_idle_is_left_to_the_poll(daemon, smtp_sink: SmtpSink, 
     assert caplog.text.count("offers no IDLE") == 1 and "watching INBOX with IDLE" not in caplog.text
 
 
+@needs_dovecot
 def test_idle_false_in_the_config_means_no_watcher(daemon, mailbox: Mailbox, caplog: pytest.LogCaptureFixture) -> None:
     daemon(Mailbox(mailbox.config.model_copy(update={"idle": False}), mailbox.kind), 300)
     assert "idle = false: new mail is found by the poll every 300 s" in caplog.text
     assert not any(t.name.startswith("idle-") for t in threading.enumerate())
 
 
+@needs_dovecot
 def test_a_kicked_idle_connection_comes_back_and_keeps_watching(
         imap_server: DovecotServer | PymapPool, mailbox: Mailbox, watched) -> None:
     watcher, arrivals, _ = watched
@@ -133,6 +139,7 @@ def test_a_kicked_idle_connection_comes_back_and_keeps_watching(
     wait_for(lambda: arrivals.count > before, 5)
 
 
+@needs_dovecot
 def test_an_unreachable_server_is_tried_again_with_a_growing_pause_and_said_once(
         mailbox: Mailbox, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="connectors.imap_idle")
@@ -152,6 +159,7 @@ def lost(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if "IDLE connection lost" in r.msg]
 
 
+@needs_dovecot
 def test_idle_is_reissued_and_still_sees_mail_after(mailbox: Mailbox, watched) -> None:
     watcher, arrivals, _ = watched
     wait_for(lambda: watcher.renewals >= 3)
@@ -163,6 +171,7 @@ def test_idle_is_reissued_and_still_sees_mail_after(mailbox: Mailbox, watched) -
     assert watcher.connections == 1, "re-issued on the same connection"
 
 
+@needs_dovecot
 def test_stop_ends_the_watcher_within_a_second(watched) -> None:
     watcher, _, stop = watched
     stopped = time.monotonic()
@@ -195,3 +204,29 @@ def test_a_wake_during_a_cycle_runs_it_once_more_after_never_beside_it() -> None
     finally:
         scheduler.shutdown()
     assert runs[0] == 2 and most[0] == 1, "three wakes during a cycle: one more cycle, never two at once"
+
+
+@pytest.mark.parametrize(("line", "idle"), [("", True), ("idle = false", False), ("idle = true", True)])
+def test_idle_is_on_unless_a_mailbox_says_idle_false(tmp_path: Path, line: str, idle: bool) -> None:
+    path = tmp_path / "deskbot.toml"
+    path.write_text(MAILBOX_TOML + line + "\n", encoding="utf-8")
+    [mailbox] = load_config(path, environ={}).mailbox
+    assert mailbox.idle is idle
+
+
+def test_an_idle_that_is_not_true_or_false_names_the_line_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "deskbot.toml"
+    path.write_text(MAILBOX_TOML + 'idle = "no"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert (caught.value.path, caught.value.line, caught.value.key) == (str(path), 7, "mailbox[0].idle")
+
+
+MAILBOX_TOML = """\
+[[mailbox]]
+name = "support"
+host = "127.0.0.1"
+port = 1143
+security = "none"
+username = "support@deskbot.test"
+"""
