@@ -169,11 +169,12 @@ def serve(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event, 
         triage.owner = owner  # a shared database: instances take a lease per source
     scheduler = BackgroundScheduler(timezone=timezone.utc,
                                     executors={"default": ThreadPoolExecutor(max(1, len(scheduled)))})
-    watchers = Watchers(scheduler, stop)  # IMAP IDLE: a mailbox's cycle runs as soon as mail arrives
+    # IMAP IDLE: a mailbox's cycle runs as soon as mail arrives; the job's guard keeps it to one cycle at a time
+    watchers = Watchers(scheduler, stop)
     for item in scheduled:
         scheduler.add_job(watchers.job(item, _cycle), "interval", args=(item, triage, stop, reload),
                           seconds=item.poll_seconds,
-                          id=item.source.name, next_run_time=datetime.now(timezone.utc), max_instances=1,
+                          id=item.source.name, next_run_time=datetime.now(timezone.utc), max_instances=2,
                           coalesce=True, misfire_grace_time=item.poll_seconds)
     scheduler.start()
     watchers.start(scheduled)

@@ -3,7 +3,8 @@
 The poll stays as it was (the fallback, and the only path for servers without IDLE and for helpdesks, whose
 instant path is their webhooks). A wake never starts a second cycle of the same source beside a running one:
 a wake during a cycle makes that cycle run once more right after it, so mail that arrived after the running
-cycle looked is not left for the next poll.
+cycle looked is not left for the next poll. APScheduler's own `max_instances=1` cannot do this: a run it is
+asked for while the job is still counted as running is skipped, and that mail would wait for the next poll.
 """
 
 from __future__ import annotations
@@ -58,23 +59,29 @@ class Waker:
             pass
 
     def guard(self, cycle: Callable[..., None]) -> Callable[..., None]:
-        """`cycle` as the scheduler's job: marked running, and run again while wakes came in during it."""
+        """`cycle` as the scheduler's job: run again while wakes came in during it; a job started beside a
+        running one only asks that one to go again (so the scheduler may start two: `max_instances=2`)."""
         @functools.wraps(cycle)
         def job(*args: object) -> None:
             with self._lock:
+                if self._running:
+                    self._again = True
+                    return
                 self._running = True
             try:
                 while True:
                     with self._lock:
                         self._again = False
                     cycle(*args)
-                    with self._lock:
+                    with self._lock:  # the check and the release in one step: no wake falls between them
                         if not self._again or self.stop.is_set():
+                            self._running = False
                             return
                     log.debug("%s: mail arrived during the cycle: running it again", self.job_id)
-            finally:
+            except BaseException:
                 with self._lock:
                     self._running = False
+                raise
         return job
 
 

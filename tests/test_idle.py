@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -180,30 +181,50 @@ def test_stop_ends_the_watcher_within_a_second(watched) -> None:
     assert time.monotonic() - stopped < 1.5
 
 
-def test_a_wake_during_a_cycle_runs_it_once_more_after_never_beside_it() -> None:
-    scheduler, stop = BackgroundScheduler(), threading.Event()
-    waker = Waker(scheduler, "src", stop)
-    inside, runs, most = [0], [0], [0]
+class Cycle:
+    """A slow cycle that counts its runs and how many ran at once."""
 
-    def cycle() -> None:
-        inside[0] += 1
-        most[0] = max(most[0], inside[0])
+    def __init__(self) -> None:
+        self.inside = self.runs = self.most = 0
+
+    def __call__(self) -> None:
+        self.inside += 1
+        self.most = max(self.most, self.inside)
         time.sleep(0.3)
-        runs[0] += 1
-        inside[0] -= 1
+        self.runs += 1
+        self.inside -= 1
 
-    scheduler.add_job(waker.guard(cycle), "interval", seconds=3600, id="src", max_instances=1)
+
+@pytest.fixture
+def guarded() -> Iterator[tuple[BackgroundScheduler, Waker, Cycle]]:
+    """A real APScheduler running one guarded job, as serve() adds it (an hour apart, so only wakes run it)."""
+    scheduler, cycle = BackgroundScheduler(), Cycle()
+    waker = Waker(scheduler, "src", threading.Event())
+    scheduler.add_job(waker.guard(cycle), "interval", seconds=3600, id="src", max_instances=2)
     scheduler.start()
-    try:
+    yield scheduler, waker, cycle
+    scheduler.shutdown()
+
+
+def test_wakes_during_a_cycle_run_it_once_more_after_never_beside_it(guarded) -> None:
+    _, waker, cycle = guarded
+    waker.wake()
+    wait_for(lambda: cycle.inside == 1, 5)
+    for _ in range(3):
         waker.wake()
-        wait_for(lambda: inside[0] == 1, 5)
-        for _ in range(3):
-            waker.wake()
-        wait_for(lambda: runs[0] == 2, 5)
-        time.sleep(0.4)
-    finally:
-        scheduler.shutdown()
-    assert runs[0] == 2 and most[0] == 1, "three wakes during a cycle: one more cycle, never two at once"
+    wait_for(lambda: cycle.runs == 2, 5)
+    time.sleep(0.4)
+    assert cycle.runs == 2 and cycle.most == 1, "three wakes during a cycle: one more cycle, never two at once"
+
+
+def test_a_run_the_scheduler_starts_beside_a_running_cycle_hands_over_to_it(guarded) -> None:
+    scheduler, _, cycle = guarded
+    scheduler.modify_job("src", next_run_time=datetime.now(timezone.utc))
+    wait_for(lambda: cycle.inside == 1, 5)
+    scheduler.modify_job("src", next_run_time=datetime.now(timezone.utc))  # as a wake racing the cycle's end
+    wait_for(lambda: cycle.runs == 2, 5)
+    time.sleep(0.4)
+    assert cycle.runs == 2 and cycle.most == 1
 
 
 @pytest.mark.parametrize(("line", "idle"), [("", True), ("idle = false", False), ("idle = true", True)])
