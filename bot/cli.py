@@ -144,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_rules_commands(sub)
 
+    from bot.ops.service import add_service_command
+
+    add_service_command(sub)
+
     from bot.learning.cli import add_commands as add_learning
     from bot.report.cli import add_command as add_report
     from classifier.cli import add_commands
