@@ -143,7 +143,10 @@ def compact(store: Store) -> str:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             if dialect == "sqlite":
                 connection.exec_driver_sql("VACUUM")
-                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+                if busy and busy[0]:  # a running daemon was reading: its WAL is emptied at a later checkpoint
+                    return ("the database file was rewritten (VACUUM); its write-ahead log still holds old pages "
+                            "until the running daemon's next checkpoint")
                 return "the database file was rewritten (VACUUM): the removed data is gone from the disk"
             connection.exec_driver_sql("VACUUM (ANALYZE) " + ", ".join(f'"{name}"' for name in TABLES))
             return ("VACUUM ran: the space is reused; to rewrite the files now, run VACUUM FULL in a quiet hour "
