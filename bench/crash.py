@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/crash.py                 # 2,000 mails in Dovecot, 20 kills
     .venv/bin/python bench/crash.py --helpdesk      # the same against a Zendesk fake served over loopback HTTP
+    .venv/bin/python bench/crash.py --instances 2 --database postgresql   # two daemons, one PostgreSQL log
 
 Prints what a customer and an agent would notice: mail lost (never acknowledged or never filed),
 duplicate decisions, duplicate moves, duplicate and missing acknowledgements, tickets left unfinished.
@@ -150,8 +151,20 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "deskbot-bench-cache")
     parser.add_argument("--helpdesk", action="store_true", help="crash against a Zendesk fake over loopback HTTP")
     parser.add_argument("--keep-log", action="store_true", help="print the end of the daemon's log")
+    parser.add_argument("--instances", type=int, default=1, help="daemons sharing the mailbox and the decision "
+                        "log (more than one needs --database postgresql); the lease holder is the one killed")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite", help="postgresql: a "
+                        "throwaway cluster (tests/postgres.py) holds the decision log")
     args = parser.parse_args()
-    if args.helpdesk:
+    if args.instances < 1 or (args.instances > 1 and args.database != "postgresql"):
+        parser.error("--instances 2 or more needs --database postgresql (a SQLite log takes one daemon)")
+    if args.database == "postgresql":
+        if args.helpdesk:
+            parser.error("--database postgresql runs the mail crash test; drop --helpdesk")
+        from bench.crash_shared import run_shared
+
+        run_shared(args)
+    elif args.helpdesk:
         from bench.crash_helpdesk import run_helpdesk
 
         run_helpdesk(args)

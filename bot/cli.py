@@ -7,6 +7,7 @@ import errno
 import logging
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from bot.errors import ConfigError, DeskbotError
@@ -144,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_rules_commands(sub)
 
+    from bot.ops.service import add_service_command
+
+    add_service_command(sub)
+
     from bot.learning.cli import add_commands as add_learning
     from bot.report.cli import add_command as add_report
     from classifier.cli import add_commands
@@ -204,13 +209,45 @@ def _add_retry(sub: argparse._SubParsersAction, commands: object) -> None:  # ty
                        "deciding again with today's rules and model")
     retry.add_argument("--reason", default="closed by a person", help="with --give-up: why, kept in the log")
     retry.set_defaults(handler=commands.retry)  # type: ignore[attr-defined]
-    purge = sub.add_parser("purge", help="remove records of dry runs from the decision log",
-                           description="Remove what `deskbot run --dry-run` recorded (marked as dry runs in "
-                           "`deskbot log`): they hold customers' mail and were never acted on. Real tickets are "
-                           "never removed.")
+    purge = sub.add_parser("purge", help="remove old tickets (data protection) or dry-run records from the log",
+                           description=PURGE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     _database_options(purge)
-    purge.add_argument("--dry-runs", action="store_true", required=True, help="remove every dry-run record")
+    what = purge.add_mutually_exclusive_group(required=True)
+    what.add_argument("--older-than", metavar="SPAN", type=_span, help="tickets recorded longer ago than SPAN (365d, 52w, 720h)")
+    what.add_argument("--dry-runs", action="store_true", help="every record of `run --dry-run` (never acted on)")
+    purge.add_argument("--bodies-only", action="store_true", help="with --older-than: keep the decisions, blank "
+                       "only what the customer wrote (subject, body, headers, attachment names, top terms)")
+    purge.add_argument("--dry-run", action="store_true", help="print what would go, change nothing")
     purge.set_defaults(handler=commands.purge)  # type: ignore[attr-defined]
+
+
+def _span(value: str) -> timedelta:
+    """A duration argument (bot/config/duration.py), or argparse's usage error saying which forms work."""
+    from bot.config.duration import parse_duration
+
+    try:
+        return parse_duration(value, what="--older-than")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+PURGE_DESCRIPTION = """\
+Remove what customers wrote from the decision log once it is older than you keep it (data protection).
+
+--older-than SPAN removes each ticket recorded before now - SPAN with everything hanging off it: its
+actions, events, corrections and shadow decisions; bounced-address suppressions expired before then go
+too. --bodies-only keeps the ticket rows (department, priority, tags, SLA, times, sender, Message-IDs:
+the statistics and threads) and blanks only what the customer wrote: subject, body and text, headers,
+attachment names (type and size stay) and the model's top terms.
+
+A ticket with work left (pending, in the outbox, failed or quarantined awaiting `deskbot retry`) is
+never touched; how many were kept, and why, is printed. On SQLite the file is rewritten (VACUUM) so the
+bytes leave the disk; on PostgreSQL a plain VACUUM runs. Backups keep what they hold: age them out too.
+
+  deskbot purge --older-than 365d --dry-run      # what would go
+  deskbot purge --older-than 365d                # remove tickets older than a year
+  deskbot purge --older-than 90d --bodies-only   # keep the statistics, drop the text after 90 days
+  deskbot purge --dry-runs                       # records of `run --dry-run`"""
 
 
 def _add_why(sub: argparse._SubParsersAction, commands: object) -> None:  # type: ignore[type-arg]

@@ -177,7 +177,7 @@ def retry(args: argparse.Namespace) -> int:
 
 
 def purge(args: argparse.Namespace) -> int:
-    """`deskbot purge --dry-runs` (bot/ops/admin.py)."""
+    """`deskbot purge --older-than SPAN` or `--dry-runs` (bot/ops/admin.py, bot/log/purge.py)."""
     from bot.ops.admin import purge as remove
 
     return remove(args)

@@ -34,6 +34,7 @@ def test_the_wheel_carries_its_data_and_installs_no_generic_top_level_modules(tm
         assert len(found) == expected, folder
     assert "bot/shipped/rules/default.toml" in names and "bot/log/migrations/script.py.mako" in names
     assert "classifier/concepts.csv" in names
+    assert {"bot/shipped/service/deskbot.service", "bot/shipped/service/Containerfile"} <= set(names)  # `deskbot service`
     # every module of the three packages, in every sub-folder (a folder missing from pyproject's list is not)
     modules = {p.relative_to(ROOT).as_posix() for top in ("bot", "connectors", "classifier")
                for p in (ROOT / top).rglob("*.py") if "corpus" not in p.parts}

@@ -142,3 +142,32 @@ def test_a_dead_instance_lease_is_taken_over_after_it_lapses(postgres: PostgresS
     clock.now += status.LEASE * 0.02
     assert status.claim(store, "imap:support", "host-b:2") == ""
     assert status.claim(store, "imap:support", "host-a:1") == "host-b:2"
+
+
+def test_instances_starting_together_both_seed_the_references_of_a_new_source(postgres: PostgresServer,
+                                                                            engines: list) -> None:
+    """Found by bench/crash.py --instances 2: the second daemon died at start on the source row's first insert."""
+    from bot.log.store import Store
+
+    stores = [Store.open(postgres.new_database())]
+    stores.append(Store(open_engine(stores[0].engine.url.render_as_string(hide_password=False))))
+    engines.extend(store.engine for store in stores)
+    sources = [f"imap:box{n}" for n in range(12)]
+    barrier, errors = threading.Barrier(2), []
+
+    def start(store: Store) -> None:
+        for source in sources:
+            barrier.wait()
+            try:
+                status.seed_references(store, source, 41)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert not any(status.needs_seed(stores[0], source) for source in sources)

@@ -160,9 +160,20 @@ def status(args: argparse.Namespace) -> int:
 
 
 def purge(args: argparse.Namespace) -> int:
-    """`deskbot purge --dry-runs`."""
+    """`deskbot purge --older-than SPAN [--bodies-only]` (bot/log/purge.py) or `--dry-runs`."""
     from bot.log.amend import purge_dry_runs
+    from bot.log.purge import count_dry_runs, describe, purge_older
 
-    removed = purge_dry_runs(open_log(args, read_only=False).store)
+    if args.bodies_only and not args.older_than:
+        raise DeskbotError("--bodies-only goes with --older-than SPAN (dry-run records are removed whole)")
+    store = open_log(args, read_only=args.dry_run).store  # a dry run works on a read-only copy too
+    if args.older_than:
+        done = purge_older(store, args.older_than, bodies_only=args.bodies_only, dry_run=args.dry_run)
+        print("\n".join(describe(done, dry_run=args.dry_run)))
+        return 0
+    if args.dry_run:
+        print(f"would remove {count_dry_runs(store)} dry-run record(s); real tickets are untouched")
+        return 0
+    removed = purge_dry_runs(store)
     print(f"removed {removed} dry-run record(s); real tickets are untouched")
     return 0

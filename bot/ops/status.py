@@ -107,7 +107,15 @@ def needs_seed(store: Store, source: str) -> bool:
 
 def seed_references(store: Store, source: str, highest: int, *, start: int = 1) -> None:
     """Raise the reference sequence to at least `highest` (found on the server) and to `start` - 1 (the rules'
-    reference_start), never lower it."""
+    reference_start), never lower it. Instances starting together on PostgreSQL may race on the first insert of
+    the source's row: the loser seeds again on the winner's row."""
+    try:
+        _seed_references(store, source, highest, start)
+    except IntegrityError:
+        _seed_references(store, source, highest, start)
+
+
+def _seed_references(store: Store, source: str, highest: int, start: int) -> None:
     with store.session() as session:
         counter = session.get(Counter, "reference") or Counter(name="reference", value=0)
         counter.value = max(counter.value, highest, start - 1)
