@@ -206,7 +206,7 @@ class ApiConfig(_Section):
     behind_tls_proxy: bool = False  # a TLS-terminating proxy in front: plain HTTP to it is the admin's choice
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     tokens: list[ApiTokenConfig] = Field(min_length=1)
-    unhealthy_after: str | int | float | None = None  # /healthz: 503 when a source has not polled for this long
+    unhealthy_after: float | None = None  # seconds ("15m" as written); /healthz: 503 when a source has not polled
     listen: str = "127.0.0.1:8080"  # declared last: its check reads the TLS keys above (pydantic's field order)
 
     @field_validator("listen")
@@ -220,10 +220,10 @@ class ApiConfig(_Section):
                              "front terminates TLS")
         return value
 
-    @field_validator("unhealthy_after")
+    @field_validator("unhealthy_after", mode="before")
     @classmethod
-    def _a_duration(cls, value: str | int | float | None) -> str | int | float | None:
-        return checked_duration(value)
+    def _a_duration(cls, value: object) -> float | None:
+        return duration_seconds(value)
 
     @model_validator(mode="after")
     def _cert_with_key(self) -> ApiConfig:
@@ -241,18 +241,20 @@ def listen_address(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def checked_duration(value: str | int | float | None) -> str | int | float | None:
-    """`unhealthy_after` as written, once bot/config/duration.py reads it as a duration (ValueError if not)."""
-    if value is not None:
-        parse_duration(value, what="unhealthy_after")
-    return value
+def duration_seconds(value: object) -> float | None:
+    """`unhealthy_after` as seconds: "15m", "2h" or a bare number of seconds (bot/config/duration.py)."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, int, float)):
+        raise ValueError(f"unhealthy_after must be a duration such as \"15m\", not {value!r}")
+    return parse_duration(value, what="unhealthy_after").total_seconds()
 
 
 class MetricsConfig(_Section):
     """The [metrics] table: where Prometheus scrapes /metrics, and when /healthz calls a source stale."""
 
     listen: str = "127.0.0.1:9464"  # no token: keep it on loopback or a network only Prometheus reaches
-    unhealthy_after: str | int | float | None = None  # None: [api]'s, else 3x the slowest poll, at least 5 min
+    unhealthy_after: float | None = None  # seconds ("15m" as written); None: [api]'s, else 3x the slowest poll, >= 5 min
 
     @field_validator("listen")
     @classmethod
@@ -260,10 +262,10 @@ class MetricsConfig(_Section):
         listen_address(value)
         return value
 
-    @field_validator("unhealthy_after")
+    @field_validator("unhealthy_after", mode="before")
     @classmethod
-    def _a_duration(cls, value: str | int | float | None) -> str | int | float | None:
-        return checked_duration(value)
+    def _a_duration(cls, value: object) -> float | None:
+        return duration_seconds(value)
 
 
 class LoggingConfig(_Section):

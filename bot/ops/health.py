@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 from sqlmodel import col, select
 
-from bot.config.duration import parse_duration
 from bot.config.file import Config
 from bot.log.records import as_utc
 from bot.log.schema import SourceState
@@ -35,7 +34,7 @@ def unhealthy_after(config: Config, table: Literal["metrics", "api"]) -> timedel
     tables = [config.metrics, config.api] if table == "metrics" else [config.api, config.metrics]
     for found in tables:
         if found is not None and found.unhealthy_after is not None:
-            return parse_duration(found.unhealthy_after, what="unhealthy_after")
+            return timedelta(seconds=found.unhealthy_after)
     slowest = max(polled_sources(config).values(), default=0)
     return max(MINIMUM, timedelta(seconds=3 * slowest))
 
