@@ -23,8 +23,8 @@ from bot.log.records import as_utc
 from bot.ops import status
 from bot.ops.exporter import listening
 from bot.ops.health import health_of, unhealthy_after
-from bot.ops.metrics import suppression_reason
 from bot.ops.loopback import SmtpSink
+from bot.ops.metrics import suppression_reason
 from bot.triage import Triage
 from tests.api_world import api_config
 from tests.conftest import Clock, Mailbox
@@ -247,3 +247,15 @@ def test_an_address_in_use_stops_the_start_naming_metrics_listen(quiet: tuple[Co
         with pytest.raises(ConfigError, match="metrics.listen: cannot listen on 127.0.0.1:"):
             with listening(taken, triage, started=clock(), polls=True):
                 pass
+
+
+def test_a_decision_log_that_does_not_answer_is_unhealthy_and_metrics_still_scrape(
+        listener: httpx.Client, quiet: tuple[Config, Triage]) -> None:
+    _, triage = quiet
+    with triage.store.engine.begin() as connection:  # what a broken or replaced database file looks like
+        connection.exec_driver_sql("DROP TABLE source_state")
+    answer = listener.get("/healthz")
+    assert answer.status_code == 503 and answer.json()["detail"] == "the decision log does not answer"
+    scraped = listener.get("/metrics")
+    assert scraped.status_code == 200 and "# TYPE deskbot_errors_total counter" in scraped.text
+    assert "deskbot_backlog{" not in scraped.text  # missing, not a made-up 0

@@ -20,7 +20,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import make_wsgi_app
 
 from bot.config.file import Config, listen_address
-from bot.errors import ConfigError
+from bot.errors import ConfigError, DeskbotError
 from bot.ops.health import RETRY_SECONDS, Health, health_of
 from bot.ops.metrics import Metrics
 from bot.triage import Triage
@@ -41,12 +41,21 @@ def build_wsgi(metrics: Metrics, health: Health) -> WsgiApp:
         if path == "/metrics":
             return scrape(environ, start_response)  # type: ignore[no-any-return]
         if path == "/healthz":
-            status, body = health.answer()
+            status, body = _health(health)
             extra = [("Retry-After", str(RETRY_SECONDS))] if status == 503 else []
             return _answer(start_response, status, body, method, extra)
         return _answer(start_response, 404, {"detail": "this listener serves /metrics and /healthz"}, method)
 
     return app
+
+
+def _health(health: Health) -> tuple[int, dict[str, Any]]:
+    try:
+        return health.answer()
+    except DeskbotError as exc:  # the decision log does not answer: not healthy either
+        log.warning("healthz: %s", exc)
+        return 503, {"type": "about:blank", "title": "Service Unavailable", "status": 503,
+                     "detail": "the decision log does not answer", "stale": []}
 
 
 def _answer(start_response: StartResponse, status: int, body: dict[str, Any], method: str,

@@ -10,6 +10,7 @@ Label values come from closed sets (sources and departments of the config, actio
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from bot.errors import DeskbotError
 from bot.log.records import as_utc
 from bot.log.schema import SourceState, TicketLog
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from bot.models import Decision, Prediction
     from bot.triage import SourceReport, Triage
 
+log = logging.getLogger(__name__)
 # Why an acknowledgement was not sent, as a label: the first pattern found in the decision's
 # ack_skip_reason (written by bot/decide.py, bot/ack/loops.py, bot/judge.py) names it; else "other".
 SUPPRESSED = (
@@ -147,10 +150,14 @@ class LogGauges(Collector):
                                     "recorded tickets with unfinished work", labels=["source"])
         outbox = GaugeMetricFamily("deskbot_outbox", "Tickets whose acknowledgement waits for the mail server "
                                    "(status outbox)", labels=["source"])
-        waiting, unsent = self._read()
-        for source in sorted(set(self.sources) | set(waiting) | set(unsent)):
-            backlog.add_metric([source], waiting.get(source, 0))
-            outbox.add_metric([source], unsent.get(source, 0))
+        try:
+            waiting, unsent = self._read()
+        except DeskbotError as exc:  # the counters are still worth a scrape; the gauges go missing, not wrong
+            log.warning("metrics: backlog and outbox not read: %s", exc)
+        else:
+            for source in sorted(set(self.sources) | set(waiting) | set(unsent)):
+                backlog.add_metric([source], waiting.get(source, 0))
+                outbox.add_metric([source], unsent.get(source, 0))
         yield backlog
         yield outbox
         model = InfoMetricFamily("deskbot_model", "The model deciding now: the models folder's CURRENT version, "
