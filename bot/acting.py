@@ -26,8 +26,8 @@ from bot.errors import (
 from bot.log import recall
 from bot.log.records import as_utc, load_decision, row_ticket
 from bot.log.schema import ActionLog, TicketLog
-from bot.ops.metrics import count_action
 from bot.models import Decision, Ticket
+from bot.ops.metrics import count_action
 from bot.outbox import Waiting, wait
 from bot.triage import Outcome, Triage
 from connectors.base import ACKNOWLEDGE, FLAG_FAILED, QUARANTINE, UNFLAG, Action, Source

@@ -90,6 +90,7 @@ def build_triage(config: Config, *, dry_run: bool = False, clock: Callable[[], d
     if unreachable:
         log.warning("%s", unreachable)
     prefix = rules.acknowledgement.reference_prefix
+    numbers = Metrics()
     triage = Triage(
         classifier=classifier,  # type: ignore[arg-type]
         rules=rules,
@@ -99,9 +100,9 @@ def build_triage(config: Config, *, dry_run: bool = False, clock: Callable[[], d
         from_address=config.smtp.from_ if config.smtp else "",
         dry_run=dry_run,
         own_addresses=own_addresses(config),
-        metrics=Metrics(),
+        metrics=numbers,
     )
-    triage.metrics.watch(triage.store, classifier, list(polled_sources(config)))  # type: ignore[union-attr]
+    numbers.watch(triage.store, classifier, list(polled_sources(config)))  # backlog, outbox, model: at each scrape
     return triage
 
 

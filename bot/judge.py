@@ -11,8 +11,8 @@ from email.utils import make_msgid
 
 from bot.decide import decide, needs_model, reply_address
 from bot.log import recall
-from bot.ops import metrics
 from bot.models import Decision, Prediction, Ticket
+from bot.ops import metrics
 from bot.thread import reference_tokens
 from bot.triage import Triage
 from classifier.text import ticket_text
