@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func
-from sqlmodel import col, select
+from sqlmodel import select
 
 from bot.errors import DeskbotError
 from bot.log.records import as_utc
@@ -166,15 +166,18 @@ class LogGauges(Collector):
         yield model
 
     def _read(self) -> tuple[dict[str, int], dict[str, int]]:
+        # Only tickets with work left are counted (the outbox's too are pending), through ix_ticket_pending.
         with self.store.session() as session:
             on_server = {s.source: s.backlog or 0 for s in session.exec(select(SourceState))}
-            pending = dict(session.exec(select(TicketLog.source, func.count()).where(
-                TicketLog.pending == True, TicketLog.dry_run == False,  # noqa: E712
-                col(TicketLog.status).not_in(("quarantined", "outbox"))).group_by(TicketLog.source)).all())
-            unsent = dict(session.exec(select(TicketLog.source, func.count()).where(
-                TicketLog.status == "outbox", TicketLog.dry_run == False)  # noqa: E712
-                .group_by(TicketLog.source)).all())
-        waiting = {s: on_server.get(s, 0) + pending.get(s, 0) for s in set(on_server) | set(pending)}
+            counts = session.exec(select(TicketLog.source, TicketLog.status, func.count()).where(
+                TicketLog.pending == True, TicketLog.dry_run == False)  # noqa: E712
+                .group_by(TicketLog.source, TicketLog.status)).all()
+        waiting, unsent = dict(on_server), {}
+        for source, state, number in counts:
+            if state == "outbox":
+                unsent[source] = unsent.get(source, 0) + number
+            elif state != "quarantined":
+                waiting[source] = waiting.get(source, 0) + number
         return waiting, unsent
 
 
