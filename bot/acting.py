@@ -27,6 +27,7 @@ from bot.log import recall
 from bot.log.records import as_utc, load_decision, row_ticket
 from bot.log.schema import ActionLog, TicketLog
 from bot.models import Decision, Ticket
+from bot.ops.metrics import count_action
 from bot.outbox import Waiting, wait
 from bot.triage import Outcome, Triage
 from connectors.base import ACKNOWLEDGE, FLAG_FAILED, QUARANTINE, UNFLAG, Action, Source
@@ -68,6 +69,7 @@ def act(row: TicketLog, source: Source, triage: Triage) -> Outcome:
         store.step(action.id, state, detail, then=following, action_update=extra,
                    ticket_update={"id": row.id, "status": final, "pending": False, "retry_at": None}
                    if closing else None)
+        count_action(triage, source.name, action.kind, state, row)
         marked = following is not None
         if state == "gone":
             store.update_ticket(row.id, status="gone", pending=False, error=detail)
@@ -214,4 +216,5 @@ def _flag(row: TicketLog, subject: Subject, source: Source, triage: Triage, kind
         return False
     store.step(action.id, state, detail, ticket_update={"id": row.id, "flagged": state == "done",
                                                          "pending": False})
+    count_action(triage, source.name, action.kind, state, row)
     return True

@@ -9,8 +9,12 @@ import os
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.errors import ConfigError, DeskbotError
+
+if TYPE_CHECKING:
+    from bot.config.file import Config
 
 DESCRIPTION = """\
 deskbot triages support tickets: it reads new mail from IMAP mailboxes (and tickets from
@@ -57,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def use_config_logging(config: Config) -> None:
+    """Once a command has read its config: log in the format its [logging] table asks for (text or json)."""
+    from bot.ops.loglines import use_format
+
+    use_format(config.logging.format)
+
+
 def _silence_stdout() -> None:
     """After a closed pipe, point stdout at /dev/null so Python's own flush at exit does not complain."""
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -99,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "in hand and exit within 10 s; work resumes exactly there at the next start. An edited rules "
                          "file or templates folder is taken within a poll (at once on SIGHUP) once valid. Only one "
                          "daemon may use a SQLite decision log at a time. With an [api] table it serves the HTTP API beside "
-                         "the scheduler (see `deskbot serve`).")
+                         "the scheduler (see `deskbot serve`). With a [metrics] table it serves Prometheus "
+                         "/metrics and /healthz on that table's listen address.")
     run.add_argument("--config", type=Path, help=CONFIG_HELP)
     run.add_argument("--once", action="store_true", help="run one cycle over every source and exit (exit 1 when "
                      "a source or a ticket failed)")
@@ -166,7 +178,8 @@ def _add_serve(sub: argparse._SubParsersAction, commands: object) -> None:  # ty
                            "/v1/webhooks/, GET /healthz; OpenAPI docs at /docs. Nothing is polled: `deskbot run` "
                            "serves the same API beside its scheduler when the config has [api]. Listens on "
                            "loopback unless [api] listen says otherwise (then with TLS, or behind a TLS proxy). "
-                           "SIGTERM and Ctrl-C stop it within 10 s.")
+                           "SIGTERM and Ctrl-C stop it within 10 s. With a [metrics] table it also serves Prometheus /metrics and "
+                           "/healthz on that table's listen address.")
     serve.add_argument("--config", type=Path, required=True, help="deskbot.toml, with an [api] table")
     serve.set_defaults(handler=commands.serve, daemon_logging=True)  # type: ignore[attr-defined]
 

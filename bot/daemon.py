@@ -17,6 +17,8 @@ from bot.config.file import Config
 from bot.errors import AuthError, ConfigError, DeskbotError
 from bot.log.store import Store, utc_now
 from bot.ops import login, status
+from bot.ops.health import health_of, polled_sources
+from bot.ops.metrics import Metrics
 from bot.ops.reload import LiveReload, Watched, pin
 from bot.pipeline import SourceReport, run_source, seed_references
 from bot.rules import RulesContext, RuleSet, load_rules, log_warnings
@@ -89,7 +91,8 @@ def build_triage(config: Config, *, dry_run: bool = False, clock: Callable[[], d
     if unreachable:
         log.warning("%s", unreachable)
     prefix = rules.acknowledgement.reference_prefix
-    return Triage(
+    numbers = Metrics()
+    triage = Triage(
         classifier=classifier,  # type: ignore[arg-type]
         rules=rules,
         calendar=BusinessHours.from_spec(rules.business_hours),
@@ -98,7 +101,10 @@ def build_triage(config: Config, *, dry_run: bool = False, clock: Callable[[], d
         from_address=config.smtp.from_ if config.smtp else "",
         dry_run=dry_run,
         own_addresses=own_addresses(config),
+        metrics=numbers,
     )
+    numbers.watch(triage.store, classifier, list(polled_sources(config)))  # backlog, outbox, model: at each scrape
+    return triage
 
 
 def rules_context(config: Config, templates: Path | None) -> RulesContext:
@@ -200,7 +206,16 @@ def serve_with_api(config: Config, scheduled: list[Scheduled], triage: Triage, *
 
     Webhooks work through the very source objects the scheduler polls. Without `poll` (`deskbot serve`)
     the sources only serve webhooks; each API client's own cycle still resumes unsent acknowledgements.
+    With a [metrics] table, the metrics listener (/metrics, /healthz) runs beside them too.
     """
+    from bot.ops.exporter import listening
+
+    with listening(config, triage, started=triage.store.now(), polls=poll):
+        _serve_with_api(config, scheduled, triage, stop=stop, poll=poll, reload=reload)
+
+
+def _serve_with_api(config: Config, scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event,
+                    poll: bool, reload: LiveReload | None) -> None:
     if config.api is None:
         serve(scheduled, triage, stop=stop, reload=reload)
         return
@@ -213,7 +228,8 @@ def serve_with_api(config: Config, scheduled: list[Scheduled], triage: Triage, *
         start_sources(desks, triage)  # log in and seed references once, as a poll would
     backend = build_backend(config, triage, [item.source for item in desks])
     clients = [Scheduled(source, CLIENT_POLL_SECONDS) for source in backend.clients.values()]
-    with ApiServer(build_app(backend, config.api), config.api, stop=stop):
+    health = health_of(config, triage.store, table="api", started=triage.store.now(), polls=poll)
+    with ApiServer(build_app(backend, config.api, health=health), config.api, stop=stop):
         serve([*(scheduled if poll else []), *clients], triage, stop=stop, reload=reload)
 
 

@@ -12,6 +12,7 @@ from email.utils import make_msgid
 from bot.decide import decide, needs_model, reply_address
 from bot.log import recall
 from bot.models import Decision, Prediction, Ticket
+from bot.ops import metrics
 from bot.thread import reference_tokens
 from bot.triage import Triage
 from classifier.text import ticket_text
@@ -28,7 +29,7 @@ def judge(ticket: Ticket, triage: Triage) -> tuple[Prediction, Decision]:
     prior = recall.find_prior(store, ticket.references, reference_tokens(ticket, rules.acknowledgement.reference_prefix))
     asked = needs_model(ticket, rules, now=now, calendar=triage.calendar, prior=prior)
     text = ticket_text(ticket.subject, ticket.text)
-    prediction = triage.classifier.predict(text) if asked else None
+    prediction = metrics.predict(triage, text) if asked else None
     recipient = recall.recipient(store, reply_address(ticket))
 
     def decide_with(given: Prediction | None) -> Decision:

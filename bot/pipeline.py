@@ -31,7 +31,7 @@ from bot.log.records import as_utc, load_decision, row_ticket
 from bot.log.schema import TicketLog
 from bot.log.store import KeyTaken
 from bot.models import Ticket
-from bot.ops import login, status
+from bot.ops import login, metrics, status
 from bot.triage import Outcome, SourceReport, Triage
 from connectors.base import DUPLICATE, SET_ASIDE, RawItem, Source
 from connectors.mail import raw_key
@@ -50,7 +50,7 @@ NEVER = threading.Event()  # a stop flag nobody sets
 def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
                next_run: datetime | None = None) -> SourceReport:
     """One cycle of one source; its failure is reported, never raised to the other sources."""
-    report = SourceReport(source.name)
+    report, started = SourceReport(source.name), monotonic()
     holder = status.claim(triage.store, source.name, triage.owner) if triage.owner else ""
     if holder:
         report.error = f"skipped: instance {holder} works on this source (its lease lapses after 5 minutes)"
@@ -86,6 +86,7 @@ def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
     if not triage.dry_run:
         remaining = None if backlog is None else max(backlog - report.read, 0)
         status.poll_finished(triage.store, source.name, error=report.error, backlog=remaining, next_run=next_run)
+    metrics.count_cycle(triage, report, monotonic() - started)
     if report.outcomes or (report.error and not said):  # quiet when idle: a poll that found nothing says so only at DEBUG
         waiting = any(o.status == "outbox" for o in report.outcomes)  # the mail server is down or says "later"
         log.log(logging.WARNING if report.error or waiting else logging.INFO, "%s: %s", source.name, report.summary())
@@ -142,6 +143,7 @@ def _resume_one(row: TicketLog, source: Source, triage: Triage) -> Outcome:
         decision = for_source(decision, source, row_ticket(row))
         row = triage.store.record_late_decision(row.id, prediction, decision, kinds=source.plan(decision),
                                                 ack_message_id=new_ack_id(triage))
+        metrics.count_decision(triage, source.name, decision)
     return act(row, source, triage)
 
 
@@ -207,6 +209,7 @@ def handle_item(item: RawItem, source: Source, triage: Triage) -> Outcome:
                                     dry_run=triage.dry_run, ack_message_id=new_ack_id(triage))
     except KeyTaken:  # a copy in another mailbox was recorded a moment ago by another job
         return _known(item, ticket, store.find_key(ticket.key), source, triage)
+    metrics.count_decision(triage, source.name, decision)
     log.info("%s %s %s from %s %r -> %s/%s review=%s ack=%s; %s%s", source.name, item.ref,
              row.reference or ("(dry run)" if triage.dry_run else "-"), ticket.sender, ticket.subject[:60],
              decision.department, decision.priority or "-",

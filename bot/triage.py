@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.ack.templates import AckRenderer
 from bot.log.store import Store
 from bot.models import Decision, Prediction, Ticket
 from bot.rules import RuleSet
 from bot.sla import BusinessHours
+
+if TYPE_CHECKING:
+    from bot.ops.metrics import Metrics
 
 
 class Classifier(Protocol):
@@ -49,6 +52,7 @@ class Triage:
     owner: str = ""  # the lease holder's name; '' when leases are not used (one instance, SQLite lock)
     seeded: set[str] = field(default_factory=set)  # sources whose references were checked since this start
     shadow: Shadow | None = None  # bot/learning/shadow.py
+    metrics: Metrics | None = None  # bot/ops/metrics.py: counted when set
 
 
 @dataclass(frozen=True)

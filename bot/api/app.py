@@ -11,11 +11,11 @@ Blocking routes are plain `def`: FastAPI runs them in its thread pool, off the e
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -37,12 +37,13 @@ from bot.api.models import (
     decision_out,
     prediction_out,
 )
-from bot.api.problems import Guard, deskbot_problem, http_problem, validation_problem
+from bot.api.problems import PROBLEM_JSON, Guard, deskbot_problem, http_problem, validation_problem
 from bot.api.queue import PredictionQueue
 from bot.api.webhooks import ticket_id_of, verify_freshdesk, verify_zendesk
 from bot.config.file import ApiConfig
 from bot.errors import DeskbotError
 from bot.log.history import as_json
+from bot.ops.health import RETRY_SECONDS, Health
 
 router = APIRouter()
 NO_TICKET = "no ticket with this id or reference was posted with this token"
@@ -156,25 +157,35 @@ def report(since: str = "30d", client: Client = Depends(Allow("report")),
     return HTMLResponse(build_report(store, since=start))
 
 
-@router.get("/healthz", tags=["health"], responses=refusals(500, why={500: "the decision log does not answer"}))
-def healthz(backend: Backend = Depends(backend_of)) -> dict[str, str]:
-    """Up, and the decision log answers (no token needed; says nothing else)."""
+HEALTH_REFUSALS = refusals(500, 503, why={500: "the decision log does not answer", 503: "a source has not "
+                           "polled successfully for unhealthy_after: `stale` names each, with its last good poll"})
+
+
+@router.get("/healthz", tags=["health"], responses=HEALTH_REFUSALS)
+def healthz(request: Request, backend: Backend = Depends(backend_of)) -> Any:
+    """Up, the decision log answers, and every polled source polled successfully within unhealthy_after
+    (no token needed; an unhealthy answer names only the stale sources)."""
     with backend.triage.store.session() as session:
         session.exec(text("SELECT 1"))  # type: ignore[call-overload]
-    return {"status": "ok"}
+    health: Health | None = request.app.state.health
+    status, body = health.answer() if health is not None else (200, {"status": "ok"})
+    if status != 200:
+        return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON,
+                            headers={"Retry-After": str(RETRY_SECONDS)})
+    return body
 
 
-@router.head("/healthz", tags=["health"], responses=refusals(500, why={500: "the decision log does not answer"}))
-def healthz_head(backend: Backend = Depends(backend_of)) -> dict[str, str]:
+@router.head("/healthz", tags=["health"], responses=HEALTH_REFUSALS)
+def healthz_head(request: Request, backend: Backend = Depends(backend_of)) -> Any:
     """As GET /healthz, headers only (for load balancers that probe with HEAD)."""
-    return healthz(backend)
+    return healthz(request, backend)
 
 
-def build_app(backend: Backend, api: ApiConfig) -> FastAPI:
-    """The ASGI app for one config's [api] table."""
+def build_app(backend: Backend, api: ApiConfig, *, health: Health | None = None) -> FastAPI:
+    """The ASGI app for one config's [api] table; /healthz checks the sources' polls with `health`."""
     app = FastAPI(title="deskbot", summary="Support-ticket triage: predict, receive and route, helpdesk webhooks",
                   version="1", docs_url="/docs", redoc_url=None)
-    app.state.gate, app.state.backend = Gate(api.tokens), backend
+    app.state.gate, app.state.backend, app.state.health = Gate(api.tokens), backend, health
     app.state.predictions = PredictionQueue(backend.predict_many)
     app.add_exception_handler(HTTPException, http_problem)
     app.add_exception_handler(RequestValidationError, validation_problem)

@@ -24,7 +24,9 @@ from bot.config.tables import (  # noqa: F401 - the tables are part of this modu
     FreshdeskConfig,
     HelpdeskConfig,
     LearningConfig,
+    LoggingConfig,
     MailboxConfig,
+    MetricsConfig,
     PathsConfig,
     Scope,
     Security,
@@ -53,6 +55,8 @@ class Config(_Section):
     base_dir: str = Field(default=".", exclude=True)
     api: ApiConfig | None = None
     learning: LearningConfig = LearningConfig()
+    metrics: MetricsConfig | None = None  # Prometheus /metrics and /healthz (bot/ops/exporter.py)
+    logging: LoggingConfig = LoggingConfig()
 
     @model_validator(mode="after")
     def _has_a_source(self) -> Config:

@@ -17,6 +17,8 @@ from pydantic import (
     model_validator,
 )
 
+from bot.config.duration import parse_duration
+
 Security = Literal["ssl", "starttls", "none"]
 
 
@@ -205,6 +207,7 @@ class ApiConfig(_Section):
     behind_tls_proxy: bool = False  # a TLS-terminating proxy in front: plain HTTP to it is the admin's choice
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     tokens: list[ApiTokenConfig] = Field(min_length=1)
+    unhealthy_after: float | None = None  # seconds ("15m" as written); /healthz: 503 when a source has not polled
     listen: str = "127.0.0.1:8080"  # declared last: its check reads the TLS keys above (pydantic's field order)
 
     @field_validator("listen")
@@ -217,6 +220,11 @@ class ApiConfig(_Section):
                              "clear text; set tls_cert and tls_key, or behind_tls_proxy = true when a proxy in "
                              "front terminates TLS")
         return value
+
+    @field_validator("unhealthy_after", mode="before")
+    @classmethod
+    def _a_duration(cls, value: object) -> float | None:
+        return duration_seconds(value)
 
     @model_validator(mode="after")
     def _cert_with_key(self) -> ApiConfig:
@@ -232,6 +240,39 @@ def listen_address(value: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:  # 0: any free port (tests, benchmarks)
         raise ValueError(f"listen must be host:port, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\", not {value!r}")
     return host, int(port)
+
+
+def duration_seconds(value: object) -> float | None:
+    """`unhealthy_after` as seconds: "15m", "2h" or a bare number of seconds (bot/config/duration.py)."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, int, float)):
+        raise ValueError(f"unhealthy_after must be a duration such as \"15m\", not {value!r}")
+    return parse_duration(value, what="unhealthy_after").total_seconds()
+
+
+class MetricsConfig(_Section):
+    """The [metrics] table: where Prometheus scrapes /metrics, and when /healthz calls a source stale."""
+
+    listen: str = "127.0.0.1:9464"  # no token: keep it on loopback or a network only Prometheus reaches
+    unhealthy_after: float | None = None  # seconds ("15m" as written); None: [api]'s, else 3x the slowest poll, >= 5 min
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        listen_address(value)
+        return value
+
+    @field_validator("unhealthy_after", mode="before")
+    @classmethod
+    def _a_duration(cls, value: object) -> float | None:
+        return duration_seconds(value)
+
+
+class LoggingConfig(_Section):
+    """The [logging] table: text lines for people, or one JSON object per line for a log collector."""
+
+    format: Literal["text", "json"] = "text"
 
 
 class PathsConfig(_Section):
