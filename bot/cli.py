@@ -9,12 +9,8 @@ import os
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bot.errors import ConfigError, DeskbotError
-
-if TYPE_CHECKING:
-    from bot.config.file import Config
 
 DESCRIPTION = """\
 deskbot triages support tickets: it reads new mail from IMAP mailboxes (and tickets from
@@ -59,13 +55,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"deskbot: error: the disk is full ({exc.filename or 'writing'}): free space, then start again; "
               "nothing recorded was lost", file=sys.stderr)
         return 1
-
-
-def use_config_logging(config: Config) -> None:
-    """Once a command has read its config: log in the format its [logging] table asks for (text or json)."""
-    from bot.ops.loglines import use_format
-
-    use_format(config.logging.format)
 
 
 def _silence_stdout() -> None:

@@ -27,7 +27,7 @@ def demo(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """`deskbot run`: the daemon, or one cycle with --once; one instance per SQLite log."""
-    from bot.cli import use_config_logging
+    from bot.ops.loglines import use_format
     from bot.config.file import load_config
     from bot.config.where import find_config
     from bot.log.database import prepare
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     path = find_config(args.config)
     assert path is not None
     config = load_config(path)
-    use_config_logging(config)
+    use_format(config.logging.format)
     logger.info("config %s, decision log %s", path, config.database_url())
     database = prepare(config.database_url())
     shutdown = Shutdown(daemon=not args.once).install(starting=True)  # a stop while loading the model is clean
@@ -80,7 +80,7 @@ def _run_with(config: Config, args: argparse.Namespace, shutdown: object) -> int
 
 def serve(args: argparse.Namespace) -> int:
     """`deskbot serve`: the HTTP API of a config's [api] table, without polling; one instance per SQLite log."""
-    from bot.cli import use_config_logging
+    from bot.ops.loglines import use_format
     from bot.config.file import load_config
     from bot.daemon import build_triage, live_reload, serve_with_api, sources_of
     from bot.log.database import prepare
@@ -88,7 +88,7 @@ def serve(args: argparse.Namespace) -> int:
     from bot.ops.shutdown import Shutdown
 
     config = load_config(args.config)
-    use_config_logging(config)
+    use_format(config.logging.format)
     if config.api is None:
         raise ConfigError("no [api] table: add one to serve the HTTP API (see README.md, HTTP API)",
                           path=str(args.config))
