@@ -64,6 +64,17 @@ def live_classifier(config: Config) -> object:
     return LiveClassifier(ModelRegistry(config.resolve(config.learning.models) or Path("models")), fallback)
 
 
+def warn_about_model(classifier: object, rules: RuleSet) -> None:
+    """Log what makes the model and the rules a poor pair (departments not routed, review always)."""
+    unknown = unknown_departments(classifier, rules)
+    if unknown:
+        log.warning("the model predicts departments the rules do not define (%s): their tickets go to review; "
+                    "add [departments.<name>] to the rules", ", ".join(unknown))
+    unreachable = review_unreachable(classifier, rules)
+    if unreachable:
+        log.warning("%s", unreachable)
+
+
 def own_addresses(config: Config) -> frozenset[str]:
     """Addresses whose mail is our own coming back (never answered)."""
     from_address = config.smtp.from_ if config.smtp else ""
@@ -80,13 +91,7 @@ def build_triage(config: Config, *, dry_run: bool = False, clock: Callable[[], d
         log_warnings(rules)
     check_templates(renderer, rules)
     classifier = live_classifier(config)
-    unknown = unknown_departments(classifier, rules)
-    if unknown:
-        log.warning("the model predicts departments the rules do not define (%s): their tickets go to review; "
-                    "add [departments.<name>] to the rules", ", ".join(unknown))
-    unreachable = review_unreachable(classifier, rules)
-    if unreachable:
-        log.warning("%s", unreachable)
+    classifier.warm(then=functools.partial(warn_about_model, rules=rules))  # loads while the sources log in
     prefix = rules.acknowledgement.reference_prefix
     return Triage(
         classifier=classifier,  # type: ignore[arg-type]
@@ -143,6 +148,9 @@ def start_sources(scheduled: list[Scheduled], triage: Triage) -> None:
                 log.error("%s: %s", source.name, text)
         except DeskbotError as exc:
             log.warning("%s: cannot log in yet (%s); its cycles will keep trying", source.name, exc)
+    wait_ready = getattr(triage.classifier, "wait_ready", None)
+    if wait_ready is not None:  # the model warmed while the sources logged in; one that cannot load stops here
+        wait_ready()
 
 
 def run_once(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event) -> list[SourceReport]:
