@@ -62,7 +62,7 @@ class LiveClassifier:
             return self._model
 
     def _load(self) -> Any:
-        from classifier.model import load
+        from classifier.runtime import load
 
         folder = self.registry.current_dir()
         if folder is None:
