@@ -89,6 +89,7 @@ def read_runtime(directory: Path) -> TicketClassifier | None:
     path = directory / RUNTIME_FILE
     if not expected or not path.is_file() or sidecar.library_differences(content):
         return None
+    sidecar.check_model_file(directory, content)  # the model of record must be whole too (a damaged cache is rebuilt)
     if sidecar.file_sha256(path) != expected:
         raise ModelError(f"{path} does not match its sidecar {sidecar.SIDECAR_FILE} (altered or incomplete): "
                          f"{sidecar.RETRAIN.format(directory=directory)}")
