@@ -96,9 +96,9 @@ def tokenise(normalised: str) -> list[str]:
 def _identifier() -> LanguageIdentifier:
     """The py3langid model ships inside the package (no download); load it once (and import py3langid, which
     imports numpy, only when a ticket's function words do not settle its language)."""
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    from classifier.identifier import language_identifier
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    return language_identifier()
 
 
 def _vote(words: Sequence[str]) -> str | None:
