@@ -25,7 +25,7 @@ KINDS = ("words", "prefixes", "concepts", "chars", "subject", "opening")
 WORD_KINDS = ("words", "prefixes", "concepts")  # terms of per-word units; the others are char n-grams
 LANGUAGE_PREFIX = "lang="
 SEPARATOR = "\n"  # never inside a term: normalise() turns every whitespace run into one space
-CACHE_LIMIT = 300_000  # distinct words kept per block; cleared when full (mail has a long tail)
+CACHE_LIMIT = 30_000  # distinct words kept per block (~250 bytes each); cleared when full (mail has a long tail)
 
 
 class Occurrences(NamedTuple):

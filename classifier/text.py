@@ -136,7 +136,7 @@ def detect_language(text: str, words: Sequence[str] | None = None) -> str:
     return str(language)
 
 
-STEM_CACHE_LIMIT = 200_000  # distinct words per language; cleared when full (mail has a long tail)
+STEM_CACHE_LIMIT = 30_000  # distinct words per language; cleared when full (mail has a long tail)
 
 
 class _Stems(dict[str, str]):
