@@ -141,11 +141,14 @@ def run_once(mails: int, cache: Path, folder: Path) -> list[str]:
         began = time.perf_counter()
         child = subprocess.Popen([sys.executable, "-m", "bot", "run", "--once", "--config", str(config)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-        first = None
+        first, split, lines = None, (0.0, 0.0), 0
         assert child.stderr is not None
         for line in child.stderr:
             if first is None and " -> " in line and " review=" in line:
                 first = time.perf_counter() - began
+            lines += 1
+            if lines % 50 == 0:
+                split = max(split, _anon_file(child.pid))
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
         whole = time.perf_counter() - began
@@ -153,7 +156,19 @@ def run_once(mails: int, cache: Path, folder: Path) -> list[str]:
     return [f"server                           {server.kind}, {mails} mails waiting, {sent} acknowledgements",
             f"spawn to first decision          {first if first is not None else float('nan'):.2f} s",
             f"whole run                        {whole:.2f} s (exit {child.returncode})",
-            f"peak RSS                         {usage.ru_maxrss / 1024:.0f} MiB"]
+            f"peak RSS                         {usage.ru_maxrss / 1024:.0f} MiB",
+            f"largest sample: anonymous        {split[0]:.0f} MiB + file-backed (libraries, mapped tables) "
+            f"{split[1]:.0f} MiB"]
+
+
+def _anon_file(pid: int) -> tuple[float, float]:
+    """Anonymous and file-backed resident memory of a running process, in MiB (0 once it has gone)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0, 0.0
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    return int(fields["RssAnon"].split()[0]) / 1024, int(fields["RssFile"].split()[0]) / 1024
 
 
 def serve(cache: Path, folder: Path, texts: list[str], requests: int) -> list[str]:
