@@ -48,7 +48,7 @@ def default_cache_dir() -> Path:
 
 def load_classifier(model_dir: Path | None, cache_dir: Path | None) -> object:
     """A trained model from `model_dir`, else the default one (built from the shipped corpus once)."""
-    from classifier.model import load  # heavy imports (scikit-learn): only when needed
+    from classifier.runtime import load  # the prediction-only form: no scikit-learn or skops to import
     from classifier.starter import load_default
 
     if model_dir is not None:
@@ -67,6 +67,17 @@ def live_classifier(config: Config) -> object:
     return LiveClassifier(ModelRegistry(config.resolve(config.learning.models) or Path("models")), fallback)
 
 
+def warn_about_model(classifier: object, rules: RuleSet) -> None:
+    """Log what makes the model and the rules a poor pair (departments not routed, review always)."""
+    unknown = unknown_departments(classifier, rules)
+    if unknown:
+        log.warning("the model predicts departments the rules do not define (%s): their tickets go to review; "
+                    "add [departments.<name>] to the rules", ", ".join(unknown))
+    unreachable = review_unreachable(classifier, rules)
+    if unreachable:
+        log.warning("%s", unreachable)
+
+
 def own_addresses(config: Config) -> frozenset[str]:
     """Addresses whose mail is our own coming back (never answered)."""
     from_address = config.smtp.from_ if config.smtp else ""
@@ -83,13 +94,7 @@ def build_triage(config: Config, *, dry_run: bool = False, clock: Callable[[], d
         log_warnings(rules)
     check_templates(renderer, rules)
     classifier = live_classifier(config)
-    unknown = unknown_departments(classifier, rules)
-    if unknown:
-        log.warning("the model predicts departments the rules do not define (%s): their tickets go to review; "
-                    "add [departments.<name>] to the rules", ", ".join(unknown))
-    unreachable = review_unreachable(classifier, rules)
-    if unreachable:
-        log.warning("%s", unreachable)
+    classifier.warm(then=functools.partial(warn_about_model, rules=rules))  # loads while the sources log in
     prefix = rules.acknowledgement.reference_prefix
     numbers = Metrics()
     triage = Triage(
@@ -150,6 +155,9 @@ def start_sources(scheduled: list[Scheduled], triage: Triage) -> None:
                 log.error("%s: %s", source.name, text)
         except DeskbotError as exc:
             log.warning("%s: cannot log in yet (%s); its cycles will keep trying", source.name, exc)
+    wait_ready = getattr(triage.classifier, "wait_ready", None)
+    if wait_ready is not None:  # the model warmed while the sources logged in; one that cannot load stops here
+        wait_ready()
 
 
 def run_once(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event) -> list[SourceReport]:

@@ -31,14 +31,14 @@ def proba_function(estimator: Any) -> Proba:
         return estimator.predict_proba
     linear, (scaling,) = calibrated[0].estimator, calibrated[0].calibrators
     weights, intercept, beta = np.asarray(linear.coef_).T, np.asarray(linear.intercept_), scaling.beta_
+    return lambda matrix: temperature_proba(matrix, weights, intercept, beta)
 
-    def predict_proba(matrix: sp.csr_matrix) -> np.ndarray:
-        """Probabilities of each row of `matrix`, one column per class."""
-        decision = np.asarray(matrix @ weights) + intercept
-        if decision.shape[1] == 1:  # binary: sklearn's logits are (-x, x)
-            decision = np.hstack([-decision, decision])
-        proba = softmax(beta * decision)
-        proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0  # as sklearn: rounding never exceeds 1
-        return proba
 
-    return predict_proba
+def temperature_proba(matrix: sp.csr_matrix, weights: np.ndarray, intercept: np.ndarray, beta: float) -> np.ndarray:
+    """Probabilities of each row of `matrix`, one column per class: softmax(beta * (x.W + b)), as sklearn."""
+    decision = np.asarray(matrix @ weights) + intercept
+    if decision.shape[1] == 1:  # binary: sklearn's logits are (-x, x)
+        decision = np.hstack([-decision, decision])
+    proba = softmax(beta * decision)
+    proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0  # as sklearn: rounding never exceeds 1
+    return proba

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from bot.models import Term
-from classifier.features import Encoded
+from classifier.encoding import Encoded
 from classifier.stopwords import FUNCTION_WORDS
 from classifier.text import PLACEHOLDERS
 from classifier.wordtable import WordTable

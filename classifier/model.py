@@ -16,7 +16,7 @@ from sklearn.pipeline import Pipeline
 from tqdm import tqdm
 
 from bot.errors import ModelError
-from classifier import probe, sidecar
+from classifier import probe, runtime, sidecar
 from classifier.dataset import hash_examples
 from classifier.predictor import TicketClassifier, as_text
 from classifier.recipe import DEFAULT_RECIPE, Recipe, check_labels, compact, fit_calibrated, fit_emphasised
@@ -69,15 +69,21 @@ def train(texts: Sequence[str], departments: Sequence[str], priorities: Sequence
 
 def save(model: TicketClassifier, directory: Path | str) -> Path:
     """Write model.skops (no pickle) and then its model.json sidecar into `directory`."""
+    if not isinstance(model.department_pipeline, Pipeline):
+        raise ModelError(f"model {model.version} was loaded in its prediction-only form and cannot be saved again: "
+                         "copy its folder instead")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / sidecar.MODEL_FILE
     sio.dump({"department": model.department_pipeline, "priority": model.priority_pipeline}, path,
              compression=zipfile.ZIP_DEFLATED)
+    files = {sidecar.MODEL_FILE: sidecar.file_sha256(path)}
+    fast = runtime.write_runtime(model.department_pipeline, model.priority_pipeline, directory)
+    if fast is not None:
+        files[fast.name] = sidecar.file_sha256(fast)
     content = {**model.metadata, "format": sidecar.FORMAT_VERSION, "version": model.version,
                "libraries": sidecar.library_versions(), "departments": list(model.departments),
-               "priorities": list(model.priorities),
-               "files": {sidecar.MODEL_FILE: sidecar.file_sha256(path)}}
+               "priorities": list(model.priorities), "files": files}
     sidecar.write_sidecar(directory, content)
     log.info("saved model %s to %s", model.version, directory)
     return directory

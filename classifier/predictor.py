@@ -5,16 +5,18 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.pipeline import Pipeline
 
 from bot.models import Prediction, Term
 from classifier.calibration import proba_function
 from classifier.explain import block_weights, contrast_weights, explain_many, linear_weights
-from classifier.features import Analysis, TicketFeatures
+from classifier.encoding import Analysis, FittedFeatures
 from classifier.text import PLACEHOLDERS
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 FULL_COVERAGE = 0.5  # below this share of known char n-grams or content words, scores are shrunk (trust())
 # A training label, never a department: mail that asks support nothing (adverts, newsletters, spam). The
@@ -47,7 +49,7 @@ def _cyclic_gc_paused() -> Iterator[None]:
 class TicketClassifier:
     """Predicts department and priority of ticket texts, with calibrated scores and the words why."""
 
-    def __init__(self, department: Pipeline, priority: Pipeline | None, *, version: str,
+    def __init__(self, department: Pipeline | Sequence[Any], priority: Pipeline | Sequence[Any] | None, *, version: str,
                  metadata: dict[str, Any] | None = None) -> None:
         self.version = version
         self.metadata = dict(metadata or {})
@@ -57,7 +59,7 @@ class TicketClassifier:
         self._requests = np.array([c != NOT_A_REQUEST for c in classes])
         self.departments: tuple[str, ...] = tuple(c for c in classes if c != NOT_A_REQUEST)
         self.priorities: tuple[str, ...] = tuple(str(c) for c in priority[-1].classes_) if priority else ()
-        self._features: TicketFeatures = department[0]
+        self._features: FittedFeatures = department[0]  # a Pipeline's steps, or (features, head) (runtime.py)
         weights = linear_weights(department[-1])[self._requests]
         self._weights = block_weights(contrast_weights(weights), self._features.offsets_)
         self._label_noise = float((self.metadata.get("recipe") or {}).get("label_noise", 0.0))

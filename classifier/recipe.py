@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.base import clone
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.model_selection import StratifiedKFold
-from sklearn.svm import LinearSVC
 
 from bot.errors import ModelError
-from classifier.features import TicketFeatures
+
+if TYPE_CHECKING:  # scikit-learn is imported by what trains, not by what only names a recipe (the model cache)
+    from sklearn.calibration import CalibratedClassifierCV
+
+    from classifier.features import TicketFeatures
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,8 @@ class Recipe:
 
     def features(self) -> TicketFeatures:
         """The feature step shared by both targets (fitted once: half the time and size)."""
+        from classifier.features import TicketFeatures
+
         return TicketFeatures(word_ngrams=self.word_ngrams, char_ngrams=self.char_ngrams, min_df=self.min_df,
                               char_weight=self.char_weight, subject_weight=self.subject_weight,
                               opening_weight=self.opening_weight, prefix_weight=self.prefix_weight,
@@ -63,6 +64,10 @@ class Recipe:
         written in another style: confidence then says how often the model is right on text unlike its
         own, not on its own easy corpus. fit_calibrated() then refits the SVM on every ticket.
         """
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.model_selection import StratifiedKFold
+        from sklearn.svm import LinearSVC
+
         svm = LinearSVC(C=c, class_weight="balanced", random_state=0)  # liblinear shuffles: same data, same model
         if held_out is not None:
             split = [(np.flatnonzero(~held_out), np.flatnonzero(held_out))]
@@ -78,6 +83,8 @@ DEFAULT_RECIPE = Recipe()
 
 def fit_calibrated(estimator: CalibratedClassifierCV, matrix: Any, labels: Sequence[str]) -> CalibratedClassifierCV:
     """Fit; a model calibrated on held-out tickets then learns its weights from every ticket."""
+    from sklearn.base import clone
+
     estimator.fit(matrix, list(labels))
     if isinstance(estimator.cv, list):  # Recipe.estimator(held_out=...): keep the temperature, refit the SVM
         for calibrated in estimator.calibrated_classifiers_:
@@ -92,6 +99,8 @@ def fit_emphasised(estimator: CalibratedClassifierCV, matrix: Any, labels: Seque
     A linear model on X·diag(s) with weights w is the model on X with weights w·s, so the pipeline
     keeps the shared, unscaled features and only this target sees some blocks louder.
     """
+    import scipy.sparse as sp
+
     fit_calibrated(estimator, matrix @ sp.diags(scale), labels)
     for calibrated in estimator.calibrated_classifiers_:
         calibrated.estimator.coef_ = calibrated.estimator.coef_ * scale

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from bot.errors import ModelError
-from classifier import sidecar
+from classifier import runtime, sidecar
 from classifier.dataset import Dataset, combine, read_rows
-from classifier.model import TicketClassifier, load, save, train
+from classifier.predictor import TicketClassifier
 from classifier.recipe import DEFAULT_RECIPE
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ def read_corpus(files: list[Any]) -> tuple[Dataset, np.ndarray]:
 
 def build(files: list[Any]) -> TicketClassifier:
     """Train the default model from corpus files, calibrated on the written ones when there are both kinds."""
+    from classifier.model import train  # scikit-learn: only to build
+
     data, held_out = read_corpus(files)
     log.info("building the default model from %d corpus tickets", len(data.texts))
     usable = 0 < held_out.sum() < len(held_out)
@@ -71,8 +73,9 @@ def build(files: list[Any]) -> TicketClassifier:
 
 def _cache_key(files: list[Any]) -> str:
     """Changes with the corpus, the recipe, the model format and every checked library version."""
-    digest = hashlib.sha256(f"{STARTER_RECIPE}|{sidecar.FORMAT_VERSION}|{sorted(sidecar.library_versions().items())}"
-                            .encode())
+    # runtime.RUNTIME_FORMAT: a cache from before the fast form (or of another one) is built anew
+    digest = hashlib.sha256(f"{STARTER_RECIPE}|{sidecar.FORMAT_VERSION}|{runtime.RUNTIME_FORMAT}|"
+                            f"{sorted(sidecar.library_versions().items())}".encode())
     for file in files:
         digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
@@ -95,7 +98,7 @@ def _load_cached(target: Path) -> TicketClassifier | None:
     try:
         if not target.exists():
             return None
-        return load(target)
+        return runtime.load(target)
     except (ModelError, OSError) as exc:  # OSError: a cache folder this user may not read
         log.warning("cached default model unusable, rebuilding: %s", exc)
         return None
@@ -103,6 +106,8 @@ def _load_cached(target: Path) -> TicketClassifier | None:
 
 def _store_cached(model: TicketClassifier, target: Path) -> None:
     """Save to the cache; a cache that cannot be written costs a rebuild at each start, not the service."""
+    from classifier.model import save
+
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         shutil.rmtree(staging, ignore_errors=True)

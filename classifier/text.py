@@ -7,9 +7,12 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from nltk.stem.snowball import SnowballStemmer
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
+from classifier.snowball import snowball_stemmer_class
+
+if TYPE_CHECKING:
+    from py3langid.langid import LanguageIdentifier
 
 MAX_CHARS = 20_000  # a 5 MB body says nothing more than its first pages, and must stay fast
 LANGUAGES = ("en", "de", "es", "fr", "pt", "it", "nl")
@@ -91,8 +94,11 @@ def tokenise(normalised: str) -> list[str]:
 
 @functools.lru_cache(maxsize=1)
 def _identifier() -> LanguageIdentifier:
-    """The py3langid model ships inside the package (no download); load it once."""
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    """The py3langid model ships inside the package (no download); load it once (and import py3langid, which
+    imports numpy, only when a ticket's function words do not settle its language)."""
+    from classifier.identifier import language_identifier
+
+    return language_identifier()
 
 
 def _vote(words: Sequence[str]) -> str | None:
@@ -130,7 +136,7 @@ def detect_language(text: str, words: Sequence[str] | None = None) -> str:
     return str(language)
 
 
-STEM_CACHE_LIMIT = 200_000  # distinct words per language; cleared when full (mail has a long tail)
+STEM_CACHE_LIMIT = 30_000  # distinct words per language; cleared when full (mail has a long tail)
 
 
 class _Stems(dict[str, str]):
@@ -152,7 +158,7 @@ class _Stems(dict[str, str]):
 def _stems_for(language: str) -> _Stems:
     """The stem cache of `language`."""
     name = _SNOWBALL_NAMES.get(language)
-    return _Stems(SnowballStemmer(name).stem if name else str)
+    return _Stems(snowball_stemmer_class()(name).stem if name else str)
 
 
 def stemmer_for(language: str) -> Callable[[str], str]:

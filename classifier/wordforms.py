@@ -7,8 +7,12 @@ import unicodedata
 
 from classifier.text import PLACEHOLDERS
 
+# Distinct words remembered: a day of mail has a few thousand, the caches of a daemon that runs for months
+# must not grow with the long tail (a word's char n-grams take ~800 bytes).
+WORDS_REMEMBERED = 30_000
 
-@functools.lru_cache(maxsize=500_000)
+
+@functools.lru_cache(maxsize=WORDS_REMEMBERED)
 def fold(word: str) -> str:
     """The word without diacritics: 'sécurité', 'seguridad' and 'security' then share more n-grams.
 
@@ -20,13 +24,13 @@ def fold(word: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
 
 
-@functools.lru_cache(maxsize=500_000)
+@functools.lru_cache(maxsize=WORDS_REMEMBERED)
 def prefix(word: str, letters: int) -> str:
     """The word's first letters, folded: a stemmer that works alike in every language ('probl', 'servi')."""
     return fold(word)[:letters]
 
 
-@functools.lru_cache(maxsize=500_000)
+@functools.lru_cache(maxsize=WORDS_REMEMBERED)
 def char_grams(word: str, low: int, high: int) -> tuple[str, ...]:
     """Character n-grams of one space-padded, folded word (like char_wb): German compounds share them."""
     if word in PLACEHOLDERS:

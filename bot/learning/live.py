@@ -12,6 +12,8 @@ from bot.learning.registry import ModelRegistry
 from bot.models import Prediction
 
 log = logging.getLogger(__name__)
+# Subject and body with words of several kinds, so every feature block builds its tables on it.
+WARM_UP_TEXT = "Invoice question\nHello, my invoice for the order was charged twice, please help. Thank you"
 
 
 class LiveClassifier:
@@ -23,6 +25,32 @@ class LiveClassifier:
         self._lock = threading.Lock()
         self._stamp: object = "unread"
         self._model: Any = None
+        self._warming: threading.Thread | None = None
+        self._warm_error: Exception | None = None
+
+    def warm(self, then: Callable[[Any], None] | None = None) -> None:
+        """Load the model and build its lazy tables in a background thread, started before the sources log in,
+        so that neither the first poll nor the first mail waits for it; `then` gets the loaded model."""
+        def run() -> None:
+            try:
+                model = self.current()
+                model.predict_many([WARM_UP_TEXT])  # vocabularies and indexes are built on first use
+                if then is not None:
+                    then(model)
+            except Exception as exc:  # noqa: BLE001 - kept for wait_ready(), which raises it where it is caught
+                self._warm_error = exc
+
+        self._warming = threading.Thread(target=run, name="model-warm-up", daemon=True)
+        self._warming.start()
+
+    def wait_ready(self) -> None:
+        """Wait for warm() to finish; raise what stopped it (a model that cannot load stops the start)."""
+        warming, self._warming = self._warming, None
+        if warming is not None:
+            warming.join()
+        error, self._warm_error = self._warm_error, None
+        if error is not None:
+            raise error
 
     def current(self) -> Any:
         """The model to use now: reloaded when CURRENT changed since the last ticket (one stat per ticket)."""
@@ -34,7 +62,7 @@ class LiveClassifier:
             return self._model
 
     def _load(self) -> Any:
-        from classifier.model import load
+        from classifier.runtime import load
 
         folder = self.registry.current_dir()
         if folder is None:

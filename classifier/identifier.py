@@ -1,0 +1,76 @@
+"""py3langid's language identifier with its two big tables memory-mapped instead of read into memory.
+
+Its model unpacks to 38 MiB of automaton transitions and 27 MiB of feature weights, which py3langid copies
+into the process: a third of a daemon's memory, for the one ticket in twenty whose function words do not name
+its language (classifier/text.py). A sample of 120 characters touches a few hundred transitions and weight
+rows, so the tables are unpacked once per process into an unlinked temporary file (as py3langid itself does)
+and mapped from there: the pages a text touches are read in, the rest stay on disk. Same arrays, same scores.
+"""
+
+from __future__ import annotations
+
+import logging
+import lzma
+import shutil
+import tempfile
+import zipfile
+from array import array
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+log = logging.getLogger(__name__)
+MAPPED = ("ptc", "nextmove")  # the big ones; the rest is small and read as py3langid reads it
+
+
+def language_identifier() -> LanguageIdentifier:
+    """py3langid's shipped model with normalised probabilities; mapped tables where that works."""
+    path = Path(MODEL_FILE) if Path(MODEL_FILE).is_absolute() else Path(MODEL_DIR) / MODEL_FILE
+    try:
+        return _mapped(path)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:  # another py3langid layout
+        log.debug("py3langid's tables cannot be mapped (%s: %s): reading them into memory", type(exc).__name__, exc)
+        return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def _mapped(path: Path) -> LanguageIdentifier:
+    """The identifier, its npz unpacked into an unlinked temporary file and its big arrays mapped from it."""
+    with tempfile.TemporaryFile(suffix=".npz") as unpacked:  # the maps keep the file open after this
+        with lzma.open(path) as packed:
+            shutil.copyfileobj(packed, unpacked, length=1 << 20)
+        unpacked.flush()
+        arrays = _members(unpacked)
+    row = array("H" if arrays["nextmove_row"].dtype.itemsize == 2 else "I", arrays["nextmove_row"].tobytes())
+    return LanguageIdentifier(arrays["ptc"], np.asarray(arrays["pc"]), arrays["classes"].tolist(),
+                              memoryview(arrays["nextmove"]), np.asarray(arrays["out_feat"]).tolist(),
+                              norm_probs=True, tk_row=row)
+
+
+def _members(stream: IO[bytes]) -> dict[str, Any]:
+    """Each .npy member of an uncompressed npz: the big ones as read-only maps, the others read."""
+    found: dict[str, Any] = {}
+    with zipfile.ZipFile(stream) as bundle:
+        for info in bundle.infolist():
+            name = info.filename.removesuffix(".npy")
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise ValueError(f"{info.filename} is compressed")
+            stream.seek(info.header_offset)
+            local = stream.read(30)  # the local header: its name and extra field lengths are at 26 and 28
+            stream.seek(info.header_offset + 30 + int.from_bytes(local[26:28], "little")
+                        + int.from_bytes(local[28:30], "little"))
+            major, _ = np.lib.format.read_magic(stream)
+            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read_header(stream)
+            if dtype.hasobject or fortran:
+                raise ValueError(f"{info.filename} is not a plain array")
+            offset = stream.tell()
+            if name in MAPPED:
+                found[name] = np.memmap(stream, dtype=dtype, mode="r", offset=offset, shape=shape)
+            else:
+                found[name] = np.frombuffer(stream.read(int(np.prod(shape)) * dtype.itemsize), dtype).reshape(shape)
+    missing = {"ptc", "pc", "classes", "nextmove", "nextmove_row", "out_feat"} - set(found)
+    if missing:
+        raise KeyError(f"no {', '.join(sorted(missing))} in py3langid's model")
+    return found
