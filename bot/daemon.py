@@ -48,7 +48,7 @@ def default_cache_dir() -> Path:
 
 def load_classifier(model_dir: Path | None, cache_dir: Path | None) -> object:
     """A trained model from `model_dir`, else the default one (built from the shipped corpus once)."""
-    from classifier.runtime import load  # the prediction-only form: no scikit-learn or skops to import
+    from classifier.loading import load  # the prediction-only form: no scikit-learn or skops to import
     from classifier.starter import load_default
 
     if model_dir is not None:

@@ -103,17 +103,6 @@ def read_runtime(directory: Path) -> TicketClassifier | None:
                          f"{sidecar.RETRAIN.format(directory=directory)}") from exc
 
 
-def load(directory: Path | str) -> TicketClassifier:
-    """A saved model: its fast form when it has a usable one, else in full (classifier.model.load)."""
-    directory = Path(directory)
-    model = read_runtime(directory)
-    if model is not None:
-        return model
-    from classifier.model import load as load_full  # scikit-learn and skops: only when needed
-
-    return load_full(directory)
-
-
 def _model(data: dict[str, np.ndarray], content: dict[str, Any]) -> TicketClassifier:
     """A TicketClassifier from the arrays write_runtime() stored."""
     spec = json.loads(_text(data["features"]))

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bot.errors import ModelError
-from classifier import runtime, sidecar
+from classifier import loading, runtime, sidecar
 from classifier.dataset import Dataset, combine, read_rows
 from classifier.predictor import TicketClassifier
 from classifier.recipe import DEFAULT_RECIPE
@@ -98,7 +98,7 @@ def _load_cached(target: Path) -> TicketClassifier | None:
     try:
         if not target.exists():
             return None
-        return runtime.load(target)
+        return loading.load(target)
     except (ModelError, OSError) as exc:  # OSError: a cache folder this user may not read
         log.warning("cached default model unusable, rebuilding: %s", exc)
         return None

@@ -17,7 +17,7 @@ from bot.daemon import build_triage, run_once, sources_of
 from bot.errors import ModelError
 from bot.ops.loopback import SmtpSink
 from bot.pipeline import NEVER
-from classifier import runtime, sidecar
+from classifier import loading, runtime, sidecar
 from classifier.dataset import read_dataset
 from classifier.model import TicketClassifier, load, save, train
 from tests.api_world import api_config, bearer, test_client
@@ -89,7 +89,7 @@ def test_the_runtime_form_predicts_exactly_as_the_full_model(saved: tuple[Ticket
 
 def test_a_model_loaded_for_prediction_only_is_not_saved_again(saved: tuple[TicketClassifier, Path],
                                                               tmp_path: Path) -> None:
-    fast = runtime.load(saved[1])
+    fast = loading.load(saved[1])
     with pytest.raises(ModelError, match="prediction-only form and cannot be saved again"):
         save(fast, tmp_path / "again")
     assert not (tmp_path / "again").exists()
@@ -102,7 +102,7 @@ def test_an_altered_runtime_file_is_refused(saved: tuple[TicketClassifier, Path]
     arrays["department.intercept"] = arrays["department.intercept"] + 1  # same shape, other decisions
     np.savez_compressed(copy / runtime.RUNTIME_FILE, **arrays)
     with pytest.raises(ModelError, match="does not match its sidecar"):
-        runtime.load(copy)
+        loading.load(copy)
 
 
 def test_a_model_saved_before_the_runtime_form_or_under_other_libraries_loads_in_full(
@@ -113,7 +113,7 @@ def test_a_model_saved_before_the_runtime_form_or_under_other_libraries_loads_in
     del content["files"][runtime.RUNTIME_FILE]
     (older / sidecar.SIDECAR_FILE).write_text(json.dumps(content), encoding="utf-8")
     assert runtime.read_runtime(older) is None
-    assert runtime.load(older).predict_many(TEXTS) == saved[0].predict_many(TEXTS)
+    assert loading.load(older).predict_many(TEXTS) == saved[0].predict_many(TEXTS)
 
     other = Path(shutil.copytree(saved[1], tmp_path / "other"))
     content = json.loads((other / sidecar.SIDECAR_FILE).read_text(encoding="utf-8"))

@@ -62,7 +62,7 @@ class LiveClassifier:
             return self._model
 
     def _load(self) -> Any:
-        from classifier.runtime import load
+        from classifier.loading import load
 
         folder = self.registry.current_dir()
         if folder is None:
