@@ -129,7 +129,7 @@ def inbox_left(server: DovecotServer, user: str, password: str) -> int:
     return left
 
 
-def measure_run(server: DovecotServer, count: int, cache: Path, work: Path) -> None:
+def measure_run(server: DovecotServer, count: int, cache: Path, work: Path, *, quiet: bool = False) -> None:
     """One `deskbot run --once` over `count` mails, after the same command on an empty folder."""
     with SmtpSink() as sink:
         folder = work / f"run-{count}"
@@ -147,6 +147,8 @@ def measure_run(server: DovecotServer, count: int, cache: Path, work: Path) -> N
         wall, rss, code = run_child(command, {**os.environ, "BENCH_IMAP_PASSWORD": password}, folder / "log")
         left = inbox_left(server, user, password)
     rate = count / max(wall - base, 1e-3)
+    if quiet:
+        return
     print(f"{count:>6} mails: {wall:6.1f} s wall, start-up {base:4.1f} s, {rate:6.0f} mails/s "
           f"(target >= {TARGET_RATE}: {verdict(rate >= TARGET_RATE)}); peak RSS {rss:4.0f} MiB "
           f"(target <= {TARGET_RSS_MIB}: {verdict(rss <= TARGET_RSS_MIB)}); {len(sink.messages)} acknowledged, "
@@ -261,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {os.cpu_count()} cores, shared; Dovecot + aiosmtpd on loopback; model cache {args.cache}")
     with DovecotServer() as server, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        measure_run(server, 1, args.cache, work)  # builds the model into the cache once: not a figure
+        measure_run(server, 1, args.cache, work, quiet=True)  # builds the model into the cache once: no figure
         (work / "run-1").rename(work / "warm-up")
         for count in sizes:
             measure_run(server, count, args.cache, work)
