@@ -12,6 +12,7 @@ leaves the batch (its failure is counted by the caller) and never holds up the o
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 
 from bot.acting import Subject, attempt, build_action, conclude, subject_of
@@ -24,7 +25,8 @@ from connectors.base import Action, Source
 
 log = logging.getLogger(__name__)
 SYSTEMIC = (ServiceUnavailable, AuthError, ConfigError)
-Result = Outcome | Exception | None  # None: act on it per ticket
+Result = Outcome | Exception | None  # None: act on it per ticket; STOPPED: left for the next start
+STOPPED = Outcome("", "stopped")
 
 
 @dataclass
@@ -38,15 +40,19 @@ class Track:
     waiting: Waiting | None = None
     gone: str = ""
     error: Exception | None = None
+    stopped: bool = False
 
     @property
     def active(self) -> bool:
         """Still taking part in the batch's next steps."""
-        return not self.gone and self.error is None
+        return not self.gone and self.error is None and not self.stopped
 
 
-def act_batch(rows: list[TicketLog], source: Source, triage: Triage) -> list[Result]:
-    """Run the actions of freshly recorded tickets kind by kind; one result per row (see `Result`)."""
+def act_batch(rows: list[TicketLog], source: Source, triage: Triage, *, stop: threading.Event) -> list[Result]:
+    """Run the actions of freshly recorded tickets kind by kind; one result per row (see `Result`).
+
+    A stop asked for between two tickets' acknowledgements leaves the rest where they are (in flight, checked
+    by the next start), as the per-ticket path finishes only the ticket in hand."""
     plans = actions_of(triage.store, [row.id for row in rows if row.id is not None])
     kinds = max((tuple(a.kind for a in plans[row.id]) for row in rows if row.id is not None), key=len, default=())
     tracks: dict[int, Track] = {}
@@ -56,11 +62,12 @@ def act_batch(rows: list[TicketLog], source: Source, triage: Triage) -> list[Res
             tracks[index] = Track(row, actions, subject_of(row, triage))
     commit_steps(triage.store, [Step(None, then=t.actions[0].id) for t in tracks.values()])
     for step, kind in enumerate(kinds):
-        _run_kind(kind, step, [t for t in tracks.values() if t.active], source, triage)
+        _run_kind(kind, step, [t for t in tracks.values() if t.active], source, triage, stop)
     return [_result(tracks[index], source, triage) if index in tracks else None for index in range(len(rows))]
 
 
-def _run_kind(kind: str, step: int, tracks: list[Track], source: Source, triage: Triage) -> None:
+def _run_kind(kind: str, step: int, tracks: list[Track], source: Source, triage: Triage,
+              stop: threading.Event) -> None:
     """Cause one action kind for every ticket in the batch, then record all outcomes in one commit."""
     requests = [build_action(t.actions[step], t.row, t.subject, triage) for t in tracks] \
         if kind in getattr(source, "batch_kinds", ()) else [None] * len(tracks)
@@ -68,6 +75,10 @@ def _run_kind(kind: str, step: int, tracks: list[Track], source: Source, triage:
     steps: list[Step] = []
     try:
         for track, request, share in zip(tracks, requests, shares):
+            if share is None and stop.is_set():  # one ticket at a time here: stop between two of them
+                track.stopped = True  # never started: pending again, nothing for the next start to check
+                steps.append(Step(track.actions[step].id, "pending", "not started: deskbot was stopped", tried=False))
+                continue
             outcome = _attempt(track, step, kind, request, share, source, triage)
             if outcome is not None:
                 steps.append(outcome)
@@ -111,6 +122,8 @@ def _result(track: Track, source: Source, triage: Triage) -> Result:
     """How the ticket ended: done, gone, failed (flagged), waiting in the outbox, or its own error."""
     row = track.row
     assert row.id is not None
+    if track.stopped:
+        return STOPPED
     if track.error is not None:
         return track.error
     if track.gone:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from time import monotonic
 
 from bot.acting import act, describe, quarantine
-from bot.acting_batch import act_batch
+from bot.acting_batch import STOPPED, act_batch
 from bot.batch import Chunk, foreseeing, judge_fresh, parsed
 from bot.errors import (
     AuthError,
@@ -186,7 +186,7 @@ def _read_batches(source: Source, triage: Triage, report: SourceReport, stop: th
                 report.stopped = True
                 break
             if ticket is not None and chunk.depends(ticket):
-                chunk = _flush(chunk, source, triage, report)
+                chunk = _flush(chunk, source, triage, report, stop)
             decided = judge_fresh(ticket, source, ahead) if ticket is not None else None
             if decided is not None:
                 chunk.add(item, decided)
@@ -196,7 +196,7 @@ def _read_batches(source: Source, triage: Triage, report: SourceReport, stop: th
                 report.read += 1
             seen = chunk.cursor = item.cursor
         if len(chunk):
-            _flush(chunk, source, triage, report)
+            _flush(chunk, source, triage, report, stop)
             seen = None
         if report.stopped:
             break
@@ -204,7 +204,7 @@ def _read_batches(source: Source, triage: Triage, report: SourceReport, stop: th
         triage.store.save_cursor(source.name, seen)
 
 
-def _flush(chunk: Chunk, source: Source, triage: Triage, report: SourceReport) -> Chunk:
+def _flush(chunk: Chunk, source: Source, triage: Triage, report: SourceReport, stop: threading.Event) -> Chunk:
     """Record a chunk in one transaction (its cursor with it) and act on it as a batch; a new, empty chunk."""
     if not len(chunk):
         return chunk
@@ -219,14 +219,16 @@ def _flush(chunk: Chunk, source: Source, triage: Triage, report: SourceReport) -
         _log_decided(item, row, decided, source, triage)
     report.read += len(chunk)
     try:
-        results = act_batch(rows, source, triage)
+        results = act_batch(rows, source, triage, stop=stop)
     except SYSTEMIC:
         raise
     except Exception:  # noqa: BLE001 - a bug in the batch: every ticket gets the per-ticket path instead
         log.exception("%s: acting on a batch failed; acting per ticket", source.name)
         results = [None] * len(rows)
     for row, result in zip(rows, results):
-        if isinstance(result, Outcome):
+        if result is STOPPED:
+            report.stopped = True
+        elif isinstance(result, Outcome):
             report.outcomes.append(result)
         else:
             work = (lambda r=row: act(r, source, triage)) if result is None else _raiser(result)

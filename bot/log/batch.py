@@ -42,6 +42,7 @@ class Step:
     then: int | None = None
     action_update: dict[str, object] = field(default_factory=dict)
     ticket_update: dict[str, object] = field(default_factory=dict)
+    tried: bool = True  # counts as an attempt of the action
 
 
 def record_decisions(store: Store, decided: Sequence[Decided], *, cursor: str | None) -> list[TicketLog]:
@@ -113,7 +114,7 @@ def commit_steps(store: Store, steps: Sequence[Step]) -> None:
             if step.action_id is not None:
                 action = actions[step.action_id]
                 action.state, action.detail, action.updated_at = step.state, step.detail[:2000], now
-                action.attempts += 1
+                action.attempts += step.tried
                 for name, value in step.action_update.items():
                     setattr(action, name, value)
                 session.add(action)
