@@ -10,6 +10,7 @@ receiver can drop the copy) and the log says so.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.ack.message import build_ack, decision_note
@@ -54,16 +55,8 @@ def act(row: TicketLog, source: Source, triage: Triage) -> Outcome:
     for index, action in enumerate(todo):
         after = todo[index + 1] if index + 1 < len(todo) else None
         following = after.id if after is not None and after.state == "pending" else None
-        extra: dict[str, object] = {}
-        try:
-            state, detail = _run(action, row, subject, source, triage, marked=marked)
-        except SendLater as exc:
-            late = wait(str(exc), outage=exc.outage, now=store.now(), refusals=action.attempts + 1,
-                        refused_since=as_utc(action.refused_since) if action.refused_since else None)
-            state, detail, extra = late.state, late.detail, {"refused_since": late.refused_since}
-            waiting = late if late.state == "outbox" else waiting
-            log.log(logging.INFO if exc.outage else logging.WARNING, "%s %s: acknowledgement %s", source.name,
-                    describe(row), detail)
+        state, detail, extra, late = attempt(action, row, subject, source, triage, marked=marked)
+        waiting = late or waiting
         counted = state == "failed" and action.kind not in (FLAG_FAILED, QUARANTINE)
         closing = after is None and state not in ("gone", "outbox") and not counted and not failed and not waiting
         store.step(action.id, state, detail, then=following, action_update=extra,
@@ -77,18 +70,41 @@ def act(row: TicketLog, source: Source, triage: Triage) -> Outcome:
             return Outcome(row.ref, "gone", row.id, detail)
         if counted:
             failed.append(f"{action.kind}: {detail}")
+    if not todo:
+        store.update_ticket(row.id, status=final, pending=False)
+    return conclude(row, subject, source, triage, failed=failed, waiting=waiting, final=final)
+
+
+def conclude(row: TicketLog, subject: Subject, source: Source, triage: Triage, *, failed: list[str],
+             waiting: Waiting | None, final: str) -> Outcome:
+    """After the last action: flag a permanent failure for a person, park an acknowledgement in the outbox."""
+    assert row.id is not None
     if failed:
         outcome = _fail(row, subject, source, triage, "; ".join(failed))
         if waiting is not None:  # the acknowledgement still goes out once the server takes it
-            store.update_ticket(row.id, pending=True, retry_at=waiting.retry_at)
+            triage.store.update_ticket(row.id, pending=True, retry_at=waiting.retry_at)
         return outcome
     if waiting is not None:
         status = row.status if row.status in ("failed", "duplicate") else "outbox"
-        store.update_ticket(row.id, status=status, pending=True, retry_at=waiting.retry_at)
+        triage.store.update_ticket(row.id, status=status, pending=True, retry_at=waiting.retry_at)
         return Outcome(row.ref, "outbox", row.id, waiting.detail)
-    if not todo:
-        store.update_ticket(row.id, status=final, pending=False)
     return Outcome(row.ref, final, row.id)
+
+
+def attempt(action: ActionLog, row: TicketLog, subject: Subject, source: Source, triage: Triage, *,
+            marked: bool = False, request: Action | None = None,
+            perform: Callable[[Action], str] | None = None) -> tuple[str, str, dict[str, object], Waiting | None]:
+    """One action run (see `_run`), an acknowledgement the mail server cannot take now turned into its outbox
+    state: (state, detail, fields of the action to set, the wait when it went to the outbox)."""
+    try:
+        state, detail = _run(action, row, subject, source, triage, marked=marked, request=request, perform=perform)
+    except SendLater as exc:
+        late = wait(str(exc), outage=exc.outage, now=triage.store.now(), refusals=action.attempts + 1,
+                    refused_since=as_utc(action.refused_since) if action.refused_since else None)
+        log.log(logging.INFO if exc.outage else logging.WARNING, "%s %s: acknowledgement %s", source.name,
+                describe(row), late.detail)
+        return late.state, late.detail, {"refused_since": late.refused_since}, late if late.state == "outbox" else None
+    return state, detail, {}, None
 
 
 def describe(row: TicketLog) -> str:
@@ -98,16 +114,19 @@ def describe(row: TicketLog) -> str:
 
 
 def _run(action: ActionLog, row: TicketLog, subject: Subject, source: Source, triage: Triage, *,
-         marked: bool = False) -> tuple[str, str]:
+         marked: bool = False, request: Action | None = None,
+         perform: Callable[[Action], str] | None = None) -> tuple[str, str]:
     """One action: skip, verify, perform; returns (state, detail). Systemic and transient errors propagate.
 
     `marked`: this action was put in flight a moment ago by this very run (not found so after a crash), so
-    there is nothing to check first and nothing more to record before its side effect.
+    there is nothing to check first and nothing more to record before its side effect. A batch passes the
+    `request` it built and, where it already caused the effect for many tickets at once, `perform` that
+    returns (or raises) this ticket's share of it.
     """
     assert action.id is not None
     if action.kind == ACKNOWLEDGE and row.ack_template is None:
         return "skipped", row.ack_skip_reason or "no acknowledgement"
-    request = build_action(action, row, subject, triage)
+    request = request or build_action(action, row, subject, triage)
     note = ""
     if action.state == "inflight" and not marked:
         found = source.verify(request)
@@ -119,7 +138,7 @@ def _run(action: ActionLog, row: TicketLog, subject: Subject, source: Source, tr
     elif not marked:
         triage.store.start(action.id)
     try:
-        return "done", source.perform(request) + note
+        return "done", (perform or source.perform)(request) + note
     except GoneError as exc:
         return "gone", str(exc)
     except Impossible as exc:

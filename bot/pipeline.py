@@ -15,10 +15,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from time import monotonic
 
 from bot.acting import act, describe, quarantine
+from bot.acting_batch import STOPPED, act_batch
+from bot.batch import Chunk, foreseeing, judge_fresh, parsed
 from bot.errors import (
     AuthError,
     BadInputError,
@@ -27,6 +30,7 @@ from bot.errors import (
     ServiceUnavailable,
 )
 from bot.judge import for_source, judge, new_ack_id, note_bounce
+from bot.log.batch import Decided, record_decisions
 from bot.log.records import as_utc, load_decision, row_ticket
 from bot.log.schema import TicketLog
 from bot.log.store import KeyTaken
@@ -68,7 +72,8 @@ def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
                 seed_references(source, triage)
                 _resume(source, triage, report, stop)
             if not report.stopped:
-                _read_new(source, triage, report, stop)
+                batched = getattr(source, "fetch_batches", None) and not triage.dry_run
+                (_read_batches if batched else _read_new)(source, triage, report, stop)
             backlog = getattr(source, "backlog", None)
         if not triage.dry_run:
             login.accepted(triage.store, source.name)
@@ -168,6 +173,79 @@ def _read_new(source: Source, triage: Triage, report: SourceReport, stop: thread
         store.save_cursor(source.name, read_to)
 
 
+def _read_batches(source: Source, triage: Triage, report: SourceReport, stop: threading.Event) -> None:
+    """New items a batch at a time: judged one by one, recorded together, acted on together (bot/batch.py).
+
+    An item the batch cannot take (unreadable, a known key, a model that fails on it) is handled on its own
+    at once, without its cursor: the chunk's commit saves the cursor past everything before it."""
+    renewed, seen = monotonic(), None
+    for items in source.fetch_batches(triage.store.get_cursor(source.name)):  # type: ignore[attr-defined]
+        renewed = _renew_lease(source, triage, renewed)
+        chunk, tickets = Chunk(), [parsed(item, source) for item in items]
+        ahead = foreseeing(triage, tickets)
+        for item, ticket in zip(items, tickets):
+            if stop.is_set():
+                report.stopped = True
+                break
+            if ticket is not None and chunk.depends(ticket):
+                chunk = _flush(chunk, source, triage, report, stop)
+            decided = judge_fresh(ticket, source, ahead) if ticket is not None else None
+            if decided is not None:
+                chunk.add(item, decided)
+            else:
+                outcome = handle_item(replace(item, cursor=None) if len(chunk) else item, source, triage)
+                report.outcomes.append(outcome)
+                report.read += 1
+            seen = chunk.cursor = item.cursor
+        if len(chunk):
+            _flush(chunk, source, triage, report, stop)
+            seen = None
+        if report.stopped:
+            break
+    if seen is not None:
+        triage.store.save_cursor(source.name, seen)
+
+
+def _flush(chunk: Chunk, source: Source, triage: Triage, report: SourceReport, stop: threading.Event) -> Chunk:
+    """Record a chunk in one transaction (its cursor with it) and act on it as a batch; a new, empty chunk."""
+    if not len(chunk):
+        return chunk
+    try:
+        rows = record_decisions(triage.store, chunk.decided, cursor=chunk.cursor)
+    except KeyTaken:  # another job recorded a copy meanwhile: each ticket on its own, each with its answer
+        for item, decided in zip(chunk.items, chunk.decided):
+            report.outcomes.append(_record_one(item, decided, source, triage))
+        report.read += len(chunk)
+        return Chunk()
+    for item, row, decided in zip(chunk.items, rows, chunk.decided):
+        metrics.count_decision(triage, source.name, decided.decision)
+        _log_decided(item, row, decided, source, triage)
+    report.read += len(chunk)
+    try:
+        results = act_batch(rows, source, triage, stop=stop)
+    except SYSTEMIC:
+        raise
+    except Exception:  # noqa: BLE001 - a bug in the batch: every ticket gets the per-ticket path instead
+        log.exception("%s: acting on a batch failed; acting per ticket", source.name)
+        results = [None] * len(rows)
+    for row, result in zip(rows, results):
+        if result is STOPPED:
+            report.stopped = True
+        elif isinstance(result, Outcome):
+            report.outcomes.append(result)
+        else:
+            work = (lambda r=row: act(r, source, triage)) if result is None else _raiser(result)
+            report.outcomes.append(_guarded(row, source, triage, work))
+    return Chunk()
+
+
+def _raiser(exc: Exception) -> Callable[[], Outcome]:
+    """Work that fails with this ticket's own error, for `_guarded` to count."""
+    def work() -> Outcome:
+        raise exc
+    return work
+
+
 def _renew_lease(source: Source, triage: Triage, renewed: float) -> float:
     if not triage.owner or monotonic() - renewed < 60:
         return renewed
@@ -204,21 +282,35 @@ def handle_item(item: RawItem, source: Source, triage: Triage) -> Outcome:
         row = store.record_received(ticket, f"{type(exc).__name__}: {exc}", cursor=item.cursor)
         return Outcome(item.ref, "retry", row.id, str(exc))
     decision = for_source(decision, source, ticket)
+    return _record_one(item, Decided(ticket, prediction, decision, source.plan(decision), new_ack_id(triage)),
+                       source, triage)
+
+
+def _record_one(item: RawItem, decided: Decided, source: Source, triage: Triage) -> Outcome:
+    """Record one judged ticket (with its cursor) and act on it."""
+    ticket, decision = decided.ticket, decided.decision
     try:
-        row = store.record_decision(ticket, prediction, decision, kinds=source.plan(decision), cursor=item.cursor,
-                                    dry_run=triage.dry_run, ack_message_id=new_ack_id(triage))
+        row = triage.store.record_decision(ticket, decided.prediction, decision, kinds=decided.kinds,
+                                           cursor=item.cursor, dry_run=triage.dry_run,
+                                           ack_message_id=decided.ack_message_id)
     except KeyTaken:  # a copy in another mailbox was recorded a moment ago by another job
-        return _known(item, ticket, store.find_key(ticket.key), source, triage)
+        return _known(item, ticket, triage.store.find_key(ticket.key), source, triage)
     metrics.count_decision(triage, source.name, decision)
+    _log_decided(item, row, decided, source, triage)
+    if triage.dry_run:
+        return Outcome(item.ref, "dry-run", row.id)
+    note_bounce(ticket, decision, triage)
+    return _guarded(row, source, triage, lambda: act(row, source, triage))
+
+
+def _log_decided(item: RawItem, row: TicketLog, decided: Decided, source: Source, triage: Triage) -> None:
+    """One line per decision, with its reasons."""
+    ticket, decision = decided.ticket, decided.decision
     log.info("%s %s %s from %s %r -> %s/%s review=%s ack=%s; %s%s", source.name, item.ref,
              row.reference or ("(dry run)" if triage.dry_run else "-"), ticket.sender, ticket.subject[:60],
              decision.department, decision.priority or "-",
              decision.needs_review, decision.ack_skip_reason or "yes", "; ".join(decision.reasons),
              f"; {len(ticket.attachments)} attachment(s)" if ticket.attachments else "")
-    if triage.dry_run:
-        return Outcome(item.ref, "dry-run", row.id)
-    note_bounce(ticket, decision, triage)
-    return _guarded(row, source, triage, lambda: act(row, source, triage))
 
 
 def _known(item: RawItem, ticket: Ticket, original: TicketLog | None, source: Source, triage: Triage) -> Outcome:

@@ -136,6 +136,21 @@ class Source(Protocol):
         ...
 
 
+class BatchSource(Source, Protocol):
+    """A source that reads and acts on many items at once (IMAP: one command per UID set); the pipeline uses
+    it when a source has `fetch_batches`, else the per-item methods above."""
+
+    batch_kinds: tuple[str, ...]  # the action kinds `perform_batch` can cause for many items at once
+
+    def fetch_batches(self, cursor: str | None) -> Iterator[list[RawItem]]:
+        """`fetch_new`, a batch at a time."""
+        ...
+
+    def perform_batch(self, kind: str, actions: list[Action]) -> list[str | Exception]:
+        """Cause `kind` for every action; one result each: what was done, or that item's own error."""
+        ...
+
+
 class Mailer(Protocol):
     """Sends mail; nothing else."""
 

@@ -19,7 +19,7 @@ from types import TracebackType
 import imapclient
 
 from bot.config.file import MailboxConfig
-from bot.errors import BadInputError, SendLater, ServiceUnavailable, TransientError
+from bot.errors import BadInputError, DeskbotError, SendLater, ServiceUnavailable, TransientError
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet
 from connectors.base import (
@@ -36,19 +36,26 @@ from connectors.base import (
     Observation,
     RawItem,
 )
+from connectors.imap_batch import BATCH_KINDS
+from connectors.imap_batch import perform_batch as _perform_batch
 from connectors.imap_folders import flag_where_filed, highest_reference, unmakeable_folders
 from connectors.imap_observation import scan_folders
-from connectors.imap_session import close_quietly, connect, keyword, translated
+from connectors.imap_session import (
+    DUPLICATE_KEYWORD,
+    FAILED,
+    PROCESSED,
+    QUARANTINED,
+    UNPARSEABLE,
+    close_quietly,
+    connect,
+    keyword,
+    translated,
+)
 from connectors.mail import parse_mail
 
 log = logging.getLogger(__name__)
 
-PROCESSED = "deskbot-processed"
-UNPARSEABLE = "deskbot-unparseable"
-FAILED = "deskbot-failed"
-QUARANTINED = "deskbot-quarantined"
-DUPLICATE_KEYWORD = "deskbot-duplicate"
-_BATCH = 50
+_BATCH = 200  # UIDs per FETCH, and the batch the pipeline records and acts on at once
 
 __all__ = ["ImapSource", "PROCESSED", "UNPARSEABLE", "keyword"]
 
@@ -129,6 +136,11 @@ class ImapSource:
 
     def fetch_new(self, cursor: str | None) -> Iterator[RawItem]:
         """Messages after the cursor's UID, oldest first, read with BODY.PEEK[] in batches."""
+        for batch in self.fetch_batches(cursor):
+            yield from batch
+
+    def fetch_batches(self, cursor: str | None) -> Iterator[list[RawItem]]:
+        """`fetch_new` a batch at a time: the pipeline records and acts on each batch with few commands."""
         if self.observe is not None:
             self._observe_folders()
         validity, last_uid = _parse_cursor(cursor)
@@ -145,7 +157,7 @@ class ImapSource:
         uids = sorted(uids)
         self.backlog = len(uids)
         for start in range(0, len(uids), _BATCH):
-            yield from self._fetch(uids[start : start + _BATCH])
+            yield list(self._fetch(uids[start : start + _BATCH]))
 
     def _observe_folders(self) -> None:
         """Tell `observe` what agents did with mail deskbot filed (moved, re-keyworded, answered)."""
@@ -198,6 +210,22 @@ class ImapSource:
         if uid is None:  # an agent was quicker: nothing to mark here, but the customer is still acknowledged
             return f"not done: the message is no longer in {self.config.folder} (moved or deleted by someone)"
         return handler(uid, action)
+
+    batch_kinds = BATCH_KINDS  # the action kinds `perform_batch` causes for many messages at once
+
+    def perform_batch(self, kind: str, actions: list[Action]) -> list[str | DeskbotError]:
+        """Cause `kind` for many messages with one command per keyword set or target folder; a result each."""
+        return _perform_batch(self, kind, actions)
+
+    @property
+    def validity(self) -> int:
+        """The selected folder's UIDVALIDITY."""
+        return self._validity
+
+    @property
+    def keywords_allowed(self) -> bool:
+        """Does the server keep custom keywords in this folder?"""
+        return self._keywords_allowed
 
     def verify(self, action: Action) -> bool | None:
         """After a crash: a move is done when the message left the folder; the acknowledgement is looked
@@ -306,6 +334,10 @@ class ImapSource:
             self.client.add_flags([uid], [b"\\Deleted"], silent=True)
             if self.client.has_capability("UIDPLUS"):
                 self.client.uid_expunge([uid])
+
+    def ensure_folder(self, folder: str) -> None:
+        """Create `folder` (once per cycle's knowledge) when the server does not have it yet."""
+        self._ensure_folder(folder)
 
     def _ensure_folder(self, folder: str) -> None:
         if folder not in self._folders and not self.client.folder_exists(folder):

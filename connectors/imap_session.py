@@ -23,6 +23,13 @@ from connectors.tls import tls_context
 
 _NOT_ATOM = re.compile(r"[^a-z0-9_.-]+")
 
+# deskbot's own IMAP keywords (RFC 3501 flag keywords), set on the mail it handled
+PROCESSED = "deskbot-processed"
+UNPARSEABLE = "deskbot-unparseable"
+FAILED = "deskbot-failed"
+QUARANTINED = "deskbot-quarantined"
+DUPLICATE_KEYWORD = "deskbot-duplicate"
+
 
 def keyword(kind: str, value: str) -> str:
     """An IMAP keyword (an atom, RFC 3501 9) such as deskbot-dept-billing."""

@@ -1,0 +1,136 @@
+"""Acting on a recorded batch of tickets, one action kind at a time, with the per-ticket markers' meaning.
+
+For a batch whose tickets share one plan (IMAP: keywords, acknowledgement, file), one commit marks every
+ticket's first action in flight; then for each kind the effect is caused for the whole batch (one IMAP
+command per keyword set or target folder where the source offers `perform_batch`, else each ticket's own
+`perform`, the acknowledgements over the mailer's one connection), and one commit records every outcome
+and marks every next action in flight. After a crash each action is found in flight or done exactly as in
+the per-ticket path (bot/acting.py), which resumes it with `verify`. A ticket whose action fails on its own
+leaves the batch (its failure is counted by the caller) and never holds up the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from bot.acting import Subject, attempt, build_action, conclude, subject_of
+from bot.errors import AuthError, ConfigError, ServiceUnavailable
+from bot.log.batch import Step, actions_of, commit_steps
+from bot.log.schema import ActionLog, TicketLog
+from bot.ops.metrics import count_action
+from bot.outbox import Waiting
+from bot.triage import Outcome, Triage
+from connectors.base import Action, Source
+
+log = logging.getLogger(__name__)
+SYSTEMIC = (ServiceUnavailable, AuthError, ConfigError)
+Result = Outcome | Exception | None  # None: act on it per ticket; STOPPED: left for the next start
+STOPPED = Outcome("", "stopped")
+
+
+@dataclass
+class Track:
+    """One ticket's way through the batch."""
+
+    row: TicketLog
+    actions: list[ActionLog]
+    subject: Subject
+    failed: list[str] = field(default_factory=list)
+    waiting: Waiting | None = None
+    gone: str = ""
+    error: Exception | None = None
+    stopped: bool = False
+
+    @property
+    def active(self) -> bool:
+        """Still taking part in the batch's next steps."""
+        return not self.gone and self.error is None and not self.stopped
+
+
+def act_batch(rows: list[TicketLog], source: Source, triage: Triage, *, stop: threading.Event) -> list[Result]:
+    """Run the actions of freshly recorded tickets kind by kind; one result per row (see `Result`).
+
+    A stop asked for between two tickets' acknowledgements leaves the rest where they are (in flight, checked
+    by the next start), as the per-ticket path finishes only the ticket in hand."""
+    plans = actions_of(triage.store, [row.id for row in rows if row.id is not None])
+    kinds = max((tuple(a.kind for a in plans[row.id]) for row in rows if row.id is not None), key=len, default=())
+    tracks: dict[int, Track] = {}
+    for index, row in enumerate(rows):
+        actions = plans.get(row.id or 0, [])
+        if actions and tuple(a.kind for a in actions) == kinds and all(a.state == "pending" for a in actions):
+            tracks[index] = Track(row, actions, subject_of(row, triage))
+    commit_steps(triage.store, [Step(None, then=t.actions[0].id) for t in tracks.values()])
+    for step, kind in enumerate(kinds):
+        _run_kind(kind, step, [t for t in tracks.values() if t.active], source, triage, stop)
+    return [_result(tracks[index], source, triage) if index in tracks else None for index in range(len(rows))]
+
+
+def _run_kind(kind: str, step: int, tracks: list[Track], source: Source, triage: Triage,
+              stop: threading.Event) -> None:
+    """Cause one action kind for every ticket in the batch, then record all outcomes in one commit."""
+    requests = [build_action(t.actions[step], t.row, t.subject, triage) for t in tracks] \
+        if kind in getattr(source, "batch_kinds", ()) else [None] * len(tracks)
+    shares = source.perform_batch(kind, requests) if requests and requests[0] is not None else [None] * len(tracks)
+    steps: list[Step] = []
+    try:
+        for track, request, share in zip(tracks, requests, shares):
+            if share is None and stop.is_set():  # one ticket at a time here: stop between two of them
+                track.stopped = True  # never started: pending again, nothing for the next start to check
+                steps.append(Step(track.actions[step].id, "pending", "not started: deskbot was stopped", tried=False))
+                continue
+            outcome = _attempt(track, step, kind, request, share, source, triage)
+            if outcome is not None:
+                steps.append(outcome)
+    finally:  # what was done before a systemic failure is recorded; the rest stays in flight, verified later
+        commit_steps(triage.store, steps)
+
+
+def _attempt(track: Track, step: int, kind: str, request: Action | None, share: str | Exception | None,
+             source: Source, triage: Triage) -> Step | None:
+    """One ticket's share of the step: its outcome to record (and the next action to mark), as act() does."""
+    action, row = track.actions[step], track.row
+
+    def perform(_: Action) -> str:
+        if isinstance(share, Exception):
+            raise share
+        assert share is not None
+        return share
+
+    try:
+        state, detail, extra, late = attempt(action, row, track.subject, source, triage, marked=True,
+                                             request=request, perform=perform if request is not None else None)
+    except SYSTEMIC:
+        raise
+    except Exception as exc:  # noqa: BLE001 - this ticket's own failure: counted by the caller, per ticket
+        track.error = exc
+        return None
+    track.waiting = late or track.waiting
+    count_action(triage, source.name, kind, state, row)
+    counted = state == "failed"
+    last = step == len(track.actions) - 1
+    following = None if last or state == "gone" else track.actions[step + 1].id
+    closing = last and state not in ("gone", "outbox") and not counted and not track.failed and not track.waiting
+    if state == "gone":
+        track.gone = detail
+    if counted:
+        track.failed.append(f"{kind}: {detail}")
+    return Step(action.id, state, detail, then=following, action_update=extra,
+                ticket_update={"id": row.id, "status": "done", "pending": False, "retry_at": None} if closing else {})
+
+
+def _result(track: Track, source: Source, triage: Triage) -> Result:
+    """How the ticket ended: done, gone, failed (flagged), waiting in the outbox, or its own error."""
+    row = track.row
+    assert row.id is not None
+    if track.stopped:
+        return STOPPED
+    if track.error is not None:
+        return track.error
+    if track.gone:
+        triage.store.update_ticket(row.id, status="gone", pending=False, error=track.gone)
+        log.warning("%s %s: %s", source.name, row.ref, track.gone)
+        return Outcome(row.ref, "gone", row.id, track.gone)
+    return conclude(row, track.subject, source, triage, failed=track.failed, waiting=track.waiting, final="done")
+

@@ -1,0 +1,127 @@
+"""The decision log's write side for a batch of tickets: what `Store` does per ticket, in one commit per step.
+
+A fetched batch is recorded in one transaction (tickets, references, pending actions and the cursor past
+the last of them); then each action kind is finished for the whole batch and the next kind marked in flight
+in one commit. The meaning of every marker is the one of bot/log/store.py: an action is in flight before its
+side effect, done after. Only the number of commits changes (one per step instead of one per ticket and step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from bot.log.records import fill_decision, ticket_row
+from bot.log.schema import ActionLog, Counter, TicketLog
+from bot.log.store import KeyTaken, Store, _put_cursor, format_reference, gets_reference
+from bot.models import Decision, Prediction, Ticket
+
+
+@dataclass(frozen=True)
+class Decided:
+    """One judged ticket of a batch, ready to record."""
+
+    ticket: Ticket
+    prediction: Prediction
+    decision: Decision
+    kinds: tuple[str, ...]
+    ack_message_id: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One action's outcome, and what the same commit does next: mark `then` in flight, update the ticket."""
+
+    action_id: int | None
+    state: str = ""
+    detail: str = ""
+    then: int | None = None
+    action_update: dict[str, object] = field(default_factory=dict)
+    ticket_update: dict[str, object] = field(default_factory=dict)
+    tried: bool = True  # counts as an attempt of the action
+
+
+def record_decisions(store: Store, decided: Sequence[Decided], *, cursor: str | None) -> list[TicketLog]:
+    """Record every ticket of a batch with its reference and pending actions, and the cursor, in one transaction.
+
+    All or nothing: a key another job recorded meanwhile raises KeyTaken and nothing of the batch is kept
+    (the caller records its tickets one by one then, each with its own answer to the race).
+    """
+    now = store.now()
+    rows = []
+    try:
+        with store.session() as session:
+            numbers = iter(_next_references(session, sum(gets_reference(e.decision) for e in decided)))
+            for entry in decided:
+                row = ticket_row(entry.ticket, now, status="decided", dry_run=False)
+                fill_decision(row, entry.prediction, entry.decision, entry.ack_message_id)
+                if gets_reference(entry.decision):
+                    row.reference = format_reference(store.reference_prefix, next(numbers))
+                session.add(row)
+                rows.append(row)
+            session.flush()
+            for row, entry in zip(rows, decided):
+                for kind in entry.kinds:
+                    session.add(ActionLog(ticket_id=row.id, kind=kind, state="pending", updated_at=now, detail=""))
+            if cursor is not None and rows:
+                _put_cursor(session, rows[0].source, cursor, now)
+            session.commit()
+    except IntegrityError as exc:
+        raise KeyTaken(f"a key of this batch is already recorded: {exc.orig}") from exc
+    return rows
+
+
+def _next_references(session: Session, count: int) -> range:
+    """`count` numbers of the reference sequence at once, inside the caller's transaction (never reused)."""
+    if not count:
+        return range(0)
+    session.exec(update(Counter).where(col(Counter.name) == "reference").values(value=Counter.value + count))
+    counter = session.get(Counter, "reference")
+    if counter is None:  # a database whose counter row was removed by hand: as Store._next_reference does
+        counter = Counter(name="reference", value=count)
+        session.add(counter)
+        session.flush()
+    session.refresh(counter)
+    return range(counter.value - count + 1, counter.value + 1)
+
+
+def actions_of(store: Store, ticket_ids: Sequence[int]) -> dict[int, list[ActionLog]]:
+    """The actions of many tickets, each ticket's in the order they run (one query)."""
+    found: dict[int, list[ActionLog]] = {ticket_id: [] for ticket_id in ticket_ids}
+    with store.session() as session:
+        for action in session.exec(select(ActionLog).where(col(ActionLog.ticket_id).in_(list(ticket_ids)))
+                                   .order_by(ActionLog.id)):
+            found[action.ticket_id].append(action)
+    return found
+
+
+def commit_steps(store: Store, steps: Sequence[Step]) -> None:
+    """Finish many actions, mark the next ones in flight and update their tickets, in a single commit."""
+    if not steps:
+        return
+    now = store.now()
+    ids = {s.action_id for s in steps if s.action_id is not None} | {s.then for s in steps if s.then is not None}
+    with store.session() as session:
+        actions = {a.id: a for a in session.exec(select(ActionLog).where(col(ActionLog.id).in_(list(ids))))}
+        tickets = [s.ticket_update["id"] for s in steps if s.ticket_update]
+        if tickets:  # read in one query: `_update_ticket`'s session.get then finds each in the session
+            session.exec(select(TicketLog).where(col(TicketLog.id).in_(tickets))).all()
+        for step in steps:
+            if step.action_id is not None:
+                action = actions[step.action_id]
+                action.state, action.detail, action.updated_at = step.state, step.detail[:2000], now
+                action.attempts += step.tried
+                for name, value in step.action_update.items():
+                    setattr(action, name, value)
+                session.add(action)
+            if step.then is not None:
+                following = actions[step.then]
+                following.state, following.updated_at = "inflight", now
+                session.add(following)
+            if step.ticket_update:
+                store._update_ticket(session, step.ticket_update)
+        session.commit()

@@ -1,0 +1,156 @@
+"""One IMAP command for many messages: keywords and moves of a batch of tickets, by UID set (RFC 3501 9, 6.4.6).
+
+A batch first looks up which of its UIDs are still in the folder with a single UID SEARCH (instead of
+one per message and action), then sets the same keywords on every UID that gets them with one UID STORE,
+and moves every UID bound for the same folder with one UID MOVE (RFC 6851). Each message still gets its
+own result: done, "no longer in the folder", or the error of a group the server refused, which the
+caller then retries message by message (so one refused message never fails its neighbours).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from bot.errors import AuthError, ConfigError, DeskbotError, PermanentError, ServiceUnavailable
+from connectors.base import FILE, WRITE_BACK, Action
+from connectors.imap_session import PROCESSED, keyword, translated
+
+if TYPE_CHECKING:
+    from connectors.imap import ImapSource
+
+BATCH_KINDS = (WRITE_BACK, FILE)
+Result = str | DeskbotError
+
+
+def uid_set(uids: Sequence[int]) -> str:
+    """A compact IMAP sequence set: 3,5:9,12 (RFC 3501 9, sequence-set)."""
+    ordered, parts = sorted(set(uids)), []
+    start = previous = ordered[0]
+    for uid in ordered[1:] + [0]:
+        if uid == previous + 1:
+            previous = uid
+            continue
+        parts.append(str(start) if start == previous else f"{start}:{previous}")
+        start = previous = uid
+    return ",".join(parts)
+
+
+def present(source: ImapSource, requests: Sequence[Action]) -> dict[int, int | None]:
+    """Request index -> its UID while still in the folder (None: gone); -1 when only a per-message look-up can
+    tell (a ref from before a UIDVALIDITY change, found by Message-ID)."""
+    wanted: dict[int, int] = {}
+    found: dict[int, int | None] = {}
+    for index, request in enumerate(requests):
+        validity, _, uid_text = request.ticket.ref.rpartition(":")
+        if validity and int(validity) == source.validity:
+            wanted[index] = int(uid_text)
+        else:
+            found[index] = -1
+    if wanted:
+        with translated("look up the batch's messages"):
+            here = set(source.client.search(["UID", uid_set(list(wanted.values())), "NOT", "DELETED"]))
+        found.update({index: uid if uid in here else None for index, uid in wanted.items()})
+    return found
+
+
+def perform_batch(source: ImapSource, kind: str, requests: Sequence[Action]) -> list[Result]:
+    """Cause `kind` for every request with as few commands as the server allows; one result per request."""
+    where = present(source, requests)
+    results: list[Result | None] = [None] * len(requests)
+    gone = f"not done: the message is no longer in {source.config.folder} (moved or deleted by someone)"
+    for index, uid in where.items():
+        if uid is None:  # an agent was quicker: nothing to mark here, as in the per-message path
+            results[index] = gone
+        elif uid == -1:
+            results[index] = _one(source, requests[index])
+    located = {index: uid for index, uid in where.items() if uid is not None and uid != -1}
+    if kind == WRITE_BACK:
+        _write_back(source, requests, located, results)
+    elif kind == FILE:
+        _file(source, requests, located, results)
+    else:
+        raise ValueError(f"no batch form for {kind}")
+    return [r if r is not None else PermanentError("no result") for r in results]
+
+
+def _one(source: ImapSource, request: Action) -> Result:
+    """The per-message path, its error kept as this message's result (systemic ones still stop the batch)."""
+    try:
+        return source.perform(request)
+    except (ServiceUnavailable, AuthError, ConfigError):
+        raise
+    except DeskbotError as exc:
+        return exc
+
+
+def _grouped(source: ImapSource, requests: Sequence[Action], indexes: Sequence[int], results: list[Result | None],
+             command: Callable[[list[int]], None], what: str, uids: dict[int, int]) -> bool:
+    """Run `command` on the UIDs of `indexes`; a group the server refuses is retried message by message."""
+    if not indexes:
+        return True
+    try:
+        with translated(what):
+            command([uids[i] for i in indexes])
+        return True
+    except PermanentError:
+        for index in indexes:
+            results[index] = _one(source, requests[index])
+        return False
+
+
+def _write_back(source: ImapSource, requests: Sequence[Action], uids: dict[int, int],
+                results: list[Result | None]) -> None:
+    if not source.keywords_allowed:
+        for index in uids:
+            results[index] = "skipped: the server keeps no custom keywords"
+        return
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index in uids:
+        groups.setdefault(tuple(_words(requests[index])), []).append(index)
+    for words, indexes in groups.items():
+        flags = [w.encode() for w in words]
+        if _grouped(source, requests, indexes, results, lambda u, f=flags: source.client.add_flags(u, f, silent=True),
+                    "store keywords", uids):
+            for index in indexes:
+                results[index] = "keywords " + " ".join(words)
+
+
+def _words(request: Action) -> list[str]:
+    """The keywords of a decision, as the per-message write-back sets them."""
+    decision = request.decision
+    assert decision is not None
+    words = [keyword("dept", decision.department)] + ([keyword("prio", decision.priority)] if decision.priority else [])
+    words += [keyword("tag", t) for t in decision.tags]
+    return words + ([request.reference] if request.reference else [])
+
+
+def _file(source: ImapSource, requests: Sequence[Action], uids: dict[int, int], results: list[Result | None]) -> None:
+    """The processed keyword on all, then one MOVE per target folder (last: it changes the UIDs)."""
+    indexes = list(uids)
+    if source.keywords_allowed and not _grouped(
+            source, requests, indexes, results,
+            lambda u: source.client.add_flags(u, [PROCESSED.encode()], silent=True), "store processed keyword", uids):
+        return  # each message was filed on its own
+    folders: dict[str, list[int]] = {}
+    for index in indexes:
+        decision = requests[index].decision
+        folder = decision.folder if decision else None
+        if folder and folder != source.config.folder:
+            folders.setdefault(folder, []).append(index)
+        else:
+            results[index] = PROCESSED if source.keywords_allowed else "nothing to do on the server"
+    for folder, members in folders.items():
+        if not source.client.has_capability("MOVE"):  # COPY + delete checks for an earlier copy, message by message
+            for index in members:
+                results[index] = _one(source, requests[index])
+            continue
+        done = (f"{PROCESSED}, " if source.keywords_allowed else "") + f"moved to {folder}"
+
+        def move(batch: list[int], folder: str = folder) -> None:
+            source.ensure_folder(folder)
+            source.client.move(batch, folder)
+
+        if _grouped(source, requests, members, results, move, f"move to {folder}", uids):
+            for index in members:
+                results[index] = done

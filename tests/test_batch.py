@@ -1,0 +1,200 @@
+"""The batched pipeline on real servers (Dovecot, aiosmtpd, SQLite): the same results as one ticket at a time,
+and a crash or a server failure in the middle of a batched step loses nothing and does nothing twice."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from pathlib import Path
+
+import imapclient
+import pytest
+
+from bot.config.file import Config
+from bot.daemon import build_triage, sources_of
+from bot.ops.loopback import SmtpSink
+from bot.pipeline import handle_item, run_source, seed_references
+from bot.triage import Triage
+from connectors.imap_batch import uid_set
+from tests.conftest import Clock, Mailbox, new_mailbox
+from tests.scenario import copies, customer_mail, folder_state, make_config, rows
+
+CORPUS = Path(__file__).parent / "fixtures" / "mail" / "corpus"
+
+
+def backlog() -> list[bytes]:
+    """Ordinary requests, the same customer twice, a reply in the thread of the first, an auto-reply, a bounce."""
+    first = customer_mail(0, message_id="<first@example.org>")
+    reply = customer_mail(11, sender="Customer 0 <customer0@example.org>",
+                          extra="In-Reply-To: <first@example.org>\r\nReferences: <first@example.org>\r\n")
+    odd = [(CORPUS / name).read_bytes() for name in ("ooo-zimbra.eml", "dsn-exchange.eml")]
+    return [first, *(customer_mail(n) for n in range(1, 9)), odd[0],
+            customer_mail(9, sender="Customer 3 <customer3@example.org>"), reply, odd[1], customer_mail(10)]
+
+
+def acknowledgements(sink: SmtpSink) -> list[tuple[str, str, str]]:
+    """(To, Subject, In-Reply-To) of every acknowledgement received, sorted."""
+    return sorted((str(m["To"]), str(m["Subject"]), str(m["In-Reply-To"])) for m in sink.messages)
+
+
+def decisions(config: Config) -> list[tuple[object, ...]]:
+    """What the log says of each mail, by Message-ID (odd items are recorded at once, before their chunk)."""
+    return sorted([(r.message_id, r.status, r.reference, r.department, r.priority, r.kind, r.ack_template, r.ack_skip_reason,
+             r.follow_up_of is not None, r.reasons, r.pending) for r in rows(config)], key=str)
+
+
+def one_by_one(config: Config, triage: Triage) -> None:
+    """What the API and webhooks do: handle_item for each new item, the per-ticket path."""
+    [scheduled] = sources_of(config, triage)
+    with scheduled.source as source:
+        seed_references(source, triage)  # as every cycle does once per start
+        for item in source.fetch_new(None):
+            handle_item(item, source, triage)
+
+
+def test_a_batch_gets_the_same_decisions_keywords_folders_and_acknowledgements_as_one_by_one(
+        imap_server, tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+    results, mails = [], backlog()
+    for way in ("batch", "one-by-one"):
+        mailbox = new_mailbox(imap_server)
+        mailbox.append(*mails)
+        with SmtpSink() as sink:
+            config = make_config([mailbox.config], sink, tmp_path / way, model_cache)
+            triage = build_triage(config, clock=clock)
+            if way == "batch":
+                [scheduled] = sources_of(config, triage)
+                report = run_source(scheduled.source, triage)
+                assert not report.error and report.read == len(mails)
+            else:
+                one_by_one(config, triage)
+            state = {folder: {m: set(flags) for m, flags in msgs.items()}  # flags are a set (RFC 3501 2.3.2)
+                     for folder, msgs in folder_state(mailbox).items() if msgs}
+            results.append((decisions(config), state, acknowledgements(sink)))
+    batch, single = results
+    assert batch[0] == single[0], "the same decisions, references and reasons"
+    assert batch[1] == single[1], "the same keywords, in the same folders"
+    assert batch[2] == single[2] and len(batch[2]) >= 9, "the same acknowledgements"
+    assert any(d[8] for d in batch[0]), "the reply was recognised as a follow-up of a ticket in the same batch"
+
+
+class Killed(BaseException):
+    """The process dying: nothing of deskbot's own error handling runs for it."""
+
+
+class DyingMailer:
+    """The real mailer, until the process dies just before the Nth message is handed to it."""
+
+    def __init__(self, mailer: object, n: int) -> None:
+        self.mailer, self.n, self.sent = mailer, n, 0
+
+    def send(self, message: EmailMessage) -> None:
+        if self.sent + 1 == self.n:
+            raise Killed("SIGKILL")
+        self.mailer.send(message)  # type: ignore[attr-defined]
+        self.sent += 1
+
+    def close(self) -> None:
+        self.mailer.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def sent_config(mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path) -> Config:
+    """Ten customer mails waiting, acknowledgements copied to Sent (how a restart finds them)."""
+    mailbox.append(*(customer_mail(n) for n in range(10)))
+    return make_config([mailbox.config.model_copy(update={"sent_folder": "Sent"})], smtp_sink, tmp_path, model_cache)
+
+
+def test_a_crash_in_the_middle_of_a_batch_of_acknowledgements_loses_none_and_sends_none_twice(
+        sent_config: Config, mailbox: Mailbox, smtp_sink: SmtpSink, clock: Clock) -> None:
+    triage = build_triage(sent_config, clock=clock)
+    [scheduled] = sources_of(sent_config, triage)
+    scheduled.source.mailer = DyingMailer(scheduled.source.mailer, 4)
+    with pytest.raises(Killed):
+        run_source(scheduled.source, triage)
+    assert len(smtp_sink.messages) == 3 and all(r.pending for r in rows(sent_config))
+
+    [scheduled] = sources_of(sent_config, triage)
+    report = run_source(scheduled.source, triage)
+
+    assert not report.error and [o.status for o in report.outcomes] == ["done"] * 10
+    assert sorted(str(m["To"]) for m in smtp_sink.messages) == sorted(f"Customer {n} <customer{n}@example.org>"
+                                                                      for n in range(10)), "each exactly once"
+    assert all(len(folders) == 1 and folders != ["INBOX"] for folders in copies(mailbox).values()
+               if folders != ["Sent"]), "each mail filed once"
+    assert not any(r.pending for r in rows(sent_config))
+
+
+def test_a_connection_lost_in_the_middle_of_a_batched_move_is_resumed_without_moving_twice(
+        sent_config: Config, mailbox: Mailbox, smtp_sink: SmtpSink, clock: Clock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    triage = build_triage(sent_config, clock=clock)
+    real_move = imapclient.IMAPClient.move
+
+    def move_then_drop(client: imapclient.IMAPClient, messages: list[int], folder: str) -> object:
+        real_move(client, messages, folder)  # the server moved them; the answer never arrives
+        raise ConnectionResetError("connection reset by peer")
+
+    monkeypatch.setattr(imapclient.IMAPClient, "move", move_then_drop)
+    [scheduled] = sources_of(sent_config, triage)
+    report = run_source(scheduled.source, triage)
+    assert "connection reset" in report.error and all(r.pending for r in rows(sent_config))
+    monkeypatch.setattr(imapclient.IMAPClient, "move", real_move)
+
+    [scheduled] = sources_of(sent_config, triage)
+    report = run_source(scheduled.source, triage)
+
+    assert not report.error and not any(r.pending for r in rows(sent_config))
+    assert len(smtp_sink.messages) == 10
+    moved = [folders for folders in copies(mailbox).values() if folders != ["Sent"]]
+    assert len(moved) == 10 and all(len(f) == 1 and f != ["INBOX"] for f in moved), "filed once each"
+
+
+def test_a_server_error_mid_batch_leaves_the_rest_pending_and_the_next_cycle_resumes(
+        sent_config: Config, mailbox: Mailbox, smtp_sink: SmtpSink, clock: Clock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    triage = build_triage(sent_config, clock=clock)
+    real_add = imapclient.IMAPClient.add_flags
+
+    def refuse(client: imapclient.IMAPClient, *args: object, **kwargs: object) -> object:
+        raise OSError("connection reset by peer")  # the keywords' STORE of the whole batch never gets through
+
+    monkeypatch.setattr(imapclient.IMAPClient, "add_flags", refuse)
+    [scheduled] = sources_of(sent_config, triage)
+    report = run_source(scheduled.source, triage)
+    assert report.error and len(rows(sent_config)) == 10, "the batch was recorded before acting on it"
+    assert all(r.pending and r.status == "decided" for r in rows(sent_config)) and not smtp_sink.messages
+    monkeypatch.setattr(imapclient.IMAPClient, "add_flags", real_add)
+
+    [scheduled] = sources_of(sent_config, triage)
+    report = run_source(scheduled.source, triage)
+
+    assert not report.error and [o.status for o in report.outcomes] == ["done"] * 10
+    assert len(smtp_sink.messages) == 10
+    filed = {f: msgs for f, msgs in folder_state(mailbox).items() if f not in ("INBOX", "Sent") and msgs}
+    assert sum(len(msgs) for msgs in filed.values()) == 10
+    assert all(b"deskbot-processed" in flags for msgs in filed.values() for flags in msgs.values())
+
+
+def test_an_unreadable_mail_inside_a_batch_is_set_aside_and_the_others_go_on(
+        mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+    huge = customer_mail(5, body="x" * 20_000)
+    mailbox.append(*(customer_mail(n) for n in range(5)), huge, *(customer_mail(n) for n in range(6, 10)))
+    config = make_config([mailbox.config.model_copy(update={"max_message_bytes": 10_000})], smtp_sink, tmp_path,
+                         model_cache)
+    triage = build_triage(config, clock=clock)
+    [scheduled] = sources_of(config, triage)
+
+    report = run_source(scheduled.source, triage)
+
+    assert sorted(o.status for o in report.outcomes) == ["done"] * 9 + ["unreadable"]
+    assert len(smtp_sink.messages) == 9
+    inbox = folder_state(mailbox)["INBOX"]
+    assert len(inbox) == 1 and {b"\\Flagged", b"deskbot-unparseable"} <= set(next(iter(inbox.values())))
+    assert not any(r.pending for r in rows(config))
+    [scheduled] = sources_of(config, triage)
+    assert run_source(scheduled.source, triage).read == 0, "the cursor went past all ten"
+
+
+@pytest.mark.parametrize(("uids", "expected"), [([5], "5"), ([1, 2, 3], "1:3"), ([9, 1, 2, 4, 3, 7], "1:4,7,9"),
+                                                ([2, 2, 3], "2:3")])
+def test_uid_sets_are_compact(uids: list[int], expected: str) -> None:
+    assert uid_set(uids) == expected
