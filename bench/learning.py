@@ -124,8 +124,10 @@ class Team:
         if verdict.better:
             self.registry.use(candidate.version)
             self.model = candidate
+        low, high = verdict.interval or (float("nan"), float("nan"))
         note = (f"retrain: current {verdict.current.score:.3f}, candidate {verdict.candidate.score:.3f} on "
-                f"{verdict.evaluated} tickets, {'applied' if verdict.better else 'kept the current model'}")
+                f"{verdict.evaluated} tickets (gain {verdict.gain:+.3f}, 90% interval {low:+.3f} to {high:+.3f}), "
+                f"{'applied' if verdict.better else 'kept the current model'}")
         if verdict.better:
             return note
         dept, prio = macro_f1(candidate, test)

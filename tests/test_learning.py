@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlmodel import select
 
@@ -238,3 +239,47 @@ def test_a_better_candidate_is_not_refused_because_the_newest_labels_happen_to_f
     out = capsys.readouterr().out
     assert "evaluated on the 40 most recent corrected or confirmed tickets" in out and "4 folds" in out
     assert "switched:" in out and registry.current_name() != current.name
+
+
+def test_a_successor_is_refused_only_when_its_gain_is_surely_below_min_gain() -> None:
+    from bot.learning.retrain import Scores, Verdict
+
+    def verdict(candidate: float, interval: tuple[float, float], successor: bool) -> Verdict:
+        return Verdict(Scores(0, 0.60, 0, 0.60), Scores(0, candidate, 0, candidate), 200, 900, 0.01,
+                       interval=interval, successor=successor)
+
+    assert verdict(0.62, (-0.01, 0.05), successor=False).better, "better by min_gain: switched, as before"
+    assert not verdict(0.593, (-0.04, 0.03), successor=False).better, "a model from other data must show its gain"
+    assert verdict(0.593, (-0.04, 0.03), successor=True).better, "noise: the model that learnt more goes live"
+    assert not verdict(0.55, (-0.09, 0.005), successor=True).better, "surely short of min_gain: refused"
+
+
+def test_the_gain_interval_is_paired_seeded_and_macro_f1_as_sklearn_computes_it() -> None:
+    from sklearn.metrics import f1_score
+
+    from bot.learning.interval import gain_interval, macro_f1
+
+    truth = (["a", "b", "c", "a"] * 25, ["low", "high"] * 50)
+    same = gain_interval(truth, truth, truth)
+    assert same == (0.0, 0.0), "the same predictions: no gain on any resample"
+    worse = (["a"] * 100, ["low"] * 100)
+    low, high = gain_interval(truth, truth, worse)
+    assert low <= high < -0.3 and gain_interval(truth, truth, worse) == (low, high)
+    guess = ["a", "c", "c", "b", "a", "a"]
+    codes = {"a": 0, "b": 1, "c": 2}
+    real = np.array([[codes[v] for v in ["a", "b", "c", "b", "a", "b"]]])
+    assert macro_f1(real, np.array([[codes[v] for v in guess]]), 3)[0] == pytest.approx(
+        f1_score(["a", "b", "c", "b", "a", "b"], guess, average="macro", zero_division=0))
+
+
+def test_retrain_records_its_training_data_so_the_next_retrain_knows_its_successor(tmp_path: Path) -> None:
+    from bot.learning.retrain import Lessons, build_candidate, succeeds
+
+    rows = corpus_rows()[::3]
+    files = [tmp_path / "train.csv"]
+    with files[0].open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=["language", "department", "priority", "subject", "body"])
+        writer.writeheader()
+        writer.writerows(rows)
+    model = build_candidate(files, Lessons([], [], [], []))
+    assert succeeds(model, files) and not succeeds(model, []) and not succeeds(tiny_model(rows), files)

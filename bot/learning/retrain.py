@@ -8,6 +8,12 @@ trained as the candidate is, without that fold. Holding out a quarter of what wa
 hundred tickets to compare on, where macro-F1 swings by several hundredths when one rare ticket goes either way,
 so a better candidate was sometimes refused. The score is the mean of department and priority macro-F1 on those
 tickets; a candidate is better when its score beats the current model's by `[learning] min_gain`.
+
+A candidate that succeeds the current model (built by retrain from the same training data, plus every label the
+current model learnt and newer ones) is given the benefit of the doubt: a few hundred tickets cannot tell a gain
+of one hundredth from noise, and a model that learnt strictly more is expected to be at least as good. It is
+refused only when the paired bootstrap interval of its gain (bot/learning/interval.py) lies wholly below
+min_gain: when it is worse beyond what chance explains.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sqlmodel import col, select
 
 from bot.errors import DeskbotError
+from bot.learning.interval import gain_interval
 from bot.log.feedback import Correction
 from bot.log.records import as_utc
 from bot.log.schema import TicketLog
@@ -73,6 +80,8 @@ class Verdict:
     learnt: int  # labelled tickets the candidate learnt from
     min_gain: float
     extra: dict[str, Any] = field(default_factory=dict)
+    interval: tuple[float, float] | None = None  # paired bootstrap interval of the gain
+    successor: bool = False  # the candidate learnt everything the current model learnt, and more
 
     @property
     def gain(self) -> float:
@@ -81,8 +90,10 @@ class Verdict:
 
     @property
     def better(self) -> bool:
-        """Better, and by at least min_gain."""
-        return self.gain > 1e-12 and self.gain >= self.min_gain - 1e-12
+        """Better by at least min_gain; for a successor, not shown to fall short of min_gain."""
+        if self.gain > 1e-12 and self.gain >= self.min_gain - 1e-12:
+            return True
+        return self.successor and self.interval is not None and self.interval[1] >= max(self.min_gain, 1e-12)
 
 
 def lessons(store: Store) -> Lessons:
@@ -162,7 +173,7 @@ def build_candidate(files: Sequence[Path], learnt: Lessons) -> Any:
     mask = None if held_out is None else np.concatenate([held_out, np.zeros(len(learnt.texts), dtype=bool)])
     model = train(texts + learnt.texts, departments + learnt.departments, priorities + learnt.priorities,
                   held_out=mask, recipe=STARTER_RECIPE)
-    model.metadata["learning"] = {"labelled_tickets": len(learnt.texts),
+    model.metadata["learning"] = {"labelled_tickets": len(learnt.texts), "training_data": [str(f) for f in files],
                                   "learnt_until": max(learnt.at).isoformat() if learnt.at else None}
     return model
 
@@ -182,11 +193,25 @@ def compare(store: Store, current: Any, files: Sequence[Path], *, evaluate_last:
     held = taught.take(held_at)
     crossed = cross_predictions(files, taught, held_at)
     candidate = build_candidate(files, taught)
-    verdict = Verdict(score(current.predict_many(held.texts), held), score(crossed, held), len(held.texts),
-                      len(taught.texts), min_gain, {"folds": len(folds(held_at))})
+    predicted = current.predict_many(held.texts)
+    interval = gain_interval((held.departments, held.priorities), _labels(predicted), _labels(crossed))
+    verdict = Verdict(score(predicted, held), score(crossed, held), len(held.texts), len(taught.texts), min_gain,
+                      {"folds": len(folds(held_at))}, interval, succeeds(current, files))
     candidate.metadata["learning"].update(score=round(verdict.candidate.score, 4), evaluated_on=verdict.evaluated,
                                           current_score=round(verdict.current.score, 4))
     return candidate, verdict
+
+
+def _labels(predictions: Sequence[Any]) -> tuple[list[str], list[str]]:
+    """(departments, priorities) of predictions, as score() reads them."""
+    return [p.department for p in predictions], [p.priority or "" for p in predictions]
+
+
+def succeeds(current: Any, files: Sequence[Path]) -> bool:
+    """Whether a candidate from `files` plus every label learns all the current model learnt: the current model
+    was built by retrain from the same training data (labels only accumulate)."""
+    learnt = getattr(current, "metadata", {}).get("learning") or {}
+    return learnt.get("training_data") == [str(f) for f in files]
 
 
 def format_verdict(verdict: Verdict, current_version: str, candidate_version: str) -> str:
@@ -204,4 +229,10 @@ def format_verdict(verdict: Verdict, current_version: str, candidate_version: st
         lines.append(f"{label:22}{getattr(verdict.current, name):<{width}.3f}{getattr(verdict.candidate, name):<{width}.3f}")
     lines.append(f"{'score (mean macro-F1)':22}{verdict.current.score:<{width}.3f}{verdict.candidate.score:<{width}.3f}"
                  f"gain {verdict.gain:+.3f} (min_gain {verdict.min_gain:.3f})")
+    if verdict.interval is not None:
+        low, high = verdict.interval
+        lines.append(f"gain 90% interval {low:+.3f} to {high:+.3f} (paired bootstrap over the {verdict.evaluated} "
+                     f"tickets)" + ("; the candidate learnt everything the current model learnt and more, so it is "
+                                    "refused only when the whole interval is below min_gain" if verdict.successor
+                                    else ""))
     return "\n".join(lines)
