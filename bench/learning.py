@@ -10,8 +10,9 @@
    decides each one (the shipped rules) and records it in a real SQLite decision log; agents correct every
    department or priority deskbot got wrong and solve the rest (a confirmation), both through the code the
    connectors feed (bot/learning/corrections.py); at the end of the week `deskbot retrain` runs
-   (bot/learning/retrain.py: corpus plus corrections and confirmations, scored on the most recent labelled
-   tickets neither model saw) and its candidate goes live when better by --min-gain, as auto_apply does.
+   (bot/learning/retrain.py: corpus plus corrections and confirmations; both models scored on the most recent
+   labelled tickets the current model never saw, at most evaluate_last = 200 of them, the candidate by 4-fold
+   cross-validation) and its candidate goes live when better by --min-gain, as auto_apply does.
    Printed per week: department and priority macro-F1 of that week's live model on the fixed test set (the same
    tickets every week, so weeks compare), and the share of the week's arrivals agents had to correct. At the
    end: a model trained on every label seen (corpus plus the true labels of all earlier weeks) on the same test
@@ -123,8 +124,10 @@ class Team:
         if verdict.better:
             self.registry.use(candidate.version)
             self.model = candidate
+        low, high = verdict.interval or (float("nan"), float("nan"))
         note = (f"retrain: current {verdict.current.score:.3f}, candidate {verdict.candidate.score:.3f} on "
-                f"{verdict.evaluated} tickets, {'applied' if verdict.better else 'kept the current model'}")
+                f"{verdict.evaluated} tickets (gain {verdict.gain:+.3f}, 90% interval {low:+.3f} to {high:+.3f}), "
+                f"{'applied' if verdict.better else 'kept the current model'}")
         if verdict.better:
             return note
         dept, prio = macro_f1(candidate, test)

@@ -105,10 +105,13 @@ def test_words_agree_on_the_corpus() -> None:
 
 
 _SAMPLES = [*"ab Ä1_.,;:!?()[]\"'-\n\t\u00a0\u2003ﬁ½²", "é", "ß", "İ", "Σ"]
+# Latin-1's own letters, digits, signs and spaces, the typographic marks words() sets aside, and a letter beyond both
+_LATIN1 = [*"ªµºÿ×÷¹¼\x85\xad\x1c¿«»", *"\u2019\u2018\u201c\u201d\u201e\u2013\u2014\u2026\u2022\u20ac\u200b", "œ", "ő"]
 
 
 @BOUNDED
 @given(st.text(alphabet=st.sampled_from(_SAMPLES), max_size=80)
+       | st.text(alphabet=st.sampled_from(_SAMPLES[:12] + _LATIN1), max_size=80)
        | st.text(max_size=80))
 def test_words_agree_on_generated_text(text: str) -> None:
     assert words(text) == old_words(text)

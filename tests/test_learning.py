@@ -4,10 +4,12 @@ model used for the next ticket without a restart, and shadow decisions recorded 
 from __future__ import annotations
 
 import csv
+import random
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlmodel import select
 
@@ -41,6 +43,15 @@ def tiny_model(rows: list[dict[str, str]], *, rotate: bool = False):  # noqa: AN
     names = sorted({r["department"] for r in rows})
     departments = [names[(names.index(r["department"]) + rotate) % len(names)] for r in rows]
     return train([f"{r['subject']}\n{r['body']}" for r in rows], departments, [r["priority"] for r in rows])
+
+
+def skewed_model(right: list[dict[str, str]], wrong: list[dict[str, str]]):  # noqa: ANN201
+    """A model that learnt `right` with their labels and `wrong` with the next department's (mostly wrong)."""
+    names = sorted({r["department"] for r in right + wrong})
+    departments = [r["department"] for r in right] + [names[(names.index(r["department"]) + 1) % len(names)]
+                                                      for r in wrong]
+    return train([f"{r['subject']}\n{r['body']}" for r in right + wrong], departments,
+                 [r["priority"] for r in right + wrong])
 
 
 def teach(store: Store, rows: list[dict[str, str]]) -> None:
@@ -93,7 +104,7 @@ def test_retrain_refuses_a_candidate_worse_than_the_current_model(taught, capsys
     assert main(["retrain", "--config", str(config), "--apply"]) == 1
     out = capsys.readouterr().out
     assert "evaluated on the 10 most recent corrected or confirmed tickets" in out
-    assert "the candidate learnt from 30 labelled tickets" in out
+    assert "the candidate learnt from 40 labelled tickets" in out
     assert "refused: the candidate is not better" in out
     assert registry.current_name() is None, "the default model stays live"
     assert len(registry.versions()) == 1, "the candidate is kept as a version, not made live"
@@ -208,3 +219,67 @@ def test_nothing_new_to_learn_from_says_so(tmp_path: Path, model_cache: Path, ca
     Store.open(f"sqlite:///{tmp_path / 'log.sqlite3'}")
     assert main(["retrain", "--config", str(config)]) == 1
     assert "no ticket was corrected or confirmed since the current model was trained" in capsys.readouterr().err
+
+
+def test_a_better_candidate_is_not_refused_because_the_newest_labels_happen_to_favour_the_current_model(
+        tmp_path: Path, model_cache: Path, capsys) -> None:  # noqa: ANN001
+    """The newest ten labels are tickets the current model gets right (it was built from their texts); on the
+    thirty before them it is mostly wrong. Compared on the newest quarter alone, the candidate looked worse and
+    was refused; compared on all forty (the candidate cross-validated), it is better and goes live."""
+    rows = corpus_rows()
+    random.Random(3).shuffle(rows)
+    base, lessons = rows[:60], rows[60:100]
+    config = write_config(tmp_path, model_cache, base)
+    config.write_text(config.read_text().replace("evaluate_last = 10", "evaluate_last = 40"))
+    teach(Store.open(f"sqlite:///{tmp_path / 'log.sqlite3'}"), lessons)
+    registry = ModelRegistry(tmp_path / "models")
+    current = registry.add(skewed_model(lessons[-10:], rows[100:140]))
+    registry.use(current.name)
+    assert main(["retrain", "--config", str(config), "--apply"]) == 0
+    out = capsys.readouterr().out
+    assert "evaluated on the 40 most recent corrected or confirmed tickets" in out and "4 folds" in out
+    assert "switched:" in out and registry.current_name() != current.name
+
+
+def test_a_successor_is_refused_only_when_its_gain_is_surely_below_min_gain() -> None:
+    from bot.learning.retrain import Scores, Verdict
+
+    def verdict(candidate: float, interval: tuple[float, float], successor: bool) -> Verdict:
+        return Verdict(Scores(0, 0.60, 0, 0.60), Scores(0, candidate, 0, candidate), 200, 900, 0.01,
+                       interval=interval, successor=successor)
+
+    assert verdict(0.62, (-0.01, 0.05), successor=False).better, "better by min_gain: switched, as before"
+    assert not verdict(0.593, (-0.04, 0.03), successor=False).better, "a model from other data must show its gain"
+    assert verdict(0.593, (-0.04, 0.03), successor=True).better, "noise: the model that learnt more goes live"
+    assert not verdict(0.55, (-0.09, 0.005), successor=True).better, "surely short of min_gain: refused"
+
+
+def test_the_gain_interval_is_paired_seeded_and_macro_f1_as_sklearn_computes_it() -> None:
+    from sklearn.metrics import f1_score
+
+    from bot.learning.interval import gain_interval, macro_f1
+
+    truth = (["a", "b", "c", "a"] * 25, ["low", "high"] * 50)
+    same = gain_interval(truth, truth, truth)
+    assert same == (0.0, 0.0), "the same predictions: no gain on any resample"
+    worse = (["a"] * 100, ["low"] * 100)
+    low, high = gain_interval(truth, truth, worse)
+    assert low <= high < -0.3 and gain_interval(truth, truth, worse) == (low, high)
+    guess = ["a", "c", "c", "b", "a", "a"]
+    codes = {"a": 0, "b": 1, "c": 2}
+    real = np.array([[codes[v] for v in ["a", "b", "c", "b", "a", "b"]]])
+    assert macro_f1(real, np.array([[codes[v] for v in guess]]), 3)[0] == pytest.approx(
+        f1_score(["a", "b", "c", "b", "a", "b"], guess, average="macro", zero_division=0))
+
+
+def test_retrain_records_its_training_data_so_the_next_retrain_knows_its_successor(tmp_path: Path) -> None:
+    from bot.learning.retrain import Lessons, build_candidate, succeeds
+
+    rows = corpus_rows()[::3]
+    files = [tmp_path / "train.csv"]
+    with files[0].open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=["language", "department", "priority", "subject", "body"])
+        writer.writeheader()
+        writer.writerows(rows)
+    model = build_candidate(files, Lessons([], [], [], []))
+    assert succeeds(model, files) and not succeeds(model, []) and not succeeds(tiny_model(rows), files)

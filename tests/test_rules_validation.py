@@ -92,6 +92,27 @@ def test_every_error_at_once_in_file_order(tmp_path: Path) -> None:
     assert (caught.value.line, caught.value.key) == (first, "rules[0].if_keyword")
 
 
+def test_an_unknown_key_hides_none_of_its_rules_other_errors(tmp_path: Path) -> None:
+    rules = ('[[rules]]\nname = "mixed"\nif_keyword = ["x"]\nif_department = ["finance"]\nif_regex = ["(a+)+$"]\n'
+             'if_has_attachment = "yes"\nset_priority = "critical"\n')
+    first = RULE_LINE
+    assert problems(tmp_path, rules) == [  # pydantic's findings and the cross-checks', in file order
+        f"F:{first}: rule 'mixed': unknown key 'if_keyword' (did you mean 'if_keywords'?)",
+        f"F:{first + 1}: rule 'mixed': if_department[0]: unknown department 'finance' (known: billing, technical, "
+        "legal)",
+        f'F:{first + 2}: rule \'mixed\': if_regex[0]: unsafe regex "(a+)+$": a nested quantifier (a repeated group '
+        "containing a repeat, like (a+)+) can backtrack catastrophically; repeat the inner part only, or make it "
+        "atomic (?>...) or possessive (a++)",
+        f"F:{first + 3}: rule 'mixed': if_has_attachment must be true or false (got 'yes')",
+        f"F:{first + 4}: rule 'mixed': set_priority: unknown priority 'critical' (known: low, medium, high, urgent)",
+    ]
+
+
+def test_a_rule_whose_only_action_is_misspelt_gets_one_error(tmp_path: Path) -> None:
+    assert problems(tmp_path, '[[rules]]\nname = "typo"\nif_keywords = ["x"]\nset_prority = "high"\n') == [
+        f"F:{RULE_LINE + 1}: rule 'typo': unknown key 'set_prority' (did you mean 'set_priority'?)"]
+
+
 def test_errors_outside_rules_and_in_rules_together(tmp_path: Path) -> None:
     base = BASE.replace("medium = 8", "medium = 0").replace('calendar = "24x7"', 'calendar = "weekends"')
     path = rules_file(tmp_path, '[[rules]]\nname = "r"\nif_priority = "p9"\nreview = true\n', base)

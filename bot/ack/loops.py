@@ -82,7 +82,7 @@ class _Headers(dict[str, str]):
 
     def __init__(self, ticket: Ticket) -> None:
         # backwards, so that each name's first (topmost) value is the one left standing
-        super().__init__([(name.lower(), value) for name, value in reversed(ticket.headers)])
+        super().__init__({name.lower(): value for name, value in reversed(ticket.headers)})
 
 
 def _auto_submitted(ticket: Ticket, h: _Headers, own: frozenset[str]) -> str | None:

@@ -63,10 +63,12 @@ def inspect_rules(path: Path | None = None, *, context: RulesContext | None = No
     findings = Findings(toml)
     ruleset, indexed = _validate(toml, findings)
     if ruleset is None:
+        findings.problems.sort(key=_file_order)
         return None, findings
     check_references(ruleset, indexed, findings, context or RulesContext())
     if not findings.errors:
         check_reach(ruleset, findings, context or RulesContext())
+    findings.problems.sort(key=_file_order)
     ruleset._file = toml
     ruleset._warnings = [str(p) for p in findings.warnings]
     return (None if findings.errors else ruleset), findings
@@ -85,12 +87,35 @@ def _validate(toml: TomlFile, findings: Findings) -> tuple[RuleSet | None, list[
             rules.append((index, Rule.model_validate(table)))
         except pydantic.ValidationError as exc:
             findings.add_validation(exc, Rule, ("rules", index))
+            salvaged = _salvage(table, exc)
+            if salvaged is not None:  # its other keys are checked too, so one pass shows all of a rule's errors
+                rules.append((index, salvaged))
     try:
         ruleset = RuleSet.model_validate(data)
     except pydantic.ValidationError as exc:
         findings.add_validation(exc, RuleSet, ())
         return None, rules
     return ruleset.model_copy(update={"rules": [rule for _, rule in rules]}), rules
+
+
+def _file_order(problem: Problem) -> tuple[bool, int]:
+    """Errors, then warnings, each top to bottom as the admin fixes them (one without a line first)."""
+    return problem.warning, problem.line or 0
+
+
+def _salvage(table: object, error: pydantic.ValidationError) -> Rule | None:
+    """The rule without the keys pydantic refused (unknown keys, wrong types), for the checks that look at the
+    values of the others (departments, priorities, regexes); None when even that is no valid rule. The file
+    has errors already, so a salvaged rule never runs."""
+    if not isinstance(table, dict):
+        return None
+    refused = {item["loc"][0] for item in error.errors() if item["loc"]}
+    if not refused & table.keys():
+        return None
+    try:
+        return Rule.model_validate({key: value for key, value in table.items() if key not in refused})
+    except pydantic.ValidationError:
+        return None  # e.g. its only action was the misspelt key: the error said so already
 
 
 def log_warnings(rules: RuleSet) -> None:

@@ -18,19 +18,41 @@ from classifier.text import MAX_CHARS, stemmer_for
 
 _WORD = re.compile(r"[^\W_]+")  # a run of characters for which str.isalnum() holds
 _PUNCTUATION = ".,;:!?()[]\"'"
+_LATIN1_WORDS = bytes(c if chr(c).isalnum() else 0x20 for c in range(256))  # a bytes.translate table
+_TYPOGRAPHIC = "\u2019\u2018\u201c\u201d\u201e\u2013\u2014\u2026\u2022\u20ac\u200b"  # ’‘“”„–—…•€ and zero width space
+assert not any(mark.isalnum() for mark in _TYPOGRAPHIC)
 
 
 def words(text: str) -> list[str]:
     """The lowercase words (letters and digits) of a text, NFKC-normalised: _WORD.findall of it.
 
-    Split at white space first (no white space is alphanumeric, so no word spans it): most pieces are a
-    word, or a word with punctuation around it, which str methods say faster than the regex engine.
+    Most mail is Latin-1 once its typographic punctuation is set aside: there every character that is not a
+    letter or digit becomes a space in one bytes.translate, and str.split finds the words, which costs half
+    of reading the text piece by piece in Python. Other text is read piece by piece (_pieces).
     """
     text = text[:MAX_CHARS]
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
+    low = text.lower()
+    try:
+        raw = low.encode("latin-1")
+    except UnicodeEncodeError:
+        for mark in _TYPOGRAPHIC:
+            if mark in low:
+                low = low.replace(mark, " ")  # not a letter or digit: a space in its place splits the same
+        try:
+            raw = low.encode("latin-1")
+        except UnicodeEncodeError:
+            return _pieces(low)
+    return raw.translate(_LATIN1_WORDS).decode("latin-1").split()
+
+
+def _pieces(low: str) -> list[str]:
+    """_WORD.findall(low), split at white space first (no white space is alphanumeric, so no word spans
+    it): most pieces are a word, or a word with punctuation around it, which str methods say faster than
+    the regex engine."""
     found: list[str] = []
-    for piece in text.lower().split():
+    for piece in low.split():
         if piece.isalnum():
             found.append(piece)
             continue
