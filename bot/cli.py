@@ -10,6 +10,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from bot.config.where import CONFIG_HELP, database_options
 from bot.errors import ConfigError, DeskbotError
 
 DESCRIPTION = """\
@@ -135,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="per source: last poll, backlog, pending, failed and quarantined tickets",
                             description="Show what the decision log knows of each source and of the running daemon. "
                             "Reads only the database: no server password is needed.")
-    _database_options(status)
+    database_options(status)
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=commands.status)
 
@@ -173,17 +174,6 @@ def _add_serve(sub: argparse._SubParsersAction, commands: object) -> None:  # ty
     serve.set_defaults(handler=commands.serve, daemon_logging=True)  # type: ignore[attr-defined]
 
 
-CONFIG_HELP = ("deskbot.toml (default: $DESKBOT_CONFIG, else ./deskbot.toml, else "
-               "$XDG_CONFIG_HOME/deskbot/deskbot.toml); the file used is printed on standard error")
-
-
-def _database_options(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--config", type=Path, help="use the decision log of this config, reading no secrets: "
-                       + CONFIG_HELP)
-    where.add_argument("--db", help="a database URL or SQLite file instead of a config's (a backup copy, say)")
-
-
 RETRY_DESCRIPTION = """After fixing the cause of failures (a folder the server refuses, a rule, a template), give failed
 or quarantined tickets their unfinished actions back; the next cycle of their source (a running
 daemon, or `deskbot run --once`) does them. Each ticket is first decided again with today's rules
@@ -202,7 +192,7 @@ closed with --give-up REF: nothing more is tried and `deskbot status` stops coun
 def _add_retry(sub: argparse._SubParsersAction, commands: object) -> None:  # type: ignore[type-arg]
     retry = sub.add_parser("retry", help="decide failed tickets again and re-queue them, or give one up",
                            description=RETRY_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _database_options(retry)
+    database_options(retry)
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("--ticket", metavar="REF", help="one ticket, by reference (SUP-000042) or id")
     which.add_argument("--failed", action="store_true", help="every failed and quarantined ticket")
@@ -213,7 +203,7 @@ def _add_retry(sub: argparse._SubParsersAction, commands: object) -> None:  # ty
     retry.set_defaults(handler=commands.retry)  # type: ignore[attr-defined]
     purge = sub.add_parser("purge", help="remove old tickets (data protection) or dry-run records from the log",
                            description=PURGE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _database_options(purge)
+    database_options(purge)
     what = purge.add_mutually_exclusive_group(required=True)
     what.add_argument("--older-than", metavar="SPAN", type=_span, help="tickets recorded longer ago than SPAN (365d, 52w, 720h)")
     what.add_argument("--dry-runs", action="store_true", help="every record of `run --dry-run` (never acted on)")
@@ -259,7 +249,7 @@ def _add_why(sub: argparse._SubParsersAction, commands: object) -> None:  # type
                          "action with its outcome and time, its thread, retries and earlier decisions. The same "
                          "as `deskbot log --reference REF`.")
     why.add_argument("ref", metavar="REF", help="a reference (SUP-000042) or a record id")
-    _database_options(why)
+    database_options(why)
     why.set_defaults(handler=commands.why)  # type: ignore[attr-defined]
 
 
@@ -271,7 +261,7 @@ def _add_log(sub: argparse._SubParsersAction, commands: object) -> None:  # type
     log = sub.add_parser("log", help="list decisions from the decision log, with filters",
                          description="List recorded tickets, newest first. Reads only the database: no server "
                          "password is needed. Dates are YYYY-MM-DD or ISO 8601 times (UTC unless given).")
-    _database_options(log)
+    database_options(log)
     log.add_argument("--limit", type=int, default=20, help="how many (default 20)")
     log.add_argument("--reference", help="one ticket, by reference (SUP-000042) or id: its whole story "
                      "(as `deskbot why`)")

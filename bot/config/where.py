@@ -7,6 +7,7 @@ falls back to the demo's log: a command that found no config says how to name on
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +15,16 @@ from pathlib import Path
 from bot.errors import ConfigError
 
 NAME = "deskbot.toml"
+CONFIG_HELP = ("deskbot.toml (default: $DESKBOT_CONFIG, else ./deskbot.toml, else "
+               "$XDG_CONFIG_HOME/deskbot/deskbot.toml); the file used is printed on standard error")
+
+
+def database_options(parser: argparse.ArgumentParser) -> None:
+    """--config or --db: which decision log a reading command opens (the same two options on every such command)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--config", type=Path, help="use the decision log of this config, reading no secrets: "
+                       + CONFIG_HELP)
+    where.add_argument("--db", help="a database URL or SQLite file instead of a config's (a backup copy, say)")
 
 
 def user_config(environ: Mapping[str, str]) -> Path:

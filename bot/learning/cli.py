@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bot.config.where import database_options
+
 RETRAIN_DESCRIPTION = """\
 Build a candidate model from the current training data ([learning] training_data, default the shipped
 corpus) plus every ticket agents corrected or confirmed, score it beside the current model on the most
@@ -23,7 +25,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                                  description="List corrections (a ticket whose department or priority agents changed "
                                  "after deskbot decided, or that was solved with other values) and confirmations "
                                  "(solved with deskbot's values unchanged), newest first. Reads only the database.")
-    _database(corrections)
+    database_options(corrections)
     corrections.add_argument("--since", default="30d", help="a span back from now (48h, 30d, 12w) or a date "
                              "(default 30d)")
     corrections.add_argument("--kind", choices=("correction", "confirmation"), help="only this kind (default: both)")
@@ -35,7 +37,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                               "confirmation: department and priority agreement (also per department and priority), "
                               "auto-route and review rates, and the share of high tickets deskbot filed low. Reads "
                               "only the database.")
-    _database(accuracy)
+    database_options(accuracy)
     accuracy.add_argument("--since", default="12w", help="a span back from now (48h, 30d, 12w) or a date (default 12w)")
     accuracy.add_argument("--json", action="store_true", help="print one JSON object per week")
     accuracy.set_defaults(handler=show_accuracy)
@@ -58,13 +60,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     use.add_argument("version", help="a version name from `deskbot model list`, or default")
     use.add_argument("--config", type=Path, required=True, help="deskbot.toml")
     use.set_defaults(handler=use_model)
-
-
-def _database(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--config", type=Path, help="use the decision log of this deskbot.toml, reading no secrets "
-                       "(default: $DESKBOT_CONFIG, else ./deskbot.toml, else $XDG_CONFIG_HOME/deskbot/deskbot.toml)")
-    where.add_argument("--db", help="a database URL or SQLite file instead of a config's (a backup copy, say)")
 
 
 def list_corrections(args: argparse.Namespace) -> int:

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from bot.config.where import database_options
+
 
 def add_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register `report`."""
@@ -17,10 +19,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                             "SLA targets and answers in time, top rules, acknowledgements sent and not sent, and the "
                             "slowest and most failing sources. Reads only the database. `deskbot serve` also serves "
                             "it at /report to tokens with the `report` scope.")
-    where = report.add_mutually_exclusive_group()
-    where.add_argument("--config", type=Path, help="use the decision log of this deskbot.toml, reading no secrets "
-                       "(default: $DESKBOT_CONFIG, else ./deskbot.toml, else $XDG_CONFIG_HOME/deskbot/deskbot.toml)")
-    where.add_argument("--db", help="a database URL or SQLite file instead of a config's (a backup copy, say)")
+    database_options(report)
     report.add_argument("--since", default="30d", help="a span back from now (48h, 30d, 12w) or a date (default 30d)")
     report.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file (default report.html; "
                         "- for standard output)")
