@@ -15,14 +15,13 @@ from dataclasses import dataclass
 
 from bot.ack.message import build_ack, decision_note
 from bot.errors import (
+    SYSTEMIC,
     AuthError,
-    ConfigError,
     DeskbotError,
     GoneError,
     Impossible,
     PermanentError,
     SendLater,
-    ServiceUnavailable,
 )
 from bot.log import recall
 from bot.log.records import as_utc, load_decision, row_ticket
@@ -228,7 +227,7 @@ def _flag(row: TicketLog, subject: Subject, source: Source, triage: Triage, kind
     assert action.id is not None
     try:
         state, detail = _run(action, row, subject, source, triage)
-    except (ServiceUnavailable, ConfigError, AuthError):
+    except SYSTEMIC:
         raise
     except DeskbotError as exc:
         log.warning("%s %s: could not flag it yet (%s); will try again", source.name, describe(row), exc)

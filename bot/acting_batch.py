@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 
 from bot.acting import Subject, attempt, build_action, conclude, subject_of
-from bot.errors import AuthError, ConfigError, ServiceUnavailable
+from bot.errors import SYSTEMIC
 from bot.log.batch import Step, actions_of, commit_steps
 from bot.log.schema import ActionLog, TicketLog
 from bot.ops.metrics import count_action
@@ -25,7 +25,6 @@ from bot.triage import Outcome, Triage
 from connectors.base import Action, Source
 
 log = logging.getLogger(__name__)
-SYSTEMIC = (ServiceUnavailable, AuthError, ConfigError)
 Result = Outcome | Exception | None  # None: act on it per ticket; STOPPED: left for the next start
 STOPPED = Outcome("", "stopped")
 

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field, replace
 
 from bot.decide import reply_address
-from bot.errors import AuthError, ConfigError, ServiceUnavailable
+from bot.errors import SYSTEMIC
 from bot.judge import for_source, judge, new_ack_id
 from bot.log.batch import Decided
 from bot.models import Prediction, Ticket
@@ -92,7 +92,7 @@ def judge_fresh(ticket: Ticket, source: Source, triage: Triage) -> Decided | Non
         return None
     try:
         prediction, decision = judge(ticket, triage)
-    except (ServiceUnavailable, AuthError, ConfigError):
+    except SYSTEMIC:
         raise
     except Exception:  # noqa: BLE001 - the per-ticket path keeps it to decide later, with the error
         return None

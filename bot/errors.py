@@ -99,3 +99,7 @@ class Impossible(PermanentError):
 
 class GoneError(PermanentError):
     """The item was deleted or moved away by someone else: record it, do not retry."""
+
+
+# Trouble of a server or of our configuration: it stops a source's cycle and blames no ticket (caught once, there).
+SYSTEMIC = (ServiceUnavailable, AuthError, ConfigError)

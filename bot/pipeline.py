@@ -23,9 +23,9 @@ from bot.acting import act, describe, quarantine
 from bot.acting_batch import STOPPED, act_batch
 from bot.batch import Chunk, foreseeing, judge_fresh, parsed
 from bot.errors import (
+    SYSTEMIC,
     AuthError,
     BadInputError,
-    ConfigError,
     DeskbotError,
     ServiceUnavailable,
 )
@@ -41,7 +41,6 @@ from connectors.base import DUPLICATE, SET_ASIDE, RawItem, Source
 from connectors.mail import raw_key
 
 log = logging.getLogger(__name__)
-SYSTEMIC = (ServiceUnavailable, AuthError, ConfigError)  # stop the cycle, blame no ticket
 # A ticket that failed on its own (a helpdesk's 5xx on its update, a bug) waits before its next try, so the
 # default three attempts span about half an hour before it is quarantined. A temporary SMTP refusal is not
 # counted here: the acknowledgement waits in the outbox on its own schedule (bot/outbox.py).

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from bot.errors import AuthError, ConfigError, DeskbotError, PermanentError, ServiceUnavailable
+from bot.errors import SYSTEMIC, DeskbotError, PermanentError
 from connectors.base import FILE, WRITE_BACK, Action
 from connectors.imap_session import PROCESSED, keyword, translated
 
@@ -78,7 +78,7 @@ def _one(source: ImapSource, request: Action) -> Result:
     """The per-message path, its error kept as this message's result (systemic ones still stop the batch)."""
     try:
         return source.perform(request)
-    except (ServiceUnavailable, AuthError, ConfigError):
+    except SYSTEMIC:
         raise
     except DeskbotError as exc:
         return exc
