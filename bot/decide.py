@@ -17,7 +17,7 @@ from bot.rules.stages import RuleResult, State, run_stage, skip_stage
 from bot.sla import BusinessHours, add_business_hours, calendars_of
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """A decision with its whole story: each rule fired or not and why, the SLA calendar, whether the model spoke."""
 
@@ -36,8 +36,8 @@ def decide(ticket: Ticket, prediction: Prediction | None, rules: RuleSet, *, now
     `prediction` may be None only when `needs_model()` says the before-model rules decided alone.
     `calendar` overrides the rules' "default" calendar ([business_hours]).
     """
-    return evaluate(ticket, prediction, rules, now=now, calendar=calendar, prior=prior, own_addresses=own_addresses,
-                    own_message_id_domain=own_message_id_domain, recipient=recipient, trace=False).decision
+    return _evaluate(ticket, prediction, rules, now, calendar, prior, own_addresses, own_message_id_domain, recipient,
+                     False).decision
 
 
 def needs_model(ticket: Ticket, rules: RuleSet, *, now: datetime, calendar: BusinessHours | None = None,
@@ -52,6 +52,14 @@ def evaluate(ticket: Ticket, prediction: Prediction | None, rules: RuleSet, *, n
              own_addresses: frozenset[str] = frozenset(), own_message_id_domain: str = "",
              recipient: Recipient = Recipient(), trace: bool = True) -> Verdict:
     """`decide()` with the story of how it came about (for `deskbot rules test`): each rule, fired or not and why."""
+    return _evaluate(ticket, prediction, rules, now, calendar, prior, own_addresses, own_message_id_domain, recipient,
+                     trace)
+
+
+def _evaluate(ticket: Ticket, prediction: Prediction | None, rules: RuleSet, now: datetime,
+              calendar: BusinessHours | None, prior: PriorTicket | None, own_addresses: frozenset[str],
+              own_message_id_domain: str, recipient: Recipient, trace: bool) -> Verdict:
+    """evaluate() with positional arguments: decide() calls it for every ticket, and keywords cost."""
     reasons: list[str] = []
     language = ticket.language if ticket.language in rules.acknowledgement.languages else \
         rules.acknowledgement.default_language

