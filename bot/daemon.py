@@ -93,6 +93,9 @@ def build_triage(config: Config, *, dry_run: bool = False, clock: Callable[[], d
         rules = load_rules(config.resolve(config.paths.rules), context=rules_context(config, renderer.directory))
         log_warnings(rules)
     check_templates(renderer, rules)
+    from classifier.identifier import keep_unpacked_in
+
+    keep_unpacked_in(config.resolve(config.paths.cache) or default_cache_dir())  # language tables: unpacked once
     classifier = live_classifier(config)
     classifier.warm(then=functools.partial(warn_about_model, rules=rules))  # loads while the sources log in
     prefix = rules.acknowledgement.reference_prefix

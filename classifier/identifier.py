@@ -3,17 +3,21 @@
 Its model unpacks to 38 MiB of automaton transitions and 27 MiB of feature weights, which py3langid copies
 into the process: a third of a daemon's memory, for the one ticket in twenty whose function words do not name
 its language (classifier/text.py). A sample of 120 characters touches a few hundred transitions and weight
-rows, so the tables are unpacked once per process into an unlinked temporary file (as py3langid itself does)
-and mapped from there: the pages a text touches are read in, the rest stay on disk. Same arrays, same scores.
+rows, so the tables are unpacked and mapped from the unpacked file: the pages a text touches are read in, the
+rest stay on disk. Same arrays, same scores. Unpacking takes half a second, so the daemon keeps the unpacked file
+in its cache folder (`keep_unpacked_in`) and later starts map it at once; without one (or when the folder cannot
+be written) each process unpacks into an unlinked temporary file, as py3langid itself does.
 """
 
 from __future__ import annotations
 
 import logging
 import lzma
+import os
 import shutil
 import tempfile
 import zipfile
+from importlib.metadata import version
 from array import array
 from pathlib import Path
 from typing import IO, Any
@@ -23,6 +27,12 @@ from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 
 log = logging.getLogger(__name__)
 MAPPED = ("ptc", "nextmove")  # the big ones; the rest is small and read as py3langid reads it
+_KEPT: list[Path] = []  # the folder the unpacked tables are kept in between runs, once the caller names one
+
+
+def keep_unpacked_in(folder: Path | None) -> None:
+    """Keep the unpacked tables in `folder` (the model cache), so that only the first start unpacks them."""
+    _KEPT[:] = [folder] if folder is not None else []
 
 
 def language_identifier() -> LanguageIdentifier:
@@ -36,16 +46,51 @@ def language_identifier() -> LanguageIdentifier:
 
 
 def _mapped(path: Path) -> LanguageIdentifier:
-    """The identifier, its npz unpacked into an unlinked temporary file and its big arrays mapped from it."""
-    with tempfile.TemporaryFile(suffix=".npz") as unpacked:  # the maps keep the file open after this
-        with lzma.open(path) as packed:
-            shutil.copyfileobj(packed, unpacked, length=1 << 20)
-        unpacked.flush()
-        arrays = _members(unpacked)
+    """The identifier, its npz unpacked (or found unpacked in the kept folder) and its big arrays mapped from it."""
+    kept = _kept_file(path) if _KEPT else None
+    if kept is not None:
+        with kept.open("rb") as unpacked:  # the maps keep the file open after this
+            arrays = _members(unpacked)
+    else:
+        with tempfile.TemporaryFile(suffix=".npz") as unpacked:
+            _unpack(path, unpacked)
+            arrays = _members(unpacked)
     row = array("H" if arrays["nextmove_row"].dtype.itemsize == 2 else "I", arrays["nextmove_row"].tobytes())
     return LanguageIdentifier(arrays["ptc"], np.asarray(arrays["pc"]), arrays["classes"].tolist(),
                               memoryview(arrays["nextmove"]), np.asarray(arrays["out_feat"]).tolist(),
                               norm_probs=True, tk_row=row)
+
+
+def _unpack(path: Path, target: IO[bytes]) -> None:
+    with lzma.open(path) as packed:
+        shutil.copyfileobj(packed, target, length=1 << 20)
+    target.flush()
+
+
+def _kept_file(path: Path) -> Path | None:
+    """The unpacked tables in the kept folder, unpacked there first if needed; None when it cannot be written.
+
+    The name carries py3langid's version and the packed file's size and time: an upgrade unpacks afresh. A
+    half-written file is never seen (written aside, then renamed), and two processes starting together each
+    write their own copy and the last rename wins.
+    """
+    stat = path.stat()
+    kept = _KEPT[0] / f"py3langid-{version('py3langid')}-{stat.st_size}-{stat.st_mtime_ns}.npz"
+    if kept.is_file():
+        return kept
+    try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=kept.parent, prefix=".py3langid-", suffix=".part", delete=False) as part:
+            try:
+                _unpack(path, part)
+            except BaseException:
+                os.unlink(part.name)
+                raise
+        os.replace(part.name, kept)
+    except OSError as exc:
+        log.info("py3langid's tables cannot be kept in %s (%s): unpacking them for this process only", kept.parent, exc)
+        return None
+    return kept
 
 
 def _members(stream: IO[bytes]) -> dict[str, Any]:

@@ -166,3 +166,28 @@ def test_the_mapped_language_identifier_scores_as_py3langids_own() -> None:
     mapped, own = language_identifier(), LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     assert isinstance(mapped.nb_ptc, np.memmap)  # the big tables are mapped, not copied
     assert [mapped.classify(t) for t in texts] == [own.classify(t) for t in texts]
+
+
+def test_the_language_tables_are_unpacked_once_into_the_kept_folder_and_mapped_from_there(tmp_path: Path) -> None:
+    from classifier import identifier
+
+    texts = ["Bonjour, je voudrais annuler ma commande", "Guten Tag, meine Rechnung ist falsch"]
+    try:
+        identifier.keep_unpacked_in(tmp_path / "cache")
+        first = identifier.language_identifier()
+        kept = list((tmp_path / "cache").glob("py3langid-*.npz"))
+        assert len(kept) == 1 and not list((tmp_path / "cache").glob(".py3langid-*"))  # no half-written file left
+        assert first.nb_ptc.filename == str(kept[0])  # mapped from the kept file
+        stamp = kept[0].stat().st_mtime_ns
+        second = identifier.language_identifier()
+        assert kept[0].stat().st_mtime_ns == stamp  # mapped again, not unpacked again
+        assert [second.classify(t) for t in texts] == [first.classify(t) for t in texts]
+        assert [lang for lang, _ in map(first.classify, texts)] == ["fr", "de"]
+        blocked = tmp_path / "file"
+        blocked.write_text("not a folder")
+        identifier.keep_unpacked_in(blocked / "cache")  # cannot be created: unpacked for this process only
+        third = identifier.language_identifier()
+        assert third.nb_ptc.filename != str(kept[0])
+        assert [third.classify(t) for t in texts] == [first.classify(t) for t in texts]
+    finally:
+        identifier.keep_unpacked_in(None)
