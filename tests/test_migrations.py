@@ -64,3 +64,22 @@ def test_a_database_of_a_newer_deskbot_is_refused_with_what_to_do(tmp_path: Path
 
     with pytest.raises(ConfigError, match="made by a newer deskbot .*upgrade deskbot"):
         open_engine(url)
+
+
+def test_the_head_a_start_compares_with_is_alembics_head_and_an_up_to_date_log_opens_without_alembic(
+        tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from alembic.script import ScriptDirectory
+
+    from bot.log.migrations import HEAD
+
+    with sa.create_engine("sqlite://").connect() as connection:
+        assert HEAD == ScriptDirectory.from_config(_alembic_config(connection, "SUP")).get_current_head()
+    url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
+    open_engine(url).dispose()  # made and migrated
+    probe = ("import sys; from bot.log.database import open_engine; open_engine(sys.argv[1]).dispose(); "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))")
+    shown = subprocess.run([sys.executable, "-c", probe, url], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "[]"  # a restart on an up-to-date log never imports alembic
