@@ -205,11 +205,27 @@ def peak_rss(pid: int) -> float:
 
 
 def measure_start(server: DovecotServer, cache: Path, work: Path) -> None:
-    """Spawn the daemon with one mail waiting; seconds until its acknowledgement reaches the SMTP sink."""
+    """Start to first mail, twice: the first start of a new install (the decision log is made and migrated)
+    and a restart (log and model cache in place, as after an upgrade or a reboot: the target's case)."""
+    folder = work / "start"
+    folder.mkdir()
+    size = len(list(CORPUS.glob("*.eml")))
+    first = time_first_mail(server, cache, folder, varied_mails(5)[4])  # an ordinary request that gets an answer
+    second = time_first_mail(server, cache, folder, varied_mails(size + 5)[size + 4])  # the same, a new customer
+    print(f"start to first mail: first start {show_start(first)}; restart {show_start(second)} "
+          f"(target <= {TARGET_START_S:g} s with a cached model: "
+          f"{verdict(second is not None and second <= TARGET_START_S)})", flush=True)
+
+
+def show_start(took: float | None) -> str:
+    return f"{took:.2f} s" if took is not None else "NOT acknowledged (see the log)"
+
+
+def time_first_mail(server: DovecotServer, cache: Path, folder: Path, mail: bytes) -> float | None:
+    """Spawn the daemon with `mail` waiting; seconds until its acknowledgement reaches the SMTP sink (None:
+    it never did). The config and decision log of `folder` are kept for the next call."""
     with SmtpSink() as sink:
-        folder = work / "start"
-        folder.mkdir()
-        user, password = new_mailbox(server, varied_mails(5)[4:])  # an ordinary request that gets an answer
+        user, password = new_mailbox(server, [mail])
         config = write_config(folder, sink, cache, mailbox=MAILBOX.format(host=server.host, port=server.port,
                                                                           user=user))
         env = {**os.environ, "BENCH_IMAP_PASSWORD": password}
@@ -224,9 +240,7 @@ def measure_start(server: DovecotServer, cache: Path, work: Path) -> None:
         finally:
             daemon.terminate()
             daemon.wait(timeout=15)
-    got = "acknowledged" if sink.messages else "NOT acknowledged (see the log)"
-    print(f"start to first mail: {took:.2f} s, {got} (target <= {TARGET_START_S:g} s: "
-          f"{verdict(bool(sink.messages) and took <= TARGET_START_S)})", flush=True)
+        return took if sink.messages else None
 
 
 def latency(argv: list[str]) -> int:

@@ -25,6 +25,7 @@ from bot.rules import RulesContext, RuleSet, load_rules, log_warnings
 from bot.sla import BusinessHours
 from bot.triage import Triage
 from bot.watch import Watchers
+from classifier.text import keep_language_tables_in
 from connectors.registry import Needs, Scheduled, build_sources
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,7 @@ def build_triage(config: Config, *, dry_run: bool = False, clock: Callable[[], d
         rules = load_rules(config.resolve(config.paths.rules), context=rules_context(config, renderer.directory))
         log_warnings(rules)
     check_templates(renderer, rules)
-    from classifier.identifier import keep_unpacked_in
-
-    keep_unpacked_in(config.resolve(config.paths.cache) or default_cache_dir())  # language tables: unpacked once
+    keep_language_tables_in(config.resolve(config.paths.cache) or default_cache_dir())  # unpacked once, then mapped
     classifier = live_classifier(config)
     classifier.warm(then=functools.partial(warn_about_model, rules=rules))  # loads while the sources log in
     prefix = rules.acknowledgement.reference_prefix

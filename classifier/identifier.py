@@ -5,7 +5,7 @@ into the process: a third of a daemon's memory, for the one ticket in twenty who
 its language (classifier/text.py). A sample of 120 characters touches a few hundred transitions and weight
 rows, so the tables are unpacked and mapped from the unpacked file: the pages a text touches are read in, the
 rest stay on disk. Same arrays, same scores. Unpacking takes half a second, so the daemon keeps the unpacked file
-in its cache folder (`keep_unpacked_in`) and later starts map it at once; without one (or when the folder cannot
+in its cache folder (classifier.text.keep_language_tables_in) and later starts map it at once; without one (or when the folder cannot
 be written) each process unpacks into an unlinked temporary file, as py3langid itself does.
 """
 
@@ -17,8 +17,8 @@ import os
 import shutil
 import tempfile
 import zipfile
-from importlib.metadata import version
 from array import array
+from importlib.metadata import version
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,27 +27,22 @@ from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 
 log = logging.getLogger(__name__)
 MAPPED = ("ptc", "nextmove")  # the big ones; the rest is small and read as py3langid reads it
-_KEPT: list[Path] = []  # the folder the unpacked tables are kept in between runs, once the caller names one
 
 
-def keep_unpacked_in(folder: Path | None) -> None:
-    """Keep the unpacked tables in `folder` (the model cache), so that only the first start unpacks them."""
-    _KEPT[:] = [folder] if folder is not None else []
-
-
-def language_identifier() -> LanguageIdentifier:
-    """py3langid's shipped model with normalised probabilities; mapped tables where that works."""
+def language_identifier(kept: Path | None = None) -> LanguageIdentifier:
+    """py3langid's shipped model with normalised probabilities; mapped tables where that works, unpacked into
+    the folder `kept` once (and found there by later processes) when one is given."""
     path = Path(MODEL_FILE) if Path(MODEL_FILE).is_absolute() else Path(MODEL_DIR) / MODEL_FILE
     try:
-        return _mapped(path)
+        return _mapped(path, kept)
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:  # another py3langid layout
         log.debug("py3langid's tables cannot be mapped (%s: %s): reading them into memory", type(exc).__name__, exc)
         return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
-def _mapped(path: Path) -> LanguageIdentifier:
+def _mapped(path: Path, folder: Path | None) -> LanguageIdentifier:
     """The identifier, its npz unpacked (or found unpacked in the kept folder) and its big arrays mapped from it."""
-    kept = _kept_file(path) if _KEPT else None
+    kept = _kept_file(path, folder) if folder is not None else None
     if kept is not None:
         with kept.open("rb") as unpacked:  # the maps keep the file open after this
             arrays = _members(unpacked)
@@ -67,7 +62,7 @@ def _unpack(path: Path, target: IO[bytes]) -> None:
     target.flush()
 
 
-def _kept_file(path: Path) -> Path | None:
+def _kept_file(path: Path, folder: Path) -> Path | None:
     """The unpacked tables in the kept folder, unpacked there first if needed; None when it cannot be written.
 
     The name carries py3langid's version and the packed file's size and time: an upgrade unpacks afresh. A
@@ -75,7 +70,7 @@ def _kept_file(path: Path) -> Path | None:
     write their own copy and the last rename wins.
     """
     stat = path.stat()
-    kept = _KEPT[0] / f"py3langid-{version('py3langid')}-{stat.st_size}-{stat.st_mtime_ns}.npz"
+    kept = folder / f"py3langid-{version('py3langid')}-{stat.st_size}-{stat.st_mtime_ns}.npz"
     if kept.is_file():
         return kept
     try:

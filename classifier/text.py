@@ -7,6 +7,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from classifier.snowball import snowball_stemmer_class
@@ -92,13 +93,22 @@ def tokenise(normalised: str) -> list[str]:
     return words
 
 
+_KEPT_TABLES: list[Path] = []  # where py3langid's tables are kept unpacked between runs, once a daemon names it
+
+
+def keep_language_tables_in(folder: Path | None) -> None:
+    """Keep py3langid's unpacked tables in `folder` (the model cache): only the first start unpacks them (half a
+    second). Call it before the first ticket is read."""
+    _KEPT_TABLES[:] = [folder] if folder is not None else []
+
+
 @functools.lru_cache(maxsize=1)
 def _identifier() -> LanguageIdentifier:
     """The py3langid model ships inside the package (no download); load it once (and import py3langid, which
     imports numpy, only when a ticket's function words do not settle its language)."""
     from classifier.identifier import language_identifier
 
-    return language_identifier()
+    return language_identifier(_KEPT_TABLES[0] if _KEPT_TABLES else None)
 
 
 def _vote(words: Sequence[str]) -> str | None:

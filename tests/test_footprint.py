@@ -172,22 +172,17 @@ def test_the_language_tables_are_unpacked_once_into_the_kept_folder_and_mapped_f
     from classifier import identifier
 
     texts = ["Bonjour, je voudrais annuler ma commande", "Guten Tag, meine Rechnung ist falsch"]
-    try:
-        identifier.keep_unpacked_in(tmp_path / "cache")
-        first = identifier.language_identifier()
-        kept = list((tmp_path / "cache").glob("py3langid-*.npz"))
-        assert len(kept) == 1 and not list((tmp_path / "cache").glob(".py3langid-*"))  # no half-written file left
-        assert first.nb_ptc.filename == str(kept[0])  # mapped from the kept file
-        stamp = kept[0].stat().st_mtime_ns
-        second = identifier.language_identifier()
-        assert kept[0].stat().st_mtime_ns == stamp  # mapped again, not unpacked again
-        assert [second.classify(t) for t in texts] == [first.classify(t) for t in texts]
-        assert [lang for lang, _ in map(first.classify, texts)] == ["fr", "de"]
-        blocked = tmp_path / "file"
-        blocked.write_text("not a folder")
-        identifier.keep_unpacked_in(blocked / "cache")  # cannot be created: unpacked for this process only
-        third = identifier.language_identifier()
-        assert third.nb_ptc.filename != str(kept[0])
-        assert [third.classify(t) for t in texts] == [first.classify(t) for t in texts]
-    finally:
-        identifier.keep_unpacked_in(None)
+    first = identifier.language_identifier(tmp_path / "cache")
+    kept = list((tmp_path / "cache").glob("py3langid-*.npz"))
+    assert len(kept) == 1 and not list((tmp_path / "cache").glob(".py3langid-*"))  # no half-written file left
+    assert first.nb_ptc.filename == str(kept[0])  # mapped from the kept file
+    stamp = kept[0].stat().st_mtime_ns
+    second = identifier.language_identifier(tmp_path / "cache")
+    assert kept[0].stat().st_mtime_ns == stamp  # mapped again, not unpacked again
+    assert [second.classify(t) for t in texts] == [first.classify(t) for t in texts]
+    assert [lang for lang, _ in map(first.classify, texts)] == ["fr", "de"]
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    third = identifier.language_identifier(blocked / "cache")  # cannot be made: unpacked for this process only
+    assert third.nb_ptc.filename != str(kept[0])
+    assert [third.classify(t) for t in texts] == [first.classify(t) for t in texts]
