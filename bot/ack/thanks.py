@@ -87,10 +87,9 @@ def is_thanks_only(ticket: Ticket) -> bool:
         text += "\n" + ticket.subject  # a new mail may say everything in its subject
     else:
         text = text or _REPLY_PREFIX.sub("", ticket.subject)
-    words = _WORD.findall(text.lower())
-    if not words or not _THANKS.intersection(words):
-        return False
-    return _only_thanks_words(text, ticket)
+    # Most texts fail the word-by-word reading at one of their first words: it goes first, the whole text's
+    # words are only read for a text made of thanks, praise, greetings and names.
+    return _only_thanks_words(text, ticket) and not _THANKS.isdisjoint(_WORD.findall(text.lower()))
 
 
 def _only_thanks_words(text: str, ticket: Ticket) -> bool:
@@ -117,15 +116,17 @@ def _only_thanks_words(text: str, ticket: Ticket) -> bool:
 def _own_words(text: str) -> str:
     """The text without its closing and signature: cut at the closing line, or at a name block after thanks."""
     lines = [line for line in map(str.strip, text.splitlines()) if line and line[0] != ">"]
-    first = _WORD.findall(lines[0].lower()) if lines else []
-    if first and first[0] in _GREETING and len(first) <= 6 and not _THANKS.intersection(first):
-        lines = lines[1:]  # "Hi Sarah," / "Sehr geehrte Frau Weber,": whom it greets is no message
+    opening = _WORD.search(lines[0].lower()) if lines else None
+    if opening and opening.group() in _GREETING:  # the whole line is read only when it opens with a greeting
+        first = _WORD.findall(lines[0].lower())
+        if len(first) <= 6 and not _THANKS.intersection(first):
+            lines = lines[1:]  # "Hi Sarah," / "Sehr geehrte Frau Weber,": whom it greets is no message
     for index, line in enumerate(lines):
         if _CLOSING.match(line):
             return "\n".join(lines[:index])
     # A name block is at most _MAX_SIGNATURE lines after the last thanks: only the last lines need reading.
     last_thanks = next((i for i in range(len(lines) - 1, max(len(lines) - _MAX_SIGNATURE - 2, -1), -1)
-                        if _THANKS.intersection(_WORD.findall(lines[i].lower()))), -1)
+                        if _may_thank(lines[i]) and _THANKS.intersection(_WORD.findall(lines[i].lower()))), -1)
     tail = lines[last_thanks + 1:]
     if 0 < len(tail) <= _MAX_SIGNATURE and all(_SIGNATURE_LINE.match(line) for line in tail):
         return "\n".join(lines[:last_thanks + 1])
