@@ -77,12 +77,24 @@ def automated_reason(
     return _sender_reason(ticket, h, own_addresses, own_message_id_domain.lower().lstrip("@"))
 
 
+_LOWER: dict[str, str] = {}  # header name -> its lower case: mail repeats a few dozen names (bounded below)
+
+
+def _lowered(name: str) -> str:
+    if len(_LOWER) >= 4096:  # names made up per message (some bulk senders do) must not grow it without end
+        _LOWER.clear()
+    low = _LOWER[name] = name.lower()
+    return low
+
+
 class _Headers(dict[str, str]):
     """The first value of each header by lower-case name: one pass instead of one scan per question."""
 
     def __init__(self, ticket: Ticket) -> None:
-        # backwards, so that each name's first (topmost) value is the one left standing
-        super().__init__({name.lower(): value for name, value in reversed(ticket.headers)})
+        # backwards, so that each name's first (topmost) value is the one left standing; a known name's lower
+        # case is looked up (its hash is then known too), which halves the cost of the table
+        known = _LOWER.get
+        super().__init__({known(name) or _lowered(name): value for name, value in reversed(ticket.headers)})
 
 
 def _auto_submitted(ticket: Ticket, h: _Headers, own: frozenset[str]) -> str | None:
