@@ -166,11 +166,22 @@ def run_once(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Even
     """One cycle over every source, one after the other, until done or asked to stop."""
     start_sources(scheduled, triage)
     reports = []
-    for item in scheduled:
-        if stop.is_set():
-            break
-        reports.append(run_source(item.source, triage, stop=stop))
+    try:
+        for item in scheduled:
+            if stop.is_set():
+                break
+            reports.append(run_source(item.source, triage, stop=stop))
+    finally:
+        release_sources(scheduled)
     return reports
+
+
+def release_sources(scheduled: list[Scheduled]) -> None:
+    """Close what sources keep between cycles (a helpdesk's HTTP connections)."""
+    for item in scheduled:
+        close = getattr(item.source, "close", None)
+        if close is not None:
+            close()
 
 
 def serve(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event, reload: LiveReload | None = None) -> None:
@@ -204,6 +215,7 @@ def serve(scheduled: list[Scheduled], triage: Triage, *, stop: threading.Event, 
     finally:
         watchers.close()
         scheduler.shutdown(wait=True)  # each running cycle returns after the ticket in hand
+        release_sources(scheduled)
         for item in scheduled:
             status.release(triage.store, item.source.name, owner)
         status.stopped(triage.store, owner)

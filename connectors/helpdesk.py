@@ -39,7 +39,12 @@ def utc_now() -> datetime:
 
 
 class HelpdeskSource:
-    """What a Zendesk and a Freshdesk source do alike: log in once, resolve groups once, pace per cycle."""
+    """What a Zendesk and a Freshdesk source do alike: log in once, resolve groups once, pace per cycle.
+
+    The HTTP client (its TLS context and kept-alive connections) outlives a cycle: the next poll or webhook
+    reuses it instead of setting up anew. A cycle that ends in an error drops it, so the next one starts from
+    a fresh connection; `close()` releases it when the daemon stops.
+    """
 
     kind = ""  # "zendesk" | "freshdesk"
     solved_statuses: frozenset[object] = frozenset()
@@ -50,7 +55,8 @@ class HelpdeskSource:
         self.name = f"{self.kind}:{config.name}"
         self._transport, self._clock, self._sleep = transport, clock, sleep
         self.priorities = priority_table(rules, self.kind)
-        self._api: ApiClient | None = None
+        self._api: ApiClient | None = None  # the client inside a `with` block
+        self._kept: ApiClient | None = None  # the client kept between cycles
         self.groups: dict[str, int] | None = None
         self.me: dict[str, Any] | None = None
         self._first_start: datetime | None = None
@@ -75,7 +81,9 @@ class HelpdeskSource:
         """`with source:` that gives up after `wait` seconds while another thread is in the source (HTTP API)."""
         self.turn.take(self.name, wait)
         try:
-            self._api = self.connect()
+            if self._kept is None:
+                self._kept = self.connect()
+            self._api = self._kept
             if self.me is None or self.groups is None:
                 me, available = self._login(self._api)
                 self.groups = resolve_groups(self.rules, available, source=self.name)
@@ -87,10 +95,16 @@ class HelpdeskSource:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if self._api is not None:
-            self._api.close()
-            self._api = None
+        self._api = None  # `api` is for the inside of a `with` block only
+        if kind is not None:
+            self.close()  # whatever went wrong may be the connection: the next cycle connects afresh
         self.turn.give()
+
+    def close(self) -> None:
+        """Release the kept HTTP client (the next cycle makes a new one); never raises."""
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            kept.close()
 
     @property
     def api(self) -> ApiClient:

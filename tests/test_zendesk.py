@@ -374,3 +374,34 @@ def test_a_reply_rendered_by_zendesks_own_converter_is_still_found(fake: FakeZen
         assert zd.perform(ack).endswith("(found after the answer was lost)")
     (reply,) = fake.public_replies(tid)
     assert "Jane (https://acme.example/account)" in reply["plain_body"]  # not what inscriptis makes of it
+
+
+class CountedTransport(httpx.MockTransport):
+    """The fake behind a transport that counts how often a client closed it (once per client set up)."""
+
+    def __init__(self, fake: FakeZendesk) -> None:
+        super().__init__(fake)
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_cycles_reuse_one_http_client_and_a_failed_cycle_starts_the_next_afresh(fake: FakeZendesk,
+                                                                                 clock: FakeClock) -> None:
+    transport = CountedTransport(fake)
+    zd = ZendeskSource(config(), rules=load_rules(), transport=transport, clock=clock, sleep=clock.sleep)
+    for _ in range(3):
+        fetch(zd, clock)
+    assert transport.closed == 0  # no per-cycle set-up: the same client, its connections kept alive
+    logins = sum(1 for _, path in fake.calls if path.startswith("/api/v2/users/me"))
+    fake.faults.add(Fault("GET", "/api/v2/incremental", 503, times=4))  # every attempt of one cycle
+    with pytest.raises(TransientError):
+        fetch(zd, clock)
+    assert transport.closed == 1  # dropped: the failure may have been the connection
+    fetch(zd, clock)
+    assert sum(1 for _, path in fake.calls if path.startswith("/api/v2/users/me")) == logins  # no second login
+    zd.close()
+    assert transport.closed == 2
+    with pytest.raises(RuntimeError, match="outside its `with` block"):
+        zd.api  # noqa: B018 - the client is for the inside of a cycle only
