@@ -33,13 +33,14 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlsplit
-
-import httpx
 
 from bot.config.file import MailboxConfig, SmtpConfig
 from bot.errors import AuthError, ConfigError, ServiceUnavailable
+
+if TYPE_CHECKING:
+    import httpx  # imported where a token is fetched: a password-only mailbox starts without it
 
 Kind = Literal["mailbox", "smtp"]
 MICROSOFT_LOGIN = "https://login.microsoftonline.com"
@@ -111,6 +112,8 @@ def token_path(server: MailboxConfig | SmtpConfig) -> Path:
 def post_form(url: str, form: dict[str, str], *, account: Account, transport: httpx.BaseTransport | None,
               timeout: float) -> tuple[int, dict[str, Any]]:
     """POST a form to a token endpoint: the status and the JSON object; unreachable is ServiceUnavailable."""
+    import httpx
+
     try:
         with httpx.Client(transport=transport, timeout=timeout, headers={"Accept": "application/json",
                                                                         "User-Agent": "deskbot"}) as client:

@@ -6,13 +6,14 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from bot.config.file import Config
 from bot.rules import RuleSet
 from connectors.base import Source
+
+if TYPE_CHECKING:
+    import httpx  # imported by the helpdesk sources themselves: a mail-only daemon starts without it
 
 
 @dataclass(frozen=True)

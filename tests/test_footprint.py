@@ -49,6 +49,9 @@ def test_the_daemon_and_its_text_preparation_import_no_heavy_library() -> None:
     loaded = imported_by("import bot.cli, bot.commands, bot.daemon\nfrom classifier.text import stem_tokens\n"
                          "assert stem_tokens(['invoices', 'rechnungen'], 'de') == ['invoic', 'rechnung']")
     assert loaded.isdisjoint(HEAVY), loaded & set(HEAVY)
+    # Only helpdesk sources and OAuth token requests need an HTTP client (httpx pulls in rich and click for its
+    # command line where those are installed); the decision log's migrations need alembic only to migrate.
+    assert loaded.isdisjoint(("httpx", "rich", "alembic")), loaded & {"httpx", "rich", "alembic"}
 
 
 def test_run_help_imports_no_heavy_library() -> None:
