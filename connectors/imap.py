@@ -121,11 +121,20 @@ class ImapSource:
                 count = len(self.client.search(["NOT", "DELETED"]))
             moves = "MOVE" if self.client.has_capability("MOVE") else "no MOVE (COPY + delete)"
             keywords = "keywords" if self._keywords_allowed else "NO custom keywords"
+            found = f"logged in; {self.config.folder} has {count} messages; {moves}; {keywords}; {self._watching()}"
             sent = self.config.sent_folder
             if sent and not self.client.folder_exists(sent):
-                return f"logged in; {self.config.folder} has {count} messages; {moves}; {keywords}; " \
-                       f"sent_folder {sent!r} does not exist yet (it will be created)"
-            return f"logged in; {self.config.folder} has {count} messages; {moves}; {keywords}"
+                return f"{found}; sent_folder {sent!r} does not exist yet (it will be created)"
+            return found
+
+    def _watching(self) -> str:
+        """How `deskbot run` will notice new mail here: IMAP IDLE, or the poll."""
+        every = f"polled every {self.config.poll_seconds} s"
+        if not self.config.idle:
+            return f"IDLE off in the config ({every})"
+        if not self.client.has_capability("IDLE"):
+            return f"the server offers no IDLE ({every})"
+        return f"IDLE: new mail is handled as it arrives (and {every})"
 
     def check_folders(self) -> list[str]:
         """Every folder deskbot may file mail into that is missing and cannot be made on this server."""

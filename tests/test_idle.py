@@ -251,3 +251,17 @@ port = 1143
 security = "none"
 username = "support@deskbot.test"
 """
+
+
+@needs_dovecot
+def test_check_says_how_new_mail_will_be_noticed(mailbox: Mailbox) -> None:
+    from bot.rules import load_rules
+    from connectors.imap import ImapSource
+
+    rules = load_rules()
+    assert "IDLE: new mail is handled as it arrives (and polled every" in ImapSource(mailbox.config, rules=rules).check()
+    off = mailbox.config.model_copy(update={"idle": False, "poll_seconds": 120})
+    assert ImapSource(off, rules=rules).check().endswith("IDLE off in the config (polled every 120 s)")
+    with DovecotServer(capability=WITHOUT_IDLE) as server:
+        plain = new_mailbox(server)
+        assert "the server offers no IDLE (polled every" in ImapSource(plain.config, rules=rules).check()
