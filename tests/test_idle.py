@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot.config.file import load_config
+from bot.config.file import MailboxConfig, load_config
 from bot.daemon import build_triage, serve, sources_of
 from bot.errors import ConfigError
 from bot.ops.loopback import SmtpSink, free_port
@@ -265,3 +265,29 @@ def test_check_says_how_new_mail_will_be_noticed(mailbox: Mailbox) -> None:
     with DovecotServer(capability=WITHOUT_IDLE) as server:
         plain = new_mailbox(server)
         assert "the server offers no IDLE (polled every" in ImapSource(plain.config, rules=rules).check()
+
+
+@needs_dovecot
+@pytest.mark.parametrize("security", ["ssl", "starttls"])
+def test_idle_over_tls_sees_each_arrival_and_its_renewals(security: str) -> None:
+    """Deployments watch over TLS: the watcher waits on the socket under the TLS layer, and a record holding
+    several responses must still be read whole (no arrival left sitting in the TLS buffer)."""
+    with DovecotServer(tls=True) as server:
+        user, password = server.new_user()
+        port = server.imaps_port if security == "ssl" else server.port
+        config = MailboxConfig(name="tls", host="127.0.0.1", port=port, security=security,  # type: ignore[arg-type]
+                               username=user, password=password, ca_file=str(server.cert))
+        mailbox = Mailbox(config.model_copy(update={"port": server.port, "security": "none"}), "dovecot")  # delivers
+        arrivals, stop = Arrivals(), threading.Event()
+        watcher = IdleWatcher(config, arrivals, stop=stop, renew_seconds=0.3, tick=0.2).start()
+        try:
+            assert watcher.idling.wait(10)
+            for n in range(1, 4):
+                before = arrivals.count
+                mailbox.append(customer_mail(n))
+                wait_for(lambda: arrivals.count > before, 5)  # noqa: B023 - waited for at once
+            wait_for(lambda: watcher.renewals >= 2)
+            assert watcher.connections == 1, "one TLS connection, renewed in place"
+        finally:
+            stop.set()
+            assert watcher.join(5)
