@@ -26,8 +26,11 @@ from bot.errors import (
     SYSTEMIC,
     AuthError,
     BadInputError,
+    ConfigError,
     DeskbotError,
+    ModelError,
     ServiceUnavailable,
+    TransientError,
 )
 from bot.judge import for_source, judge, new_ack_id, note_bounce
 from bot.log.batch import Decided, record_decisions
@@ -50,6 +53,15 @@ RETRY_AFTER = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30)
 NEVER = threading.Event()  # a stop flag nobody sets
 
 
+def error_kind(exc: BaseException) -> str:
+    """The metrics' name for what failed a cycle: an alert on a refused login wants other hands than a
+    server that is down for a minute."""
+    kinds: tuple[tuple[type[BaseException], str], ...] = (
+        (AuthError, "auth"), (TransientError, "unavailable"), (ConfigError, "config"), (ModelError, "model"),
+        (DeskbotError, "refused"))
+    return next((kind for cls, kind in kinds if isinstance(exc, cls)), "internal")
+
+
 def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
                next_run: datetime | None = None) -> SourceReport:
     """One cycle of one source; its failure is reported, never raised to the other sources."""
@@ -62,8 +74,9 @@ def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
     backlog, said = None, False
     refused = "" if triage.dry_run else login.waiting(triage.store, source.name)
     if refused:  # a refused login is not tried at every poll: servers lock such accounts
-        report.error = refused
+        report.error, report.error_kind = refused, "auth"
         log.debug("%s: %s", source.name, report.error)
+        metrics.count_cycle(triage, report, None)  # still an error each poll: the source is not being read
         return report
     try:
         with source:
@@ -78,14 +91,15 @@ def run_source(source: Source, triage: Triage, *, stop: threading.Event = NEVER,
             login.accepted(triage.store, source.name)
     except AuthError as exc:  # said once per change, not at every try
         report.error, new = login.refused(triage.store, source, str(exc)) if not triage.dry_run else (str(exc), True)
+        report.error_kind = error_kind(exc)
         if new:
             log.error("%s: %s", source.name, report.error)
         said = True
     except DeskbotError as exc:
-        report.error = str(exc)
+        report.error, report.error_kind = str(exc), error_kind(exc)
         log.error("%s: %s", source.name, exc)
     except Exception as exc:  # noqa: BLE001 - a bug in one source's cycle must not stop the daemon
-        report.error = f"{type(exc).__name__}: {exc}"
+        report.error, report.error_kind = f"{type(exc).__name__}: {exc}", error_kind(exc)
         log.exception("%s: unexpected error", source.name)
     if not triage.dry_run:
         remaining = None if backlog is None else max(backlog - report.read, 0)

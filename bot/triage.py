@@ -75,6 +75,7 @@ class SourceReport:
     name: str
     outcomes: list[Outcome] = field(default_factory=list)
     error: str = ""
+    error_kind: str = ""  # what failed the cycle, for the metrics: auth, unavailable, refused, config, model, internal
     stopped: bool = False  # a stop was asked for before the cycle ended
     read: int = 0  # new items read (and recorded) in this cycle
 

@@ -23,7 +23,7 @@ from bot.log.records import as_utc
 from bot.ops import status
 from bot.ops.exporter import listening
 from bot.ops.health import health_of, unhealthy_after
-from bot.ops.loopback import SmtpSink
+from bot.ops.loopback import SmtpSink, free_port
 from bot.ops.metrics import suppression_reason
 from bot.triage import Triage
 from tests.api_world import api_config
@@ -68,7 +68,8 @@ def test_a_cycle_on_real_servers_counts_decisions_actions_acks_and_errors_with_t
     assert value("deskbot_actions_total", {"kind": "write_back", "outcome": "done"}) == 4
     assert value("deskbot_acknowledgements_suppressed_total", {"source": SOURCE, "reason": "automated"}) == 1
     assert value("deskbot_errors_total", {"source": SOURCE, "kind": "unreadable"}) == 1
-    assert value("deskbot_errors_total", {"source": SOURCE, "kind": "poll"}) is None
+    for kind in ("auth", "unavailable", "refused", "config", "model", "internal"):  # the cycle itself went well
+        assert value("deskbot_errors_total", {"source": SOURCE, "kind": kind}) is None
     assert value("deskbot_poll_duration_seconds_count", {"source": SOURCE}) == 1
     asked = [r for r in decided if r.model_version != NOT_ASKED]
     assert asked and value("deskbot_classification_duration_seconds_count", {}) == len(asked)
@@ -98,6 +99,21 @@ def test_an_acknowledgement_the_mail_server_refuses_is_counted_in_the_outbox(
     assert value("deskbot_outbox", {"source": SOURCE}) == 1
     assert value("deskbot_actions_total", {"kind": "acknowledge", "outcome": "outbox"}) == 1
     assert value("deskbot_acknowledgements_sent_total", {"source": SOURCE}) is None
+
+
+def test_a_failed_cycle_counts_as_what_failed_it(mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path,
+                                                 model_cache: Path) -> None:
+    refused = mailbox.config.model_copy(update={"name": "refused", "password": "wrong"})
+    down = mailbox.config.model_copy(update={"name": "down", "port": free_port()})
+    config = make_config([mailbox.config, refused, down], smtp_sink, tmp_path, model_cache)
+    triage = build_triage(config)
+    reports = {r.name: r for r in cycle(config, triage)}
+    value = _reader(triage)
+
+    assert (reports["imap:refused"].error_kind, reports["imap:down"].error_kind) == ("auth", "unavailable")
+    assert value("deskbot_errors_total", {"source": "imap:refused", "kind": "auth"}) == 1
+    assert value("deskbot_errors_total", {"source": "imap:down", "kind": "unavailable"}) == 1
+    assert reports[SOURCE].error == "" and value("deskbot_errors_total", {"source": SOURCE, "kind": "auth"}) is None
 
 
 def _reader(triage: Triage):  # type: ignore[no-untyped-def]

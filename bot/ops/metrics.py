@@ -62,8 +62,8 @@ class Metrics:
                                  ["source"], registry=reg)
         self.acks_suppressed = Counter("deskbot_acknowledgements_suppressed", "Decisions that send no "
                                        "acknowledgement, by reason", ["source", "reason"], registry=reg)
-        self.errors = Counter("deskbot_errors", "Errors by source and kind (poll: a cycle failed; retry, failed, "
-                              "quarantined, unreadable: a ticket's own)", ["source", "kind"], registry=reg)
+        self.errors = Counter("deskbot_errors", "Errors by source and kind (a failed cycle: auth, unavailable, refused, "
+                              "config, model, internal; a ticket's own: retry, failed, quarantined, unreadable)", ["source", "kind"], registry=reg)
         self.poll_seconds = Histogram("deskbot_poll_duration_seconds", "Duration of one cycle of a source",
                                       ["source"], buckets=SECONDS, registry=reg)
         self.classify_seconds = Histogram("deskbot_classification_duration_seconds", "Duration of one model "
@@ -112,14 +112,16 @@ def count_action(triage: Triage, source: str, kind: str, outcome: str, row: Tick
             metrics.ack_latency.labels(source).observe(max(waited, 0.0))
 
 
-def count_cycle(triage: Triage, report: SourceReport, seconds: float) -> None:
-    """A finished cycle of one source: its duration, and its errors (of the source, and of its tickets)."""
+def count_cycle(triage: Triage, report: SourceReport, seconds: float | None) -> None:
+    """A finished cycle of one source: its duration (None: it did not run), and its errors (of the source, and
+    of its tickets)."""
     metrics = triage.metrics
     if metrics is None:
         return
-    metrics.poll_seconds.labels(report.name).observe(seconds)
+    if seconds is not None:
+        metrics.poll_seconds.labels(report.name).observe(seconds)
     if report.error:
-        metrics.errors.labels(report.name, "poll").inc()
+        metrics.errors.labels(report.name, report.error_kind or "internal").inc()
     for outcome in report.outcomes:
         if outcome.status in ERROR_OUTCOMES:
             metrics.errors.labels(report.name, outcome.status).inc()
