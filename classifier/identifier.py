@@ -82,6 +82,9 @@ def _kept_file(path: Path, folder: Path) -> Path | None:
                 os.unlink(part.name)
                 raise
         os.replace(part.name, kept)
+        for stale in kept.parent.glob("py3langid-*.npz"):  # an upgrade's leftovers: 65 MiB each
+            if stale != kept:
+                stale.unlink(missing_ok=True)
     except OSError as exc:
         log.info("py3langid's tables cannot be kept in %s (%s): unpacking them for this process only", kept.parent, exc)
         return None

@@ -175,9 +175,12 @@ def test_the_language_tables_are_unpacked_once_into_the_kept_folder_and_mapped_f
     from classifier import identifier
 
     texts = ["Bonjour, je voudrais annuler ma commande", "Guten Tag, meine Rechnung ist falsch"]
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "py3langid-0.1.0-1-2.npz").write_bytes(b"an older py3langid's tables")
     first = identifier.language_identifier(tmp_path / "cache")
     kept = list((tmp_path / "cache").glob("py3langid-*.npz"))
     assert len(kept) == 1 and not list((tmp_path / "cache").glob(".py3langid-*"))  # no half-written file left
+    assert kept[0].name != "py3langid-0.1.0-1-2.npz"  # an upgrade's leftover is removed
     assert first.nb_ptc.filename == str(kept[0])  # mapped from the kept file
     stamp = kept[0].stat().st_mtime_ns
     second = identifier.language_identifier(tmp_path / "cache")
