@@ -6,9 +6,10 @@
 
 Like bench/pipeline.py, a fresh Dovecot user gets N support mails and the real daemon runs `run --once` in its
 own process; here that process is this script in `--child` mode, which wraps the pipeline's chunk step
-(bot/pipeline.py `_flush`) to print, after each chunk: mails recorded, VmRSS, RssAnon (the heap: what grows
-when something is kept), VmHWM, and with `--objects` the live-object counts by type that grew since the last
-report (gc.get_objects). Memory that grows per chunk is held per mail; memory that is flat after the first
+(bot/pipeline.py `_flush`) to print, after each chunk: mails recorded, seconds since the run began and
+the chunk's rate, VmRSS, RssAnon (the heap: what grows when something is kept), VmHWM, the memory Python traced
+when tracemalloc runs (PYTHONTRACEMALLOC=1), and with `--objects` the live-object counts by type that grew since
+the last report (gc.get_objects). Memory that grows per chunk is held per mail; memory that is flat after the first
 chunks is the working set. Figures, not a test: read the slope.
 """
 
@@ -21,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +55,7 @@ class Sampler:
 
     def __init__(self, objects: int) -> None:
         self.objects, self.chunks, self.mails = objects, 0, 0
+        self.started = self.last = time.perf_counter()
         self.before: Counter[str] | None = object_counts() if objects else None
 
     def after_chunk(self, size: int) -> None:
@@ -62,7 +65,10 @@ class Sampler:
         figures = " ".join(f"{k} {v:4d}" for k, v in proc_status().items())
         if tracemalloc.is_tracing():
             figures += f" traced {tracemalloc.get_traced_memory()[0] // 2**20:4d}"
-        print(f"chunk {self.chunks:4d} mails {self.mails:6d}  {figures} MiB", flush=True)
+        now = time.perf_counter()
+        rate, self.last = size / max(now - self.last, 1e-6), now
+        print(f"chunk {self.chunks:4d} mails {self.mails:6d} at {now - self.started:6.1f} s ({rate:4.0f} mails/s)  "
+              f"{figures} MiB", flush=True)
         if self.objects and self.chunks % self.objects == 0:
             now = object_counts()
             grown = (now - self.before).most_common(12) if self.before is not None else []
