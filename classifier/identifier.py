@@ -27,6 +27,7 @@ from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 
 log = logging.getLogger(__name__)
 ON_DISK = ("ptc", "nextmove")  # the big ones; the rest is small and read as py3langid reads it
+_LITTLE = np.little_endian
 
 
 class Unpacked:
@@ -62,9 +63,6 @@ class Table:
         rows = np.asarray(index, dtype=np.intp).ravel()
         data = b"".join(os.pread(self._fd, self._row, self.offset + int(row) * self._row) for row in rows)
         return np.frombuffer(data, self.dtype).reshape((len(rows), *self.shape[1:]))
-
-
-_LITTLE = np.little_endian
 
 
 def language_identifier() -> LanguageIdentifier:
