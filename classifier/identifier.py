@@ -88,9 +88,10 @@ def _on_disk(path: Path) -> LanguageIdentifier:
         unpacked.close()
         raise
     row = array("H" if arrays["nextmove_row"].dtype.itemsize == 2 else "I", arrays["nextmove_row"].tobytes())
+    # Each automaton state's feature, as a C array (an int each, read as a list's): a list of 104,583 ints was 4 MiB.
+    output = array("i", np.asarray(arrays["out_feat"], dtype=np.int32).tobytes())
     return LanguageIdentifier(arrays["ptc"], np.asarray(arrays["pc"]), arrays["classes"].tolist(),
-                              arrays["nextmove"], np.asarray(arrays["out_feat"]).tolist(),
-                              norm_probs=True, tk_row=row)
+                              arrays["nextmove"], output, norm_probs=True, tk_row=row)
 
 
 def _members(stream: IO[bytes]) -> dict[str, Any]:
