@@ -48,6 +48,7 @@ from connectors.imap_session import (
     UNPARSEABLE,
     close_quietly,
     connect,
+    forget_unsolicited,
     keyword,
     translated,
 )
@@ -95,9 +96,11 @@ class ImapSource:
 
     @property
     def client(self) -> imapclient.IMAPClient:
-        """The logged-in connection."""
+        """The logged-in connection, for the next command: what earlier commands brought unasked is dropped
+        first, so a cycle over a long backlog holds one command's responses, not all of them."""
         if self._client is None:
             raise RuntimeError("ImapSource used outside its `with` block")
+        forget_unsolicited(self._client)
         return self._client
 
     def reselect(self) -> None:

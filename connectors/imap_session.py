@@ -100,6 +100,24 @@ def _xoauth2_login(client: imapclient.IMAPClient, config: MailboxConfig, tokens:
                     + server_refused(tokens.account, "IMAP")) from None
 
 
+# What imaplib itself still consults between commands: the server's farewell and a folder turned read-only.
+_CONSULTED = frozenset({"BYE", "READ-ONLY"})
+
+
+def forget_unsolicited(client: imapclient.IMAPClient) -> None:
+    """Drop the untagged responses no command asked for, which imaplib otherwise keeps for the connection's life.
+
+    imapclient hands each command its own responses but leaves the rest in imaplib's `untagged_responses`
+    (it has no API for them: https://github.com/mjs/imapclient/issues/152). A backlog makes plenty: every
+    MOVE adds EXPUNGE and COPYUID, and every STORE that brings a keyword the folder has not seen (each
+    ticket's reference) makes Dovecot announce the folder's whole FLAGS and PERMANENTFLAGS lists again
+    (RFC 3501 7.2.6), one keyword longer each time; kept, that grew with the square of the backlog.
+    """
+    responses = client._imap.untagged_responses  # noqa: SLF001 - the only handle imapclient gives on them
+    for name in [name for name in responses if name not in _CONSULTED]:
+        del responses[name]
+
+
 def close_quietly(client: imapclient.IMAPClient) -> None:
     """Log out if the connection still works, else just drop the socket; never raises."""
     try:
