@@ -5,18 +5,25 @@ lately), so a mail is only judged into a chunk while nothing in the chunk could 
 of the same reply address, in the same thread, or a second copy of the same key first sends the chunk to the
 log (`Chunk.depends`). Anything unusual (unreadable input, a known key, a model that fails, a bounce report)
 goes the per-ticket way; the same decisions come out as when every mail is handled on its own.
+
+What the log answers for judging (the thread a mail continues, its recipient's acknowledgements, whether its
+key is known) is asked once for the whole fetched batch (`Recall`); an answer a ticket judged since then
+could have changed (its key, addresses or thread) is asked again, so each answer is the per-mail one.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.decide import reply_address
 from bot.errors import SYSTEMIC
 from bot.judge import for_source, judge, new_ack_id
+from bot.log import recall
 from bot.log.batch import Decided
-from bot.models import Prediction, Ticket
+from bot.log.store import Store
+from bot.models import Prediction, PriorTicket, Recipient, Ticket
 from bot.triage import Classifier, Triage
 from classifier.text import ticket_text
 from connectors.base import RawItem, Source
@@ -71,10 +78,51 @@ class Foreseen:
         return found if found is not None else self.classifier.predict(text)
 
 
+class Recall:
+    """The decision log's answers for a fetched batch, asked at once (bot/log/recall.py), handed to judge() mail
+    by mail. Only a ticket judged since can change an answer (recorded with its chunk, or on its own): its
+    key, addresses (a bounce suppresses those it names) and thread ids are then asked of the log again."""
+
+    def __init__(self, store: Store, tickets: list[Ticket]) -> None:
+        self.store = store
+        self.known = recall.known_keys(store, [t.key for t in tickets])
+        self.recipients = recall.recipients(store, [reply_address(t) for t in tickets])
+        threads = [tuple(dict.fromkeys(m for m in t.references if m)) for t in tickets]
+        self.priors: dict[tuple[str, ...], PriorTicket | None] = dict(zip(threads, recall.priors(self.store, threads)))
+        self.changed: set[str] = set()  # keys, addresses and Message-IDs whose answers may have changed
+
+    def is_known(self, key: str) -> bool:
+        """Is `key` recorded (`Store.find_key`)?"""
+        return self.store.find_key(key) is not None if key in self.changed else key in self.known
+
+    def recipient(self, address: str) -> Recipient:
+        """`recall.recipient`, from the batch's answers while they hold."""
+        found = self.recipients.get(address) if address not in self.changed else None
+        return found if found is not None else recall.recipient(self.store, address)
+
+    def find_prior(self, message_ids: Sequence[str], references: Sequence[str]) -> PriorTicket | None:
+        """`recall.find_prior`; when its thread names no recorded ticket, a mail naming customer references
+        (rare: its threading headers were lost) is asked of the log, as a ticket recorded since may hold one."""
+        thread = tuple(dict.fromkeys(m for m in message_ids if m))
+        if thread not in self.priors or self.changed.intersection(thread):
+            return recall.find_prior(self.store, message_ids, references)
+        found = self.priors[thread]
+        return found if found is not None or not references else recall.find_prior(self.store, message_ids, references)
+
+    def judged(self, ticket: Ticket, decided: Decided | None) -> None:
+        """`ticket` is about to be recorded (with its chunk or on its own): what it could change is asked again."""
+        self.changed |= {ticket.key, reply_address(ticket), ticket.message_id, *ticket.references}
+        self.changed |= set(ticket.meta_value("failed_recipients").split())
+        if decided is not None:
+            self.changed |= {decided.decision.ack_to or "", decided.ack_message_id}
+
+
 def foreseeing(triage: Triage, tickets: list[Ticket | None]) -> Triage:
-    """`triage` whose classifier has the batch's predictions made at once."""
-    texts = list(dict.fromkeys(ticket_text(t.subject, t.text) for t in tickets if t is not None))
-    return replace(triage, classifier=Foreseen(triage.classifier, texts))
+    """`triage` with the batch's predictions made at once and the log's answers asked at once."""
+    known = [t for t in tickets if t is not None]
+    texts = list(dict.fromkeys(ticket_text(t.subject, t.text) for t in known))
+    memory = Recall(triage.store, known) if known else None
+    return replace(triage, classifier=Foreseen(triage.classifier, texts), memory=memory)
 
 
 def parsed(item: RawItem, source: Source) -> Ticket | None:
@@ -88,13 +136,22 @@ def parsed(item: RawItem, source: Source) -> Ticket | None:
 def judge_fresh(ticket: Ticket, source: Source, triage: Triage) -> Decided | None:
     """A new ticket judged for a chunk, or None when it takes the per-ticket path (known key, bounce report,
     a model or rules that fail on it); record the chunk first when it `depends` on it."""
-    if ticket.meta_value("failed_recipients") or triage.store.find_key(ticket.key):
-        return None
+    memory = triage.memory if isinstance(triage.memory, Recall) else None
+    decided = None
     try:
-        prediction, decision = judge(ticket, triage)
-    except SYSTEMIC:
-        raise
-    except Exception:  # noqa: BLE001 - the per-ticket path keeps it to decide later, with the error
-        return None
-    decision = for_source(decision, source, ticket)
-    return Decided(ticket, prediction, decision, source.plan(decision), new_ack_id(triage))
+        if ticket.meta_value("failed_recipients"):
+            return None
+        if memory.is_known(ticket.key) if memory else triage.store.find_key(ticket.key) is not None:
+            return None
+        try:
+            prediction, decision = judge(ticket, triage)
+        except SYSTEMIC:
+            raise
+        except Exception:  # noqa: BLE001 - the per-ticket path keeps it to decide later, with the error
+            return None
+        decision = for_source(decision, source, ticket)
+        decided = Decided(ticket, prediction, decision, source.plan(decision), new_ack_id(triage))
+        return decided
+    finally:
+        if memory is not None:
+            memory.judged(ticket, decided)
