@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 
 from bot.acting import Subject, attempt, build_action, conclude, subject_of
 from bot.errors import SYSTEMIC
+from bot.judge import note_bounce
 from bot.log.batch import Step, actions_of, commit_steps
+from bot.log.records import load_decision, row_ticket
 from bot.log.schema import ActionLog, TicketLog
 from bot.ops.metrics import count_action
 from bot.outbox import Waiting
@@ -51,8 +53,12 @@ class Track:
 def act_batch(rows: list[TicketLog], source: Source, triage: Triage, *, stop: threading.Event) -> list[Result]:
     """Run the actions of freshly recorded tickets kind by kind; one result per row (see `Result`).
 
+    A delivery report among them first suppresses the addresses it names (`note_bounce`).
     A stop asked for between two tickets' acknowledgements leaves the rest where they are (in flight, checked
     by the next start), as the per-ticket path finishes only the ticket in hand."""
+    for row in rows:  # as the per-ticket path: after it is recorded, before it is acted on or more is judged
+        if "failed_recipients" in row.meta:
+            note_bounce(row_ticket(row), load_decision(row), triage)
     plans = actions_of(triage.store, [row.id for row in rows if row.id is not None])
     kinds = max((tuple(a.kind for a in plans[row.id]) for row in rows if row.id is not None), key=len, default=())
     tracks: dict[int, Track] = {}

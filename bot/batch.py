@@ -2,9 +2,9 @@
 
 Judging a mail reads the decision log (the thread it continues, how many acknowledgements its sender got
 lately), so a mail is only judged into a chunk while nothing in the chunk could change its decision: a mail
-of the same reply address, in the same thread, or a second copy of the same key first sends the chunk to the
-log (`Chunk.depends`). Anything unusual (unreadable input, a known key, a model that fails, a bounce report)
-goes the per-ticket way; the same decisions come out as when every mail is handled on its own.
+of the same reply address, in the same thread, a second copy of the same key, or from an address a bounce report
+in the chunk names first sends the chunk to the log (`Chunk.depends`). Anything unusual (unreadable input, a known
+key, a model that fails) goes the per-ticket way; the same decisions come out as when every mail is handled on its own.
 
 What the log answers for judging (the thread a mail continues, its recipient's acknowledgements, whether its
 key is known) is asked once for the whole fetched batch (`Recall`); an answer a ticket judged since then
@@ -40,15 +40,19 @@ class Chunk:
     keys: set[str] = field(default_factory=set)
     addresses: set[str] = field(default_factory=set)
     threads: set[str] = field(default_factory=set)
+    silenced: set[str] = field(default_factory=set)  # addresses a bounce report of the chunk may suppress
     cursor: str | None = None  # past the last item read: the chunk's items and those handled on their own
 
     def __len__(self) -> int:
         return len(self.items)
 
     def depends(self, ticket: Ticket) -> bool:
-        """Would recording the chunk first change how `ticket` is judged (same sender, thread or key)?"""
+        """Would recording the chunk first change how `ticket` is judged (same sender, thread or key, or an
+        address a bounce report of the chunk names)?"""
         thread = {ticket.message_id, *ticket.references} - {""}
-        return ticket.key in self.keys or reply_address(ticket) in self.addresses or bool(thread & self.threads)
+        address = reply_address(ticket)
+        return (ticket.key in self.keys or address in self.addresses or address in self.silenced
+                or bool(thread & self.threads))
 
     def add(self, item: RawItem, decided: Decided) -> None:
         """One more judged item."""
@@ -58,6 +62,7 @@ class Chunk:
         self.keys.add(ticket.key)
         self.addresses.add(reply_address(ticket))
         self.threads |= {ticket.message_id, *ticket.references} - {""}
+        self.silenced |= {a.lower() for a in ticket.meta_value("failed_recipients").split()}
 
 
 class Foreseen:
@@ -112,7 +117,7 @@ class Recall:
     def judged(self, ticket: Ticket, decided: Decided | None) -> None:
         """`ticket` is about to be recorded (with its chunk or on its own): what it could change is asked again."""
         self.changed |= {ticket.key, reply_address(ticket), ticket.message_id, *ticket.references}
-        self.changed |= set(ticket.meta_value("failed_recipients").split())
+        self.changed |= {a.lower() for a in ticket.meta_value("failed_recipients").split()}
         if decided is not None:
             self.changed |= {decided.decision.ack_to or "", decided.ack_message_id}
 
@@ -134,13 +139,12 @@ def parsed(item: RawItem, source: Source) -> Ticket | None:
 
 
 def judge_fresh(ticket: Ticket, source: Source, triage: Triage) -> Decided | None:
-    """A new ticket judged for a chunk, or None when it takes the per-ticket path (known key, bounce report,
-    a model or rules that fail on it); record the chunk first when it `depends` on it."""
+    """A new ticket judged for a chunk, or None when it takes the per-ticket path (a known key, a model or rules
+    that fail on it); record the chunk first when it `depends` on it. A bounce report's suppressions are noted
+    when its chunk is acted on (bot/acting_batch.py), before anything after it is judged."""
     memory = triage.memory if isinstance(triage.memory, Recall) else None
     decided = None
     try:
-        if ticket.meta_value("failed_recipients"):
-            return None
         if memory.is_known(ticket.key) if memory else triage.store.find_key(ticket.key) is not None:
             return None
         try:

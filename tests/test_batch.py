@@ -3,6 +3,7 @@ and a crash or a server failure in the middle of a batched step loses nothing an
 
 from __future__ import annotations
 
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from bot.pipeline import handle_item, run_source, seed_references
 from bot.triage import Triage
 from connectors.imap_batch import uid_set
 from tests.conftest import Clock, Mailbox, new_mailbox
-from tests.scenario import copies, customer_mail, folder_state, make_config, rows
+from tests.scenario import copies, customer_mail, cycle, folder_state, make_config, rows
+from tests.test_intake_e2e import dsn
 
 CORPUS = Path(__file__).parent / "fixtures" / "mail" / "corpus"
 
@@ -192,6 +194,28 @@ def test_an_unreadable_mail_inside_a_batch_is_set_aside_and_the_others_go_on(
     assert not any(r.pending for r in rows(config))
     [scheduled] = sources_of(config, triage)
     assert run_source(scheduled.source, triage).read == 0, "the cursor went past all ten"
+
+
+def test_a_bounce_inside_a_batch_silences_its_address_for_the_mails_after_it(
+        mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+    """A delivery report goes with its batch, and a later mail of the same batch from the address it names is
+    judged after the suppression, as one by one: no acknowledgement goes there again."""
+    config = make_config([mailbox.config], smtp_sink, tmp_path, model_cache)
+    triage = build_triage(config, clock=clock)
+    mailbox.append(customer_mail(0, sender="Gone <gone@customer.example>"))
+    cycle(config, triage)
+    [ack] = smtp_sink.messages
+    clock.now += timedelta(hours=2)
+    mailbox.append(customer_mail(1), dsn(ack, "gone@customer.example"), customer_mail(2),
+                   customer_mail(5, sender="Gone <gone@customer.example>"), customer_mail(3))
+
+    [report] = cycle(config, triage)
+
+    assert not report.error and sorted(o.status for o in report.outcomes) == ["done"] * 5
+    later = next(r for r in rows(config) if r.sender == "gone@customer.example" and r.id != rows(config)[0].id)
+    assert "bounced for good" in (later.ack_skip_reason or "")
+    assert sorted(str(m["To"]) for m in smtp_sink.messages[1:]) == [f"Customer {n} <customer{n}@example.org>"
+                                                                   for n in (1, 2, 3)]
 
 
 @pytest.mark.parametrize(("uids", "expected"), [([5], "5"), ([1, 2, 3], "1:3"), ([9, 1, 2, 4, 3, 7], "1:4,7,9"),
