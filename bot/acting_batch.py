@@ -24,10 +24,11 @@ from bot.log.schema import ActionLog, TicketLog
 from bot.ops.metrics import count_action
 from bot.outbox import Waiting
 from bot.triage import Outcome, Triage
-from connectors.base import Action, Source
+from connectors.base import ACKNOWLEDGE, Action, Source
 
 log = logging.getLogger(__name__)
 Result = Outcome | Exception | None  # None: act on it per ticket; STOPPED: left for the next start
+SENT_AT_ONCE = 16  # acknowledgements handed to the mailer together, between two looks at the stop flag
 STOPPED = Outcome("", "stopped")
 
 
@@ -75,21 +76,49 @@ def act_batch(rows: list[TicketLog], source: Source, triage: Triage, *, stop: th
 def _run_kind(kind: str, step: int, tracks: list[Track], source: Source, triage: Triage,
               stop: threading.Event) -> None:
     """Cause one action kind for every ticket in the batch, then record all outcomes in one commit."""
-    requests = [build_action(t.actions[step], t.row, t.subject, triage) for t in tracks] \
-        if kind in getattr(source, "batch_kinds", ()) else [None] * len(tracks)
-    shares = source.perform_batch(kind, requests) if requests and requests[0] is not None else [None] * len(tracks)
+    batched = kind in getattr(source, "batch_kinds", ()) and bool(tracks)
+    requests = [build_action(t.actions[step], t.row, t.subject, triage) for t in tracks] if batched \
+        else [None] * len(tracks)
+    shares, systemic = _shares(kind, requests, source, stop) if batched else ([None] * len(tracks), None)
     steps: list[Step] = []
     try:
         for track, request, share in zip(tracks, requests, shares):
-            if share is None and stop.is_set():  # one ticket at a time here: stop between two of them
+            if share is None and (batched or stop.is_set()):  # one ticket at a time here: stop between two of them
                 track.stopped = True  # never started: pending again, nothing for the next start to check
-                steps.append(Step(track.actions[step].id, "pending", "not started: deskbot was stopped", tried=False))
+                why = "deskbot was stopped" if stop.is_set() else f"the server failed before its turn: {systemic}"
+                steps.append(Step(track.actions[step].id, "pending", f"not started: {why}", tried=False))
                 continue
-            outcome = _attempt(track, step, kind, request, share, source, triage)
+            try:
+                outcome = _attempt(track, step, kind, request, share, source, triage)
+            except SYSTEMIC as exc:
+                if share is None:
+                    raise  # nothing more is tried on a server in trouble
+                systemic = systemic or exc  # the others' effects happened already: recorded first, then raised
+                continue
             if outcome is not None:
                 steps.append(outcome)
     finally:  # what was done before a systemic failure is recorded; the rest stays in flight, verified later
         commit_steps(triage.store, steps)
+    if systemic is not None:
+        raise systemic
+
+
+def _shares(kind: str, requests: list[Action | None], source: Source,
+            stop: threading.Event) -> tuple[list[str | Exception | None], Exception | None]:
+    """Each ticket's share of the batched effect (None: not started). Acknowledgements go out `SENT_AT_ONCE` at a
+    time, with a look at the stop flag between two groups, as the per-ticket path stops between two tickets."""
+    size = SENT_AT_ONCE if kind == ACKNOWLEDGE else len(requests)
+    shares: list[str | Exception | None] = []
+    for start in range(0, len(requests), size):
+        if start and stop.is_set():
+            break
+        try:
+            shares += source.perform_batch(kind, requests[start:start + size])
+        except SYSTEMIC as exc:
+            if not shares:
+                raise  # nothing of the step happened for sure: all stay in flight, verified later
+            return shares + [None] * (len(requests) - len(shares)), exc
+    return shares + [None] * (len(requests) - len(shares)), None
 
 
 def _attempt(track: Track, step: int, kind: str, request: Action | None, share: str | Exception | None,

@@ -86,7 +86,8 @@ class Foreseen:
 class Recall:
     """The decision log's answers for a fetched batch, asked at once (bot/log/recall.py), handed to judge() mail
     by mail. Only a ticket judged since can change an answer (recorded with its chunk, or on its own): its
-    key, addresses (a bounce suppresses those it names) and thread ids are then asked of the log again."""
+    key, addresses (a bounce suppresses those it names) and Message-IDs (its own, its acknowledgement's) are
+    then asked of the log again."""
 
     def __init__(self, store: Store, tickets: list[Ticket]) -> None:
         self.store = store
@@ -116,7 +117,7 @@ class Recall:
 
     def judged(self, ticket: Ticket, decided: Decided | None) -> None:
         """`ticket` is about to be recorded (with its chunk or on its own): what it could change is asked again."""
-        self.changed |= {ticket.key, reply_address(ticket), ticket.message_id, *ticket.references}
+        self.changed |= {ticket.key, reply_address(ticket), ticket.message_id}  # a prior is found by these ids
         self.changed |= {a.lower() for a in ticket.meta_value("failed_recipients").split()}
         if decided is not None:
             self.changed |= {decided.decision.ack_to or "", decided.ack_message_id}

@@ -5,6 +5,9 @@ one per message and action), then sets the same keywords on every UID that gets 
 and moves every UID bound for the same folder with one UID MOVE (RFC 6851). Each message still gets its
 own result: done, "no longer in the folder", or the error of a group the server refused, which the
 caller then retries message by message (so one refused message never fails its neighbours).
+
+Acknowledgements of a batch go out through the mailer's `send_many` (a few SMTP connections at once), and
+their copies into the Sent folder with one MULTIAPPEND (RFC 3502) where the server offers it.
 """
 
 from __future__ import annotations
@@ -12,15 +15,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from bot.errors import SYSTEMIC, DeskbotError, PermanentError
-from connectors.base import FILE, WRITE_BACK, Action
+from bot.errors import SYSTEMIC, DeskbotError, PermanentError, SendLater, ServiceUnavailable, TransientError
+from connectors.base import ACKNOWLEDGE, FILE, WRITE_BACK, Action
 from connectors.imap_session import PROCESSED, keyword, translated
 
 if TYPE_CHECKING:
     from connectors.imap import ImapSource
 
 BATCH_KINDS = (WRITE_BACK, FILE)
-Result = str | DeskbotError
+Result = str | BaseException
 
 
 def uid_set(uids: Sequence[int]) -> str:
@@ -54,8 +57,16 @@ def present(source: ImapSource, requests: Sequence[Action]) -> dict[int, int | N
     return found
 
 
+def batch_kinds(source: ImapSource) -> tuple[str, ...]:
+    """The action kinds `perform_batch` causes for many messages at once (acknowledgements: when the mailer
+    sends batches)."""
+    return BATCH_KINDS + ((ACKNOWLEDGE,) if hasattr(source.mailer, "send_many") else ())
+
+
 def perform_batch(source: ImapSource, kind: str, requests: Sequence[Action]) -> list[Result]:
     """Cause `kind` for every request with as few commands as the server allows; one result per request."""
+    if kind == ACKNOWLEDGE:
+        return _acknowledge(source, requests)
     where = present(source, requests)
     results: list[Result | None] = [None] * len(requests)
     gone = f"not done: the message is no longer in {source.config.folder} (moved or deleted by someone)"
@@ -154,3 +165,50 @@ def _file(source: ImapSource, requests: Sequence[Action], uids: dict[int, int], 
         if _grouped(source, requests, members, results, move, f"move to {folder}", uids):
             for index in members:
                 results[index] = done
+
+
+def ack_error(exc: BaseException) -> BaseException:
+    """What an SMTP error means for an acknowledgement: when the server cannot take it now (down, or "later"
+    for this recipient) it waits in the outbox (SendLater) and the mail is still filed; a connection that broke
+    after the message may have gone stays as it is (checked before a resend)."""
+    if isinstance(exc, ServiceUnavailable):
+        return exc if exc.maybe_done else SendLater(str(exc), outage=True)
+    if isinstance(exc, TransientError):  # this recipient's server said "later" (greylisting, mailbox busy)
+        return SendLater(str(exc), outage=False)
+    return exc
+
+
+def _acknowledge(source: ImapSource, requests: Sequence[Action]) -> list[Result]:
+    """Send the batch's acknowledgements at once; the copies of those sent go to the Sent folder together."""
+    assert source.mailer is not None
+    messages = [r.ack.message for r in requests if r.ack is not None and r.ack.message is not None]
+    if len(messages) != len(requests):
+        raise ValueError("an acknowledgement request without its message")
+    errors = source.mailer.send_many(messages)  # type: ignore[attr-defined]
+    results: list[Result] = [ack_error(e) if e is not None else f"sent {r.ack.message_id} to {r.ack.to}"  # type: ignore[union-attr]
+                             for r, e in zip(requests, errors)]
+    sent = [i for i, e in enumerate(errors) if e is None]
+    folder = source.config.sent_folder
+    if folder and sent:
+        try:
+            _copy_sent(source, folder, [messages[i].as_bytes() for i in sent])
+        except SYSTEMIC:
+            raise
+        except DeskbotError as exc:  # as the per-message path: the copy failed, the acknowledgement is this one's error
+            for i in sent:
+                results[i] = exc
+            return results
+        for i in sent:
+            results[i] = f"{results[i]}; copy in {folder}"
+    return results
+
+
+def _copy_sent(source: ImapSource, folder: str, copies: list[bytes]) -> None:
+    """One MULTIAPPEND of every copy where offered, else an APPEND each."""
+    with translated(f"append a copy to {folder}"):
+        source.ensure_folder(folder)
+        if source.client.has_capability("MULTIAPPEND"):
+            source.client.multiappend(folder, [{"msg": c, "flags": [b"\\Seen"]} for c in copies])
+        else:
+            for copy in copies:
+                source.client.append(folder, copy, flags=[b"\\Seen"])

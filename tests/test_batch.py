@@ -196,6 +196,26 @@ def test_an_unreadable_mail_inside_a_batch_is_set_aside_and_the_others_go_on(
     assert run_source(scheduled.source, triage).read == 0, "the cursor went past all ten"
 
 
+def test_a_batch_of_acknowledgements_gives_each_recipient_its_own_outcome_and_one_copy_in_sent(
+        sent_config: Config, mailbox: Mailbox, smtp_sink: SmtpSink, clock: Clock) -> None:
+    """Sent together over a few connections: a refused recipient fails (flagged), a greylisted one waits in the
+    outbox, the others are done, each copied once to Sent."""
+    smtp_sink.handler.refuse_rcpt = {"customer3@example.org": "550 5.1.1 no such user",
+                                     "customer5@example.org": "450 4.2.0 greylisted"}
+    triage = build_triage(sent_config, clock=clock)
+    [scheduled] = sources_of(sent_config, triage)
+
+    report = run_source(scheduled.source, triage)
+
+    status = {r.sender: r.status for r in rows(sent_config)}
+    assert status.pop("customer3@example.org") == "failed" and status.pop("customer5@example.org") == "outbox"
+    assert set(status.values()) == {"done"} and len(smtp_sink.messages) == 8 and not report.error
+    sent = folder_state(mailbox)["Sent"]
+    assert len(sent) == 8 and all(b"\\Seen" in flags for flags in sent.values())
+    assert sorted(str(m["Message-ID"]) for m in smtp_sink.messages) == sorted(
+        m.decode().partition(":")[2].strip() for m in sent), "one copy of each acknowledgement sent, none of the others"
+
+
 def test_a_bounce_inside_a_batch_silences_its_address_for_the_mails_after_it(
         mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path, clock: Clock) -> None:
     """A delivery report goes with its batch, and a later mail of the same batch from the address it names is
