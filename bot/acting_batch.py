@@ -77,13 +77,13 @@ def _run_kind(kind: str, step: int, tracks: list[Track], source: Source, triage:
               stop: threading.Event) -> None:
     """Cause one action kind for every ticket in the batch, then record all outcomes in one commit."""
     batched = kind in getattr(source, "batch_kinds", ()) and bool(tracks)
-    requests = [build_action(t.actions[step], t.row, t.subject, triage) for t in tracks] if batched \
-        else [None] * len(tracks)
-    shares, systemic = _shares(kind, requests, source, stop) if batched else ([None] * len(tracks), None)
+    requests = [build_action(t.actions[step], t.row, t.subject, triage) if batched and _acts(kind, t) else None
+                for t in tracks]
+    shares, started, systemic = _shares(kind, requests, source, stop)
     steps: list[Step] = []
     try:
-        for track, request, share in zip(tracks, requests, shares):
-            if share is None and (batched or stop.is_set()):  # one ticket at a time here: stop between two of them
+        for track, request, share, began in zip(tracks, requests, shares, started):
+            if not began or (not batched and stop.is_set()):  # per ticket: stop between two of them
                 track.stopped = True  # never started: pending again, nothing for the next start to check
                 why = "deskbot was stopped" if stop.is_set() else f"the server failed before its turn: {systemic}"
                 steps.append(Step(track.actions[step].id, "pending", f"not started: {why}", tried=False))
@@ -103,22 +103,36 @@ def _run_kind(kind: str, step: int, tracks: list[Track], source: Source, triage:
         raise systemic
 
 
-def _shares(kind: str, requests: list[Action | None], source: Source,
-            stop: threading.Event) -> tuple[list[str | Exception | None], Exception | None]:
-    """Each ticket's share of the batched effect (None: not started). Acknowledgements go out `SENT_AT_ONCE` at a
-    time, with a look at the stop flag between two groups, as the per-ticket path stops between two tickets."""
-    size = SENT_AT_ONCE if kind == ACKNOWLEDGE else len(requests)
-    shares: list[str | Exception | None] = []
-    for start in range(0, len(requests), size):
-        if start and stop.is_set():
-            break
-        try:
-            shares += source.perform_batch(kind, requests[start:start + size])
-        except SYSTEMIC as exc:
-            if not shares:
-                raise  # nothing of the step happened for sure: all stay in flight, verified later
-            return shares + [None] * (len(requests) - len(shares)), exc
-    return shares + [None] * (len(requests) - len(shares)), None
+def _acts(kind: str, track: Track) -> bool:
+    """Does this ticket's action of `kind` cause anything (an acknowledgement the decision did not want is
+    recorded as skipped without a request)?"""
+    return kind != ACKNOWLEDGE or track.row.ack_template is not None
+
+
+def _shares(kind: str, requests: list[Action | None], source: Source, stop: threading.Event
+            ) -> tuple[list[str | Exception | None], list[bool], Exception | None]:
+    """Each ticket's share of the batched effect (None: none, the ticket acts on its own), whether its turn
+    came, and a systemic error that ended the step. Acknowledgements go out `SENT_AT_ONCE` at a time, with a
+    look at the stop flag between two groups, as the per-ticket path stops between two tickets."""
+    shares: list[str | Exception | None] = [None] * len(requests)
+    started = [True] * len(requests)
+    wanted = [i for i, r in enumerate(requests) if r is not None]
+    size = SENT_AT_ONCE if kind == ACKNOWLEDGE else max(len(wanted), 1)
+    for start in range(0, len(wanted), size):
+        group, systemic = wanted[start:start + size], None
+        if not start or not stop.is_set():
+            try:
+                for i, share in zip(group, source.perform_batch(kind, [requests[i] for i in group])):
+                    shares[i] = share
+                continue
+            except SYSTEMIC as exc:
+                if not start:
+                    raise  # nothing of the step happened for sure: all stay in flight, verified later
+                systemic = exc
+        for i in wanted[start:]:  # stopped, or the server failed: the rest was never tried
+            started[i] = False
+        return shares, started, systemic
+    return shares, started, None
 
 
 def _attempt(track: Track, step: int, kind: str, request: Action | None, share: str | Exception | None,

@@ -3,6 +3,7 @@ and a crash or a server failure in the middle of a batched step loses nothing an
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -54,7 +55,7 @@ def one_by_one(config: Config, triage: Triage) -> None:
 
 
 def test_a_batch_gets_the_same_decisions_keywords_folders_and_acknowledgements_as_one_by_one(
-        imap_server, tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+        imap_server, tmp_path: Path, model_cache: Path, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
     results, mails = [], backlog()
     for way in ("batch", "one-by-one"):
         mailbox = new_mailbox(imap_server)
@@ -76,6 +77,7 @@ def test_a_batch_gets_the_same_decisions_keywords_folders_and_acknowledgements_a
     assert batch[1] == single[1], "the same keywords, in the same folders"
     assert batch[2] == single[2] and len(batch[2]) >= 9, "the same acknowledgements"
     assert any(d[8] for d in batch[0]), "the reply was recognised as a follow-up of a ticket in the same batch"
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR], "no batch fell back"
 
 
 class Killed(BaseException):
