@@ -12,6 +12,7 @@ their copies into the Sent folder with one MULTIAPPEND (RFC 3502) where the serv
 
 from __future__ import annotations
 
+import imaplib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -119,12 +120,32 @@ def _write_back(source: ImapSource, requests: Sequence[Action], uids: dict[int, 
     groups: dict[tuple[str, ...], list[int]] = {}
     for index in uids:
         groups.setdefault(tuple(_words(requests[index])), []).append(index)
-    for words, indexes in groups.items():
-        flags = [w.encode() for w in words]
-        if _grouped(source, requests, indexes, results, lambda u, f=flags: source.client.add_flags(u, f, silent=True),
-                    "store keywords", uids):
-            for index in indexes:
-                results[index] = "keywords " + " ".join(words)
+    stores = [([uids[i] for i in indexes], list(words)) for words, indexes in groups.items()]
+    for (words, indexes), taken in zip(groups.items(), store_pipelined(source, stores, "store keywords")):
+        for index in indexes:  # a group the server refused: message by message, so one never fails the others
+            results[index] = "keywords " + " ".join(words) if taken else _one(source, requests[index])
+
+
+def store_pipelined(source: ImapSource, stores: Sequence[tuple[list[int], list[str]]], what: str) -> list[bool]:
+    """UID STORE +FLAGS.SILENT of each (UIDs, keywords), all sent before the first answer is read (RFC 3501
+    5.5 lets a client do so): the customer references make nearly every message's keyword set its own, and
+    waiting for each answer cost a round trip per message. True where the server said OK.
+
+    imapclient sends one command at a time, so this speaks through its imaplib connection (`_command`,
+    `_command_complete`: imaplib keeps each tag's answer apart, whatever order they are read in)."""
+    imap = source.client._imap
+    taken: list[bool] = []
+    with translated(what):
+        tags = [imap._command("UID", "STORE", uid_set(uids), "+FLAGS.SILENT", f"({' '.join(words)})")
+                for uids, words in stores]
+        for tag in tags:  # every answer is read, even after a refusal, so none is left on the connection
+            try:
+                taken.append(imap._command_complete("UID", tag)[0] == "OK")
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error:  # BAD: this command's arguments, not the connection
+                taken.append(False)
+    return taken
 
 
 def _words(request: Action) -> list[str]:

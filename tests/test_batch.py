@@ -3,6 +3,7 @@ and a crash or a server failure in the middle of a batched step loses nothing an
 
 from __future__ import annotations
 
+import imaplib
 import logging
 from datetime import timedelta
 from email.message import EmailMessage
@@ -156,17 +157,19 @@ def test_a_server_error_mid_batch_leaves_the_rest_pending_and_the_next_cycle_res
         sent_config: Config, mailbox: Mailbox, smtp_sink: SmtpSink, clock: Clock,
         monkeypatch: pytest.MonkeyPatch) -> None:
     triage = build_triage(sent_config, clock=clock)
-    real_add = imapclient.IMAPClient.add_flags
+    real_command = imaplib.IMAP4._command
 
-    def refuse(client: imapclient.IMAPClient, *args: object, **kwargs: object) -> object:
-        raise OSError("connection reset by peer")  # the keywords' STORE of the whole batch never gets through
+    def refuse(imap: imaplib.IMAP4, name: str, *args: object) -> object:
+        if "STORE" in args:  # the keywords' STOREs of the whole batch never get through
+            raise OSError("connection reset by peer")
+        return real_command(imap, name, *args)
 
-    monkeypatch.setattr(imapclient.IMAPClient, "add_flags", refuse)
+    monkeypatch.setattr(imaplib.IMAP4, "_command", refuse)
     [scheduled] = sources_of(sent_config, triage)
     report = run_source(scheduled.source, triage)
     assert report.error and len(rows(sent_config)) == 10, "the batch was recorded before acting on it"
     assert all(r.pending and r.status == "decided" for r in rows(sent_config)) and not smtp_sink.messages
-    monkeypatch.setattr(imapclient.IMAPClient, "add_flags", real_add)
+    monkeypatch.setattr(imaplib.IMAP4, "_command", real_command)
 
     [scheduled] = sources_of(sent_config, triage)
     report = run_source(scheduled.source, triage)
