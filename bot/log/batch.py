@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -64,9 +64,10 @@ def record_decisions(store: Store, decided: Sequence[Decided], *, cursor: str | 
                 session.add(row)
                 rows.append(row)
             session.flush()
-            for row, entry in zip(rows, decided):
-                for kind in entry.kinds:
-                    session.add(ActionLog(ticket_id=row.id, kind=kind, state="pending", updated_at=now, detail=""))
+            actions = [{"ticket_id": row.id, "kind": kind, "state": "pending", "updated_at": now, "detail": "",
+                        "marker": "", "attempts": 0} for row, entry in zip(rows, decided) for kind in entry.kinds]
+            if actions:  # one INSERT for all (executemany), without an ORM object each
+                session.exec(insert(ActionLog.__table__), params=actions)  # type: ignore[call-overload]
             if cursor is not None and rows:
                 _put_cursor(session, rows[0].source, cursor, now)
             session.commit()
