@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, tzinfo
-from email.headerregistry import Address
+from email import policy
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from html import escape
@@ -17,6 +18,32 @@ from bot.log.schema import TicketLog
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet
 from connectors.base import Ack
+
+
+class _Headers(HeaderRegistry):
+    """The email package's header registry, keeping the parsed form of the values every acknowledgement repeats
+    (our From, the auto-reply marks, the Date of the same second): parsing one costs 0.05-0.3 ms, and a parsed
+    header is an immutable value the messages can share."""
+
+    REPEATED = frozenset({"from", "date", "auto-submitted", "x-auto-response-suppress"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.known: dict[tuple[str, str], BaseHeader] = {}
+
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        if name.lower() not in self.REPEATED:
+            return super().__call__(name, value)
+        key = (name.lower(), value)
+        found = self.known.get(key)
+        if found is None:
+            if len(self.known) > 64:  # a new Date each second: only the recent ones are worth keeping
+                self.known.clear()
+            found = self.known[key] = super().__call__(name, value)
+        return found
+
+
+ACK_POLICY = policy.default.clone(header_factory=_Headers())
 
 
 def build_ack(
@@ -41,7 +68,7 @@ def build_ack(
                              fallback=rules.acknowledgement.default_language)
     context = ack_context(ticket, decision, reference=reference, rules=rules, language=choice.language, now=now)
     rendered = renderer.render(choice, context)
-    message = EmailMessage()
+    message = EmailMessage(policy=ACK_POLICY)
     message["From"] = from_address
     message["To"] = _reply_address(ticket)
     message["Subject"] = rendered.subject
