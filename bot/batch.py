@@ -23,6 +23,7 @@ from bot.judge import for_source, judge, new_ack_id
 from bot.log import recall
 from bot.log.batch import Decided
 from bot.log.store import Store
+from bot.thread import reference_tokens
 from bot.models import Prediction, PriorTicket, Recipient, Ticket
 from bot.triage import Classifier, Triage
 from classifier.text import ticket_text
@@ -83,19 +84,31 @@ class Foreseen:
         return found if found is not None else self.classifier.predict(text)
 
 
+def _thread(message_ids: Sequence[str]) -> tuple[str, ...]:
+    """A mail's thread Message-IDs, once each, as find_prior asks for them."""
+    return tuple(dict.fromkeys(m for m in message_ids if m))
+
+
+def _number(reference: str) -> int:
+    """The sequence number in a customer reference (SUP-000042 -> 42)."""
+    digits = reference.rpartition("-")[2]
+    return int(digits) if digits.isdigit() else 1 << 62
+
+
 class Recall:
     """The decision log's answers for a fetched batch, asked at once (bot/log/recall.py), handed to judge() mail
     by mail. Only a ticket judged since can change an answer (recorded with its chunk, or on its own): its
     key, addresses (a bounce suppresses those it names) and Message-IDs (its own, its acknowledgement's) are
     then asked of the log again."""
 
-    def __init__(self, store: Store, tickets: list[Ticket]) -> None:
+    def __init__(self, store: Store, tickets: list[Ticket], prefix: str) -> None:
         self.store = store
         self.known = recall.known_keys(store, [t.key for t in tickets])
         self.recipients = recall.recipients(store, [reply_address(t) for t in tickets])
-        threads = [tuple(dict.fromkeys(m for m in t.references if m)) for t in tickets]
-        self.priors: dict[tuple[str, ...], PriorTicket | None] = dict(zip(threads, recall.priors(self.store, threads)))
+        lookups = list(dict.fromkeys((_thread(t.references), reference_tokens(t, prefix)) for t in tickets))
+        self.priors = dict(zip(lookups, recall.priors(store, lookups)))
         self.changed: set[str] = set()  # keys, addresses and Message-IDs whose answers may have changed
+        self.numbered = recall.references_given(store)  # a reference given out later may be found later
 
     def is_known(self, key: str) -> bool:
         """Is `key` recorded (`Store.find_key`)?"""
@@ -107,13 +120,12 @@ class Recall:
         return found if found is not None else recall.recipient(self.store, address)
 
     def find_prior(self, message_ids: Sequence[str], references: Sequence[str]) -> PriorTicket | None:
-        """`recall.find_prior`; when its thread names no recorded ticket, a mail naming customer references
-        (rare: its threading headers were lost) is asked of the log, as a ticket recorded since may hold one."""
-        thread = tuple(dict.fromkeys(m for m in message_ids if m))
-        if thread not in self.priors or self.changed.intersection(thread):
-            return recall.find_prior(self.store, message_ids, references)
-        found = self.priors[thread]
-        return found if found is not None or not references else recall.find_prior(self.store, message_ids, references)
+        """`recall.find_prior`, from the batch's answers unless a ticket judged since has a Message-ID its thread
+        names, or it quotes a reference given out since the batch was read."""
+        lookup = (_thread(message_ids), tuple(references))
+        fresh = lookup in self.priors and not self.changed.intersection(lookup[0]) and \
+            all(_number(r) <= self.numbered for r in references)
+        return self.priors[lookup] if fresh else recall.find_prior(self.store, message_ids, references)
 
     def judged(self, ticket: Ticket, decided: Decided | None) -> None:
         """`ticket` is about to be recorded (with its chunk or on its own): what it could change is asked again."""
@@ -127,7 +139,7 @@ def foreseeing(triage: Triage, tickets: list[Ticket | None]) -> Triage:
     """`triage` with the batch's predictions made at once and the log's answers asked at once."""
     known = [t for t in tickets if t is not None]
     texts = list(dict.fromkeys(ticket_text(t.subject, t.text) for t in known))
-    memory = Recall(triage.store, known) if known else None
+    memory = Recall(triage.store, known, triage.rules.acknowledgement.reference_prefix) if known else None
     return replace(triage, classifier=Foreseen(triage.classifier, texts), memory=memory)
 
 

@@ -76,8 +76,10 @@ def store(tmp_path: Path, clock: Clock) -> Store:
 
 
 ADDRESSES = ["a@example.org", "b@example.org", "c@example.org", "d@example.org", "nobody@example.org"]
-THREADS = [(), ("<t1@example.org>",), ("<t2@example.org>",), ("<t3@example.org>", "<x@example.org>"),
-           ("<ack.t1@deskbot.example>",), ("<ack.a3@deskbot.example>", "<t2@example.org>"), ("<unknown@example.org>",)]
+LOOKUPS = [((), ()), (("<t1@example.org>",), ()), (("<t2@example.org>",), ("SUP-000001",)),
+           (("<t3@example.org>", "<x@example.org>"), ()), (("<ack.t1@deskbot.example>",), ()),
+           (("<ack.a3@deskbot.example>", "<t2@example.org>"), ()), (("<unknown@example.org>",), ()),
+           (("<unknown@example.org>",), ("SUP-000002", "SUP-000099")), ((), ("SUP-000004",)), ((), ("SUP-000099",))]
 
 
 def test_recipients_asked_at_once_are_those_asked_one_by_one(store: Store, clock: Clock) -> None:
@@ -88,8 +90,10 @@ def test_recipients_asked_at_once_are_those_asked_one_by_one(store: Store, clock
 
 
 def test_priors_and_known_keys_asked_at_once_are_those_asked_one_by_one(store: Store) -> None:
-    assert recall.priors(store, THREADS) == [recall.find_prior(store, ids) for ids in THREADS]
-    assert recall.priors(store, THREADS)[3] is not None, "a follow-up of a follow-up leads to the first ticket"
+    at_once = recall.priors(store, LOOKUPS)
+    assert at_once == [recall.find_prior(store, ids, refs) for ids, refs in LOOKUPS]
+    assert at_once[3] is not None, "a follow-up of a follow-up leads to the first ticket"
+    assert at_once[7] is not None and at_once[8] is not None and at_once[9] is None, "by a quoted reference"
     keys = ["k-a1", "k-b1", "k-t3", "k-none"]
     assert recall.known_keys(store, keys) == {k for k in keys if store.find_key(k) is not None}
 
@@ -100,7 +104,7 @@ def test_an_answer_a_mail_of_the_same_batch_changed_is_asked_again(store: Store)
     first = mail("n1", sender="e@example.org")
     later = [mail("n2", sender="e@example.org"), mail("n3", references=("<n1@example.org>",)),
              replace(mail("n4"), key="k-n1")]
-    memory = Recall(store, [first, *later])
+    memory = Recall(store, [first, *later], "SUP")
     before = memory.recipient("e@example.org"), memory.find_prior(later[1].references, ()), memory.is_known("k-n1")
     assert before == (recall.recipient(store, "e@example.org"), None, False)
 
@@ -119,8 +123,22 @@ def test_a_bounce_makes_the_addresses_it_names_asked_again(store: Store) -> None
     """A delivery report suppresses the addresses it names once recorded: later mails from them see that."""
     customer = mail("f1", sender="f@example.org")
     bounce = replace(mail("dsn"), meta=(("failed_recipients", "f@example.org"),))
-    memory = Recall(store, [bounce, customer])
+    memory = Recall(store, [bounce, customer], "SUP")
     assert not memory.recipient("f@example.org").suppressed
     memory.judged(bounce, None)
     recall.suppress(store, "f@example.org", hours=24, reason="bounced")
     assert memory.recipient("f@example.org").suppressed
+
+
+def test_a_reference_given_out_after_the_batch_was_read_is_found(store: Store) -> None:
+    """A mail quoting a reference that a ticket recorded since received (only a made-up test can do that, but
+    the answer must still be the one asked mail by mail)."""
+    first = mail("g1")
+    number = recall.references_given(store) + 1
+    quoting = mail("g2", subject=f"About SUP-{number:06d}")
+    memory = Recall(store, [first, quoting], "SUP")
+    assert memory.find_prior((), (f"SUP-{number:06d}",)) is None
+    memory.judged(first, None)
+    record(store, first)
+    prior = memory.find_prior((), (f"SUP-{number:06d}",))
+    assert prior is not None and prior == recall.find_prior(store, (), (f"SUP-{number:06d}",))

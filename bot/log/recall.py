@@ -4,15 +4,15 @@ acknowledgement's recipient has fared (acknowledgements lately, a hard bounce th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import TypeVar
 
-from sqlalchemy import case, func
-from sqlmodel import col, select
+from sqlalchemy import ColumnElement, case, func
+from sqlmodel import Session, col, select
 
 from bot.log.records import as_utc
-from bot.log.schema import Suppression, TicketLog
+from bot.log.schema import Counter, Suppression, TicketLog
 from bot.log.store import Store
 from bot.models import PriorTicket, Recipient
 
@@ -52,27 +52,42 @@ def recipient(store: Store, address: str) -> Recipient:
         return Recipient(acks_last_hour=acks_since(timedelta(hours=1)), acks_last_day=acks_since(timedelta(days=1)),
                          suppressed=suppressed)
 
-def priors(store: Store, threads: Sequence[Sequence[str]]) -> list[PriorTicket | None]:
-    """`find_prior` by Message-IDs for many mails at once (two queries): each mail's answer is the ticket with
-    the highest id among those whose Message-ID or acknowledgement's Message-ID its thread names."""
-    wanted = sorted({m for ids in threads for m in ids if m})
-    rows: list[TicketLog] = []
+def priors(store: Store, lookups: Sequence[tuple[Sequence[str], Sequence[str]]]) -> list[PriorTicket | None]:
+    """`find_prior` for many mails at once, each given as (thread Message-IDs, quoted customer references), in
+    three queries: the newest ticket whose Message-ID or acknowledgement's Message-ID the thread names, else the
+    newest holding a reference the mail quotes, and the first tickets of their threads."""
+    ids = sorted({m for names, _ in lookups for m in names if m})
+    refs = sorted({r for _, quoted in lookups for r in quoted if r})
     with store.session() as session:
-        for part in _parts(wanted):
-            rows += session.exec(select(TicketLog).where(
-                TicketLog.dry_run == False, TicketLog.department != "", TicketLog.kind == "ticket",  # noqa: E712
-                col(TicketLog.message_id).in_(part) | col(TicketLog.ack_message_id).in_(part))).all()
-        by_id: dict[str, list[TicketLog]] = {}
-        for row in rows:
-            for name in {row.message_id, row.ack_message_id} - {""}:
-                by_id.setdefault(name, []).append(row)
-        found = [max((r for m in ids for r in by_id.get(m, ())), key=lambda r: r.id or 0, default=None)
-                 for ids in threads]
-        roots = {r.follow_up_of for r in found if r is not None and r.follow_up_of}
-        parents = {r.id: r for part in _parts(sorted(i for i in roots if i is not None))
+        by_id = _rows_by(session, ids, lambda part: col(TicketLog.message_id).in_(part) |
+                         col(TicketLog.ack_message_id).in_(part), lambda row: (row.message_id, row.ack_message_id))
+        by_ref = _rows_by(session, refs, lambda part: col(TicketLog.reference).in_(part),
+                          lambda row: (row.reference or "",))
+        found = [_newest(by_id, names) or _newest(by_ref, quoted) for names, quoted in lookups]
+        roots = sorted({r.follow_up_of for r in found if r is not None and r.follow_up_of is not None})
+        parents = {r.id: r for part in _parts(roots)
                    for r in session.exec(select(TicketLog).where(col(TicketLog.id).in_(part)))}
     return [None if row is None else _prior(row, parents.get(row.follow_up_of) if row.follow_up_of else row)
             for row in found]
+
+
+def _rows_by(session: Session, values: list[str], matches: Callable[[Sequence[str]], ColumnElement[bool]],
+             names: Callable[[TicketLog], tuple[str, ...]]) -> dict[str, list[TicketLog]]:
+    """The tickets `find_prior` may answer with (not dry runs, decided, real tickets) that `matches` one of
+    `values`, by each of their `names`."""
+    found: dict[str, list[TicketLog]] = {}
+    for part in _parts(values):
+        for row in session.exec(select(TicketLog).where(
+                TicketLog.dry_run == False, TicketLog.department != "", TicketLog.kind == "ticket",  # noqa: E712
+                matches(part))):
+            for name in set(names(row)) - {""}:
+                found.setdefault(name, []).append(row)
+    return found
+
+
+def _newest(rows: dict[str, list[TicketLog]], names: Sequence[str]) -> TicketLog | None:
+    """The highest id among the rows found under `names`, as find_prior's ORDER BY id DESC takes it."""
+    return max((r for name in names for r in rows.get(name, ())), key=lambda r: r.id or 0, default=None)
 
 
 def _prior(row: TicketLog, root: TicketLog | None) -> PriorTicket:
@@ -117,6 +132,13 @@ def known_keys(store: Store, keys: Iterable[str]) -> set[str]:
 def _parts(values: Sequence[T], size: int = 500) -> list[Sequence[T]]:
     """Slices short enough for any database's limit on bound parameters."""
     return [values[i:i + size] for i in range(0, len(values), size)]
+
+
+def references_given(store: Store) -> int:
+    """The number of the last customer reference given out (the sequence only goes up)."""
+    with store.session() as session:
+        counter = session.get(Counter, "reference")
+        return counter.value if counter is not None else 0
 
 
 def suppress(store: Store, address: str, *, hours: float, reason: str) -> None:
