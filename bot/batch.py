@@ -2,8 +2,9 @@
 
 Judging a mail reads the decision log (the thread it continues, how many acknowledgements its sender got
 lately), so a mail is only judged into a chunk while nothing in the chunk could change its decision: a mail
-of the same reply address, in the same thread, a second copy of the same key, or from an address a bounce report
-in the chunk names first sends the chunk to the log (`Chunk.depends`). Anything unusual (unreadable input, a known
+from an address the chunk acknowledges (only acknowledgements count towards an address's limits), in the same
+thread, a second copy of the same key, or from an address a bounce report in the chunk names first sends the
+chunk to the log (`Chunk.depends`). Anything unusual (unreadable input, a known
 key, a model that fails) goes the per-ticket way; the same decisions come out as when every mail is handled on its own.
 
 What the log answers for judging (the thread a mail continues, its recipient's acknowledgements, whether its
@@ -39,7 +40,7 @@ class Chunk:
     items: list[RawItem] = field(default_factory=list)
     decided: list[Decided] = field(default_factory=list)
     keys: set[str] = field(default_factory=set)
-    addresses: set[str] = field(default_factory=set)
+    addresses: set[str] = field(default_factory=set)  # where the chunk's acknowledgements go
     threads: set[str] = field(default_factory=set)
     silenced: set[str] = field(default_factory=set)  # addresses a bounce report of the chunk may suppress
     cursor: str | None = None  # past the last item read: the chunk's items and those handled on their own
@@ -48,8 +49,8 @@ class Chunk:
         return len(self.items)
 
     def depends(self, ticket: Ticket) -> bool:
-        """Would recording the chunk first change how `ticket` is judged (same sender, thread or key, or an
-        address a bounce report of the chunk names)?"""
+        """Would recording the chunk first change how `ticket` is judged (its key, its thread, its reply address
+        where the chunk sends an acknowledgement, or an address a bounce report of the chunk names)?"""
         thread = {ticket.message_id, *ticket.references} - {""}
         address = reply_address(ticket)
         return (ticket.key in self.keys or address in self.addresses or address in self.silenced
@@ -61,7 +62,8 @@ class Chunk:
         self.items.append(item)
         self.decided.append(decided)
         self.keys.add(ticket.key)
-        self.addresses.add(reply_address(ticket))
+        if decided.decision.ack_template is not None and decided.decision.ack_to:
+            self.addresses.add(decided.decision.ack_to)  # only an acknowledgement counts for a recipient's limits
         self.threads |= {ticket.message_id, *ticket.references} - {""}
         self.silenced |= {a.lower() for a in ticket.meta_value("failed_recipients").split()}
 

@@ -26,13 +26,15 @@ CORPUS = Path(__file__).parent / "fixtures" / "mail" / "corpus"
 
 
 def backlog() -> list[bytes]:
-    """Ordinary requests, the same customer twice, a reply in the thread of the first, an auto-reply, a bounce."""
+    """Ordinary requests, the same customer twice, a reply in the thread of the first, an auto-reply and then a
+    request from its sender (no acknowledgement went to him: the two may share a chunk), a bounce."""
     first = customer_mail(0, message_id="<first@example.org>")
     reply = customer_mail(11, sender="Customer 0 <customer0@example.org>",
                           extra="In-Reply-To: <first@example.org>\r\nReferences: <first@example.org>\r\n")
     odd = [(CORPUS / name).read_bytes() for name in ("ooo-zimbra.eml", "dsn-exchange.eml")]
     return [first, *(customer_mail(n) for n in range(1, 9)), odd[0],
-            customer_mail(9, sender="Customer 3 <customer3@example.org>"), reply, odd[1], customer_mail(10)]
+            customer_mail(9, sender="Customer 3 <customer3@example.org>"), reply, odd[1], customer_mail(10),
+            customer_mail(12, sender="Pierre Roux <p.roux@mairie.example>")]
 
 
 def acknowledgements(sink: SmtpSink) -> list[tuple[str, str, str]]:
