@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, tzinfo
 from email import policy
+from email.policy import Policy
 from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
@@ -18,6 +19,17 @@ from bot.log.schema import TicketLog
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet
 from connectors.base import Ack
+
+
+class _FoldedOnce:
+    """A parsed header that folds itself once per kind of policy: the shared ones are folded for every message."""
+
+    def fold(self, *, policy: Policy) -> str:
+        key = (policy.max_line_length, policy.linesep, getattr(policy, "utf8", False))
+        folded = self.__dict__.setdefault("_folded", {})
+        if key not in folded:
+            folded[key] = super().fold(policy=policy)  # type: ignore[misc]
+        return folded[key]  # type: ignore[no-any-return]
 
 
 class _Headers(HeaderRegistry):
@@ -37,7 +49,8 @@ class _Headers(HeaderRegistry):
     def __getitem__(self, name: str) -> type[BaseHeader]:
         found = self.classes.get(name.lower())
         if found is None:
-            found = self.classes[name.lower()] = super().__getitem__(name)
+            base = super().__getitem__(name)
+            found = self.classes[name.lower()] = type(base.__name__, (_FoldedOnce, base), {})
         return found
 
     def __call__(self, name: str, value: str) -> BaseHeader:
