@@ -15,7 +15,7 @@ from bot.ack.message import ACK_POLICY
 def message(given: policy.EmailPolicy, n: int) -> EmailMessage:
     """An acknowledgement-shaped message with non-ASCII in its To and Subject."""
     m = EmailMessage(policy=given)
-    m["From"] = "Support Team <support@deskbot.test>"
+    m["From"] = "Équipe Support <support@deskbot.test>"  # shared by every acknowledgement, not ASCII
     m["To"] = f"Jörg Müller <joerg+{n}@beispiel.de>"
     m["Subject"] = f"[SUP-{n:06d}] Ihre Anfrage: Rechnung für März"
     m["Date"] = "Sun, 06 Dec 2026 23:30:00 +0000"
