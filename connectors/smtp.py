@@ -42,6 +42,7 @@ class SmtpMailer:
         self.config = config
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: list[aiosmtplib.SMTP] = []  # logged-in connections waiting for the next message
+        self._tls: ssl.SSLContext | None = None
         self._down = ""  # why the server could not be reached in this cycle: the next sends wait without trying
         self._tokens = tokens if tokens is not None or config.auth != "oauth2" else tokens_for(config)
 
@@ -119,9 +120,10 @@ class SmtpMailer:
     async def _connect(self) -> aiosmtplib.SMTP:
         cfg = self.config
         token = self._tokens.access_token() if self._tokens else ""  # before connecting: no idle session meanwhile
+        if self._tls is None and cfg.security != "none":  # once: loading the system's CAs takes ~15 ms
+            self._tls = tls_context(cfg.ca_file)
         client = aiosmtplib.SMTP(hostname=cfg.host, port=cfg.port, use_tls=cfg.security == "ssl",
-                                 start_tls=cfg.security == "starttls", timeout=cfg.timeout,
-                                 tls_context=tls_context(cfg.ca_file))
+                                 start_tls=cfg.security == "starttls", timeout=cfg.timeout, tls_context=self._tls)
         try:
             await client.connect()
             if self._tokens:
