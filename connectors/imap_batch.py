@@ -145,6 +145,8 @@ def store_pipelined(source: ImapSource, stores: Sequence[tuple[list[int], list[s
                 raise
             except imaplib.IMAP4.error:  # BAD: this command's arguments, not the connection
                 taken.append(False)
+    for name in ("FLAGS", "OK"):  # Dovecot announces the mailbox's whole keyword list after each new keyword:
+        imap.untagged_responses.pop(name, None)  # nobody reads them, and imaplib would keep them all
     return taken
 
 

@@ -17,7 +17,7 @@ from bot.daemon import build_triage, sources_of
 from bot.ops.loopback import SmtpSink
 from bot.pipeline import handle_item, run_source, seed_references
 from bot.triage import Triage
-from connectors.imap_batch import uid_set
+from connectors.imap_batch import store_pipelined, uid_set
 from tests.conftest import Clock, Mailbox, new_mailbox
 from tests.scenario import copies, customer_mail, cycle, folder_state, make_config, rows
 from tests.test_intake_e2e import dsn
@@ -243,6 +243,24 @@ def test_a_bounce_inside_a_batch_silences_its_address_for_the_mails_after_it(
     assert "bounced for good" in (later.ack_skip_reason or "")
     assert sorted(str(m["To"]) for m in smtp_sink.messages[1:]) == [f"Customer {n} <customer{n}@example.org>"
                                                                    for n in (1, 2, 3)]
+
+
+def test_pipelined_stores_set_each_messages_keywords_and_keep_no_announcements(
+        mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+    """All STOREs sent before the first answer is read; a refused one (a keyword the server calls BAD) fails
+    alone; Dovecot's announcements of the keyword list after each new keyword are not kept on the connection."""
+    mailbox.append(*(customer_mail(n) for n in range(3)))
+    config = make_config([mailbox.config], smtp_sink, tmp_path, model_cache)
+    [scheduled] = sources_of(config, build_triage(config, clock=clock))
+    with scheduled.source as source:
+        uids = sorted(source.client.search(["ALL"]))
+        taken = store_pipelined(source, [([uids[0], uids[1]], ["deskbot-dept-billing", "SUP-000001"]),
+                                         ([uids[2]], ["bad(keyword"]), ([uids[2]], ["SUP-000002"])], "store")
+        assert taken == [True, False, True]
+        assert not {"FLAGS", "OK"} & set(source.client._imap.untagged_responses)
+    keywords = sorted(sorted(f for f in flags if not f.startswith(b"\\"))
+                      for flags in folder_state(mailbox)["INBOX"].values())
+    assert keywords == [[b"SUP-000001", b"deskbot-dept-billing"]] * 2 + [[b"SUP-000002"]]
 
 
 @pytest.mark.parametrize(("uids", "expected"), [([5], "5"), ([1, 2, 3], "1:3"), ([9, 1, 2, 4, 3, 7], "1:4,7,9"),
