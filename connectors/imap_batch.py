@@ -6,8 +6,8 @@ and moves every UID bound for the same folder with one UID MOVE (RFC 6851). Each
 own result: done, "no longer in the folder", or the error of a group the server refused, which the
 caller then retries message by message (so one refused message never fails its neighbours).
 
-Acknowledgements of a batch go out through the mailer's `send_many` (a few SMTP connections at once), and
-their copies into the Sent folder with one MULTIAPPEND (RFC 3502) where the server offers it.
+Acknowledgements of a batch go out through the mailer's `send_many` (a few SMTP connections at once), each
+copied into the Sent folder as soon as it is accepted.
 """
 
 from __future__ import annotations
@@ -202,36 +202,29 @@ def ack_error(exc: BaseException) -> BaseException:
 
 
 def _acknowledge(source: ImapSource, requests: Sequence[Action]) -> list[Result]:
-    """Send the batch's acknowledgements at once; the copies of those sent go to the Sent folder together."""
+    """Send the batch's acknowledgements at once, each copied into the Sent folder as soon as it is accepted (as
+    the per-message path does: a crash between the two makes the restart send it again, so that window stays one
+    message wide; a MULTIAPPEND after the whole group widened it to the group)."""
     assert source.mailer is not None
     messages = [r.ack.message for r in requests if r.ack is not None and r.ack.message is not None]
     if len(messages) != len(requests):
         raise ValueError("an acknowledgement request without its message")
-    errors = source.mailer.send_many(messages)  # type: ignore[attr-defined]
-    results: list[Result] = [ack_error(e) if e is not None else f"sent {r.ack.message_id} to {r.ack.to}"  # type: ignore[union-attr]
-                             for r, e in zip(requests, errors)]
-    sent = [i for i, e in enumerate(errors) if e is None]
     folder = source.config.sent_folder
-    if folder and sent:
+
+    trouble: list[DeskbotError] = []
+
+    def copy(index: int) -> None:
         try:
-            _copy_sent(source, folder, [messages[i].as_bytes() for i in sent])
-        except SYSTEMIC:
+            with translated(f"append a copy to {folder}"):
+                source.ensure_folder(folder)
+                source.client.append(folder, messages[index].as_bytes(), flags=[b"\\Seen"])
+        except SYSTEMIC as exc:
+            trouble.append(exc)
             raise
-        except DeskbotError as exc:  # as the per-message path: the copy failed, the acknowledgement is this one's error
-            for i in sent:
-                results[i] = exc
-            return results
-        for i in sent:
-            results[i] = f"{results[i]}; copy in {folder}"
-    return results
 
-
-def _copy_sent(source: ImapSource, folder: str, copies: list[bytes]) -> None:
-    """One MULTIAPPEND of every copy where offered, else an APPEND each."""
-    with translated(f"append a copy to {folder}"):
-        source.ensure_folder(folder)
-        if source.client.has_capability("MULTIAPPEND"):
-            source.client.multiappend(folder, [{"msg": c, "flags": [b"\\Seen"]} for c in copies])
-        else:
-            for copy in copies:
-                source.client.append(folder, copy, flags=[b"\\Seen"])
+    errors = source.mailer.send_many(messages, then=copy if folder else None)  # type: ignore[attr-defined]
+    if trouble:  # the IMAP server's trouble while copying stops the step, as in the per-message path
+        raise trouble[0]
+    done = f"; copy in {folder}" if folder else ""
+    return [ack_error(e) if e is not None else f"sent {r.ack.message_id} to {r.ack.to}{done}"  # type: ignore[union-attr]
+            for r, e in zip(requests, errors)]

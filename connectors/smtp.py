@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 
 import aiosmtplib
 
 from bot.config.file import SmtpConfig
 from bot.errors import (
+    SYSTEMIC,
     AuthError,
     ConfigError,
     DeskbotError,
@@ -62,17 +63,31 @@ class SmtpMailer:
         if error is not None:
             raise error
 
-    def send_many(self, messages: Sequence[EmailMessage], *, connections: int = CONNECTIONS) -> list[BaseException | None]:
+    def send_many(self, messages: Sequence[EmailMessage], *, connections: int = CONNECTIONS,
+                  then: Callable[[int], None] | None = None) -> list[BaseException | None]:
         """Send messages over up to `connections` connections at once; for each, None (sent) or the error `send`
-        would raise for it. A connection that failed is dropped, never reused."""
+        would raise for it. A connection that failed is dropped, never reused. `then(index)` runs as soon as a
+        message is accepted (before the next is taken); what it raises becomes that message's result, and after
+        a systemic error (the server `then` talks to is in trouble) no further message is sent."""
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
         results: list[BaseException | None] = [None] * len(messages)
         todo = iter(enumerate(messages))
+        halted: list[BaseException] = []
 
         async def worker() -> None:
             for index, message in todo:  # one iterator shared by the workers: each message is taken once
+                if halted:
+                    results[index] = not_done(ServiceUnavailable(f"not sent: {halted[0]}"))
+                    continue
                 results[index] = await self._send_one(message)
+                if results[index] is None and then is not None:
+                    try:
+                        then(index)
+                    except Exception as exc:  # noqa: BLE001 - this message's, handed back with it
+                        results[index] = exc
+                        if isinstance(exc, SYSTEMIC):
+                            halted.append(exc)
 
         async def workers() -> None:
             await asyncio.gather(*(worker() for _ in range(max(1, min(connections, len(messages))))))

@@ -82,6 +82,24 @@ def test_a_batch_goes_over_a_few_connections_at_once_each_message_with_its_own_a
                                                          "each refusal: a connection that failed is not reused)"
 
 
+def test_a_follow_up_runs_after_each_accepted_message_and_trouble_in_it_stops_the_batch(smtp_sink: SmtpSink) -> None:
+    """`then` (the copy into Sent) runs once a message is accepted; a refused one gets none; when `then` meets
+    its server's trouble, no further message goes out (the restart checks the rest)."""
+    smtp_sink.handler.refuse_rcpt = {"customer1@example.org": "550 5.1.1 no such user"}
+    followed: list[int] = []
+
+    def then(index: int) -> None:
+        followed.append(index)
+        if index == 3:
+            raise ServiceUnavailable("the IMAP server went away")
+
+    with SmtpMailer(make_config(smtp_sink.host, smtp_sink.port)) as mailer:
+        results = mailer.send_many(numbered_acks(8), connections=1, then=then)
+    assert followed == [0, 2, 3] and isinstance(results[1], PermanentError) and isinstance(results[3], ServiceUnavailable)
+    assert all(isinstance(r, ServiceUnavailable) and not r.maybe_done for r in results[4:])
+    assert len(smtp_sink.messages) == 3
+
+
 def test_a_batch_to_an_unreachable_server_tries_once_and_fails_every_message_as_not_sent() -> None:
     with SmtpMailer(make_config("127.0.0.1", free_port())) as mailer:
         results = mailer.send_many(numbered_acks(6), connections=3)
