@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 import re  # noqa: E402
 
+from bench.cpu import dovecot_cpu, own_cpu  # noqa: E402
 from bench.intake import CORPUS, append_all  # noqa: E402
 from bench.intake import varied_mails as corpus_mails  # noqa: E402
 from bot.ops.loopback import SmtpSink, free_port  # noqa: E402
@@ -118,7 +118,7 @@ class Run:
 
 def run_child(command: list[str], env: dict[str, str], log: Path, server: DovecotServer | None = None) -> Run:
     """Run a deskbot command to its end, with the CPU time it and the servers spent."""
-    dovecot, own = dovecot_cpu(server), _own_cpu()
+    dovecot, own = dovecot_cpu(server), own_cpu()
     started = time.perf_counter()
     with log.open("ab") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
@@ -127,43 +127,7 @@ def run_child(command: list[str], env: dict[str, str], log: Path, server: Doveco
     wall = time.perf_counter() - started
     time.sleep(0.3)  # the session's imap process ends after the logout: let the master reap it (its time then counts)
     return Run(wall, usage.ru_maxrss / 1024, process.returncode, usage.ru_utime + usage.ru_stime,
-               dovecot_cpu(server) - dovecot, _own_cpu() - own)
-
-
-def _own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def dovecot_cpu(server: DovecotServer | None) -> float:
-    """CPU seconds of Dovecot so far: its master's own and those of its children it has reaped (proc(5) stat)."""
-    if server is None:
-        return 0.0
-    try:
-        pid = int((server.dir / "run" / "master.pid").read_text().split()[0])
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except (OSError, ValueError, IndexError):
-        return float("nan")
-    ticks = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime: fields 14-17 of the whole line
-    live = sum(_process_cpu(child) for child in _children(pid))
-    return ticks / os.sysconf("SC_CLK_TCK") + live
-
-
-def _children(pid: int) -> list[int]:
-    """Live child processes of `pid` (imap-login, auth, imap sessions)."""
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _process_cpu(pid: int) -> float:
-    """A live process's own CPU seconds (the reaped ones are in its parent's cutime)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+               dovecot_cpu(server) - dovecot, own_cpu() - own)
 
 
 def new_mailbox(server: DovecotServer, mails: list[bytes]) -> tuple[str, str]:
