@@ -9,7 +9,10 @@ with its own Message-ID), a fresh SQLite log and an aiosmtpd sink; the real daem
 classifies, decides, records, sets keywords, acknowledges and moves every mail in its own process.
 mails/s is N over the run's wall time less the time the same command takes on an empty folder (start,
 model load, login: shown as "start-up", measured apart below as start to first mail). Peak RSS is the
-child's own `ru_maxrss` (os.wait4). Also: peak RSS of `deskbot serve` after N predict and ticket
+child's own `ru_maxrss` (os.wait4). CPU seconds per 1,000 mails, less the empty run's, tell which side is
+the bottleneck on a shared machine: the daemon's (its os.wait4 rusage), Dovecot's (its master process's own
+and reaped children's times, /proc/PID/stat) and the aiosmtpd sink's (this process's own time during the run).
+`--profile DIR` runs the daemon under cProfile and leaves DIR/run-N.prof for each size. Also: peak RSS of `deskbot serve` after N predict and ticket
 requests, and start to first mail (spawn `deskbot run`, one mail waiting, cached model, until the
 acknowledgement reaches aiosmtpd). Needs Dovecot run as root (see shared/notes/real-mail-servers.md).
 """
@@ -23,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -33,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 import re  # noqa: E402
 
+from bench.cpu import dovecot_cpu, own_cpu  # noqa: E402
 from bench.intake import CORPUS, append_all  # noqa: E402
 from bench.intake import varied_mails as corpus_mails  # noqa: E402
 from bot.ops.loopback import SmtpSink, free_port  # noqa: E402
@@ -99,14 +104,30 @@ def write_config(folder: Path, sink: SmtpSink, cache: Path, *, mailbox: str = ""
     return path
 
 
-def run_child(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float, int]:
-    """Run a deskbot command to its end; (wall seconds, its own peak RSS in MiB, exit code)."""
+@dataclass
+class Run:
+    """One child's run: wall seconds, its own peak RSS in MiB, exit code, and the CPU seconds of each side."""
+
+    wall: float
+    rss: float
+    code: int
+    cpu: float  # the daemon's own user + system time
+    dovecot: float = 0.0  # Dovecot's processes (master, login, imap) meanwhile
+    sink: float = 0.0  # this process meanwhile: the aiosmtpd sink's thread
+
+
+def run_child(command: list[str], env: dict[str, str], log: Path, server: DovecotServer | None = None) -> Run:
+    """Run a deskbot command to its end, with the CPU time it and the servers spent."""
+    dovecot, own = dovecot_cpu(server), own_cpu()
     started = time.perf_counter()
     with log.open("ab") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - started, usage.ru_maxrss / 1024, process.returncode
+    wall = time.perf_counter() - started
+    time.sleep(0.3)  # the session's imap process ends after the logout: let the master reap it (its time then counts)
+    return Run(wall, usage.ru_maxrss / 1024, process.returncode, usage.ru_utime + usage.ru_stime,
+               dovecot_cpu(server) - dovecot, own_cpu() - own)
 
 
 def new_mailbox(server: DovecotServer, mails: list[bytes]) -> tuple[str, str]:
@@ -129,7 +150,8 @@ def inbox_left(server: DovecotServer, user: str, password: str) -> int:
     return left
 
 
-def measure_run(server: DovecotServer, count: int, cache: Path, work: Path, *, quiet: bool = False) -> None:
+def measure_run(server: DovecotServer, count: int, cache: Path, work: Path, *, quiet: bool = False,
+                profile: Path | None = None) -> None:
     """One `deskbot run --once` over `count` mails, after the same command on an empty folder."""
     with SmtpSink() as sink:
         folder = work / f"run-{count}"
@@ -138,21 +160,27 @@ def measure_run(server: DovecotServer, count: int, cache: Path, work: Path, *, q
         empty = write_config(folder, sink, cache, mailbox=MAILBOX.format(host=server.host, port=server.port,
                                                                          user=empty_user))
         command = [sys.executable, "-m", "bot", "run", "--once", "--config", str(empty)]
-        base, _, code = run_child(command, {**os.environ, "BENCH_IMAP_PASSWORD": empty_password}, folder / "log")
-        if code != 0:
-            raise SystemExit(f"deskbot run --once on an empty folder failed (exit {code}); see {folder / 'log'}")
+        base = run_child(command, {**os.environ, "BENCH_IMAP_PASSWORD": empty_password}, folder / "log", server)
+        if base.code != 0:
+            raise SystemExit(f"deskbot run --once on an empty folder failed (exit {base.code}); see {folder / 'log'}")
         (folder / "deskbot.sqlite3").unlink(missing_ok=True)
         user, password = new_mailbox(server, varied_mails(count))
         write_config(folder, sink, cache, mailbox=MAILBOX.format(host=server.host, port=server.port, user=user))
-        wall, rss, code = run_child(command, {**os.environ, "BENCH_IMAP_PASSWORD": password}, folder / "log")
+        if profile is not None:
+            command[1:1] = ["-m", "cProfile", "-o", str(profile / f"run-{count}.prof")]
+        run = run_child(command, {**os.environ, "BENCH_IMAP_PASSWORD": password}, folder / "log", server)
         left = inbox_left(server, user, password)
-    rate = count / max(wall - base, 1e-3)
+    rate = count / max(run.wall - base.wall, 1e-3)
     if quiet:
         return
-    print(f"{count:>6} mails: {wall:6.1f} s wall, start-up {base:4.1f} s, {rate:6.0f} mails/s "
-          f"(target >= {TARGET_RATE}: {verdict(rate >= TARGET_RATE)}); peak RSS {rss:4.0f} MiB "
-          f"(target <= {TARGET_RSS_MIB}: {verdict(rss <= TARGET_RSS_MIB)}); {len(sink.messages)} acknowledged, "
-          f"{left} left in INBOX, exit {code}", flush=True)
+    per = 1000 / count
+    print(f"{count:>6} mails: {run.wall:6.1f} s wall, start-up {base.wall:4.1f} s, {rate:6.0f} mails/s "
+          f"(target >= {TARGET_RATE}: {verdict(rate >= TARGET_RATE)}); peak RSS {run.rss:4.0f} MiB "
+          f"(target <= {TARGET_RSS_MIB}: {verdict(run.rss <= TARGET_RSS_MIB)}); {len(sink.messages)} acknowledged, "
+          f"{left} left in INBOX, exit {run.code}", flush=True)
+    print(f"{'':>6}        CPU s per 1,000 mails: daemon {(run.cpu - base.cpu) * per:5.2f}, "
+          f"Dovecot {(run.dovecot - base.dovecot) * per:5.2f}, SMTP sink {(run.sink - base.sink) * per:5.2f} "
+          f"(start-up alone: daemon {base.cpu:4.2f} s)", flush=True)
 
 
 def measure_serve(cache: Path, work: Path, requests: int) -> None:
@@ -264,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=500, help="predict and ticket requests sent to serve")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "deskbot-bench-cache",
                         help="the model cache (built once, reused)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="run the daemon under cProfile; DIR/run-N.prof per size (slower: rates are not comparable)")
     parser.add_argument("--latency", action="store_true", help="run bench/latency.py with the remaining arguments")
     args, rest = parser.parse_known_args(argv)
     if args.latency:
@@ -274,13 +304,15 @@ def main(argv: list[str] | None = None) -> int:
         print("needs Dovecot (apt-get install dovecot-imapd) and root; see shared/notes/real-mail-servers.md")
         return 2
     sizes = [int(n) for n in args.mails.split(",") if n.strip()]
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} cores, shared; Dovecot + aiosmtpd on loopback; model cache {args.cache}")
     with DovecotServer() as server, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         measure_run(server, 1, args.cache, work, quiet=True)  # builds the model into the cache once: no figure
         (work / "run-1").rename(work / "warm-up")
         for count in sizes:
-            measure_run(server, count, args.cache, work)
+            measure_run(server, count, args.cache, work, profile=args.profile)
         if args.start:
             measure_start(server, args.cache, work)
         if args.serve:

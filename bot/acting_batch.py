@@ -17,15 +17,18 @@ from dataclasses import dataclass, field
 
 from bot.acting import Subject, attempt, build_action, conclude, subject_of
 from bot.errors import SYSTEMIC
+from bot.judge import note_bounce
 from bot.log.batch import Step, actions_of, commit_steps
+from bot.log.records import load_decision, row_ticket
 from bot.log.schema import ActionLog, TicketLog
 from bot.ops.metrics import count_action
 from bot.outbox import Waiting
 from bot.triage import Outcome, Triage
-from connectors.base import Action, Source
+from connectors.base import ACKNOWLEDGE, Action, Source
 
 log = logging.getLogger(__name__)
 Result = Outcome | Exception | None  # None: act on it per ticket; STOPPED: left for the next start
+SENT_AT_ONCE = 16  # acknowledgements handed to the mailer together, between two looks at the stop flag
 STOPPED = Outcome("", "stopped")
 
 
@@ -51,8 +54,12 @@ class Track:
 def act_batch(rows: list[TicketLog], source: Source, triage: Triage, *, stop: threading.Event) -> list[Result]:
     """Run the actions of freshly recorded tickets kind by kind; one result per row (see `Result`).
 
+    A delivery report among them first suppresses the addresses it names (`note_bounce`).
     A stop asked for between two tickets' acknowledgements leaves the rest where they are (in flight, checked
     by the next start), as the per-ticket path finishes only the ticket in hand."""
+    for row in rows:  # as the per-ticket path: after it is recorded, before it is acted on or more is judged
+        if "failed_recipients" in row.meta:
+            note_bounce(row_ticket(row), load_decision(row), triage)
     plans = actions_of(triage.store, [row.id for row in rows if row.id is not None])
     kinds = max((tuple(a.kind for a in plans[row.id]) for row in rows if row.id is not None), key=len, default=())
     tracks: dict[int, Track] = {}
@@ -69,21 +76,63 @@ def act_batch(rows: list[TicketLog], source: Source, triage: Triage, *, stop: th
 def _run_kind(kind: str, step: int, tracks: list[Track], source: Source, triage: Triage,
               stop: threading.Event) -> None:
     """Cause one action kind for every ticket in the batch, then record all outcomes in one commit."""
-    requests = [build_action(t.actions[step], t.row, t.subject, triage) for t in tracks] \
-        if kind in getattr(source, "batch_kinds", ()) else [None] * len(tracks)
-    shares = source.perform_batch(kind, requests) if requests and requests[0] is not None else [None] * len(tracks)
+    batched = kind in getattr(source, "batch_kinds", ()) and bool(tracks)
+    requests = [build_action(t.actions[step], t.row, t.subject, triage) if batched and _acts(kind, t) else None
+                for t in tracks]
+    shares, started, systemic = _shares(kind, requests, source, stop)
     steps: list[Step] = []
     try:
-        for track, request, share in zip(tracks, requests, shares):
-            if share is None and stop.is_set():  # one ticket at a time here: stop between two of them
+        for track, request, share, began in zip(tracks, requests, shares, started):
+            if not began or (not batched and stop.is_set()):  # per ticket: stop between two of them
                 track.stopped = True  # never started: pending again, nothing for the next start to check
-                steps.append(Step(track.actions[step].id, "pending", "not started: deskbot was stopped", tried=False))
+                why = "deskbot was stopped" if stop.is_set() else f"the server failed before its turn: {systemic}"
+                steps.append(Step(track.actions[step].id, "pending", f"not started: {why}", tried=False))
                 continue
-            outcome = _attempt(track, step, kind, request, share, source, triage)
+            try:
+                outcome = _attempt(track, step, kind, request, share, source, triage)
+            except SYSTEMIC as exc:
+                if share is None:
+                    raise  # nothing more is tried on a server in trouble
+                systemic = systemic or exc  # the others' effects happened already: recorded first, then raised
+                continue
             if outcome is not None:
                 steps.append(outcome)
     finally:  # what was done before a systemic failure is recorded; the rest stays in flight, verified later
         commit_steps(triage.store, steps)
+    if systemic is not None:
+        raise systemic
+
+
+def _acts(kind: str, track: Track) -> bool:
+    """Does this ticket's action of `kind` cause anything (an acknowledgement the decision did not want is
+    recorded as skipped without a request)?"""
+    return kind != ACKNOWLEDGE or track.row.ack_template is not None
+
+
+def _shares(kind: str, requests: list[Action | None], source: Source, stop: threading.Event
+            ) -> tuple[list[str | Exception | None], list[bool], Exception | None]:
+    """Each ticket's share of the batched effect (None: none, the ticket acts on its own), whether its turn
+    came, and a systemic error that ended the step. Acknowledgements go out `SENT_AT_ONCE` at a time, with a
+    look at the stop flag between two groups, as the per-ticket path stops between two tickets."""
+    shares: list[str | Exception | None] = [None] * len(requests)
+    started = [True] * len(requests)
+    wanted = [i for i, r in enumerate(requests) if r is not None]
+    size = SENT_AT_ONCE if kind == ACKNOWLEDGE else max(len(wanted), 1)
+    for start in range(0, len(wanted), size):
+        group, systemic = wanted[start:start + size], None
+        if not start or not stop.is_set():
+            try:
+                for i, share in zip(group, source.perform_batch(kind, [requests[i] for i in group])):
+                    shares[i] = share
+                continue
+            except SYSTEMIC as exc:
+                if not start:
+                    raise  # nothing of the step happened for sure: all stay in flight, verified later
+                systemic = exc
+        for i in wanted[start:]:  # stopped, or the server failed: the rest was never tried
+            started[i] = False
+        return shares, started, systemic
+    return shares, started, None
 
 
 def _attempt(track: Track, step: int, kind: str, request: Action | None, share: str | Exception | None,

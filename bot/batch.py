@@ -2,21 +2,30 @@
 
 Judging a mail reads the decision log (the thread it continues, how many acknowledgements its sender got
 lately), so a mail is only judged into a chunk while nothing in the chunk could change its decision: a mail
-of the same reply address, in the same thread, or a second copy of the same key first sends the chunk to the
-log (`Chunk.depends`). Anything unusual (unreadable input, a known key, a model that fails, a bounce report)
-goes the per-ticket way; the same decisions come out as when every mail is handled on its own.
+from an address the chunk acknowledges (only acknowledgements count towards an address's limits), in the same
+thread, a second copy of the same key, or from an address a bounce report in the chunk names first sends the
+chunk to the log (`Chunk.depends`). Anything unusual (unreadable input, a known
+key, a model that fails) goes the per-ticket way; the same decisions come out as when every mail is handled on its own.
+
+What the log answers for judging (the thread a mail continues, its recipient's acknowledgements, whether its
+key is known) is asked once for the whole fetched batch (`Recall`); an answer a ticket judged since then
+could have changed (its key, addresses or thread) is asked again, so each answer is the per-mail one.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.decide import reply_address
 from bot.errors import SYSTEMIC
 from bot.judge import for_source, judge, new_ack_id
+from bot.log import recall
 from bot.log.batch import Decided
-from bot.models import Prediction, Ticket
+from bot.log.store import Store
+from bot.thread import reference_tokens
+from bot.models import Prediction, PriorTicket, Recipient, Ticket
 from bot.triage import Classifier, Triage
 from classifier.text import ticket_text
 from connectors.base import RawItem, Source
@@ -31,17 +40,21 @@ class Chunk:
     items: list[RawItem] = field(default_factory=list)
     decided: list[Decided] = field(default_factory=list)
     keys: set[str] = field(default_factory=set)
-    addresses: set[str] = field(default_factory=set)
+    addresses: set[str] = field(default_factory=set)  # where the chunk's acknowledgements go
     threads: set[str] = field(default_factory=set)
+    silenced: set[str] = field(default_factory=set)  # addresses a bounce report of the chunk may suppress
     cursor: str | None = None  # past the last item read: the chunk's items and those handled on their own
 
     def __len__(self) -> int:
         return len(self.items)
 
     def depends(self, ticket: Ticket) -> bool:
-        """Would recording the chunk first change how `ticket` is judged (same sender, thread or key)?"""
+        """Would recording the chunk first change how `ticket` is judged (its key, its thread, its reply address
+        where the chunk sends an acknowledgement, or an address a bounce report of the chunk names)?"""
         thread = {ticket.message_id, *ticket.references} - {""}
-        return ticket.key in self.keys or reply_address(ticket) in self.addresses or bool(thread & self.threads)
+        address = reply_address(ticket)
+        return (ticket.key in self.keys or address in self.addresses or address in self.silenced
+                or bool(thread & self.threads))
 
     def add(self, item: RawItem, decided: Decided) -> None:
         """One more judged item."""
@@ -49,8 +62,10 @@ class Chunk:
         self.items.append(item)
         self.decided.append(decided)
         self.keys.add(ticket.key)
-        self.addresses.add(reply_address(ticket))
+        if decided.decision.ack_template is not None and decided.decision.ack_to:
+            self.addresses.add(decided.decision.ack_to)  # only an acknowledgement counts for a recipient's limits
         self.threads |= {ticket.message_id, *ticket.references} - {""}
+        self.silenced |= {a.lower() for a in ticket.meta_value("failed_recipients").split()}
 
 
 class Foreseen:
@@ -71,10 +86,63 @@ class Foreseen:
         return found if found is not None else self.classifier.predict(text)
 
 
+def _thread(message_ids: Sequence[str]) -> tuple[str, ...]:
+    """A mail's thread Message-IDs, once each, as find_prior asks for them."""
+    return tuple(dict.fromkeys(m for m in message_ids if m))
+
+
+def _number(reference: str) -> int:
+    """The sequence number in a customer reference (SUP-000042 -> 42)."""
+    digits = reference.rpartition("-")[2]
+    return int(digits) if digits.isdigit() else 1 << 62
+
+
+class Recall:
+    """The decision log's answers for a fetched batch, asked at once (bot/log/recall.py), handed to judge() mail
+    by mail. Only a ticket judged since can change an answer (recorded with its chunk, or on its own): its
+    key, addresses (a bounce suppresses those it names) and Message-IDs (its own, its acknowledgement's) are
+    then asked of the log again."""
+
+    def __init__(self, store: Store, tickets: list[Ticket], prefix: str) -> None:
+        self.store = store
+        self.known = recall.known_keys(store, [t.key for t in tickets])
+        self.recipients = recall.recipients(store, [reply_address(t) for t in tickets])
+        lookups = list(dict.fromkeys((_thread(t.references), reference_tokens(t, prefix)) for t in tickets))
+        self.priors = dict(zip(lookups, recall.priors(store, lookups)))
+        self.changed: set[str] = set()  # keys, addresses and Message-IDs whose answers may have changed
+        self.numbered = recall.references_given(store)  # a reference given out later may be found later
+
+    def is_known(self, key: str) -> bool:
+        """Is `key` recorded (`Store.find_key`)?"""
+        return self.store.find_key(key) is not None if key in self.changed else key in self.known
+
+    def recipient(self, address: str) -> Recipient:
+        """`recall.recipient`, from the batch's answers while they hold."""
+        found = self.recipients.get(address) if address not in self.changed else None
+        return found if found is not None else recall.recipient(self.store, address)
+
+    def find_prior(self, message_ids: Sequence[str], references: Sequence[str]) -> PriorTicket | None:
+        """`recall.find_prior`, from the batch's answers unless a ticket judged since has a Message-ID its thread
+        names, or it quotes a reference given out since the batch was read."""
+        lookup = (_thread(message_ids), tuple(references))
+        fresh = lookup in self.priors and not self.changed.intersection(lookup[0]) and \
+            all(_number(r) <= self.numbered for r in references)
+        return self.priors[lookup] if fresh else recall.find_prior(self.store, message_ids, references)
+
+    def judged(self, ticket: Ticket, decided: Decided | None) -> None:
+        """`ticket` is about to be recorded (with its chunk or on its own): what it could change is asked again."""
+        self.changed |= {ticket.key, reply_address(ticket), ticket.message_id}  # a prior is found by these ids
+        self.changed |= {a.lower() for a in ticket.meta_value("failed_recipients").split()}
+        if decided is not None:
+            self.changed |= {decided.decision.ack_to or "", decided.ack_message_id}
+
+
 def foreseeing(triage: Triage, tickets: list[Ticket | None]) -> Triage:
-    """`triage` whose classifier has the batch's predictions made at once."""
-    texts = list(dict.fromkeys(ticket_text(t.subject, t.text) for t in tickets if t is not None))
-    return replace(triage, classifier=Foreseen(triage.classifier, texts))
+    """`triage` with the batch's predictions made at once and the log's answers asked at once."""
+    known = [t for t in tickets if t is not None]
+    texts = list(dict.fromkeys(ticket_text(t.subject, t.text) for t in known))
+    memory = Recall(triage.store, known, triage.rules.acknowledgement.reference_prefix) if known else None
+    return replace(triage, classifier=Foreseen(triage.classifier, texts), memory=memory)
 
 
 def parsed(item: RawItem, source: Source) -> Ticket | None:
@@ -86,15 +154,23 @@ def parsed(item: RawItem, source: Source) -> Ticket | None:
 
 
 def judge_fresh(ticket: Ticket, source: Source, triage: Triage) -> Decided | None:
-    """A new ticket judged for a chunk, or None when it takes the per-ticket path (known key, bounce report,
-    a model or rules that fail on it); record the chunk first when it `depends` on it."""
-    if ticket.meta_value("failed_recipients") or triage.store.find_key(ticket.key):
-        return None
+    """A new ticket judged for a chunk, or None when it takes the per-ticket path (a known key, a model or rules
+    that fail on it); record the chunk first when it `depends` on it. A bounce report's suppressions are noted
+    when its chunk is acted on (bot/acting_batch.py), before anything after it is judged."""
+    memory = triage.memory if isinstance(triage.memory, Recall) else None
+    decided = None
     try:
-        prediction, decision = judge(ticket, triage)
-    except SYSTEMIC:
-        raise
-    except Exception:  # noqa: BLE001 - the per-ticket path keeps it to decide later, with the error
-        return None
-    decision = for_source(decision, source, ticket)
-    return Decided(ticket, prediction, decision, source.plan(decision), new_ack_id(triage))
+        if memory.is_known(ticket.key) if memory else triage.store.find_key(ticket.key) is not None:
+            return None
+        try:
+            prediction, decision = judge(ticket, triage)
+        except SYSTEMIC:
+            raise
+        except Exception:  # noqa: BLE001 - the per-ticket path keeps it to decide later, with the error
+            return None
+        decision = for_source(decision, source, ticket)
+        decided = Decided(ticket, prediction, decision, source.plan(decision), new_ack_id(triage))
+        return decided
+    finally:
+        if memory is not None:
+            memory.judged(ticket, decided)

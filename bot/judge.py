@@ -26,11 +26,13 @@ def judge(ticket: Ticket, triage: Triage) -> tuple[Prediction, Decision]:
     """Gather what the log knows (the thread, the recipient), predict unless a before-model rule decided alone,
     then apply the rules (pure); a shadow model, when one runs, decides beside the live one and is recorded."""
     store, rules, now = triage.store, triage.rules, triage.store.clock()  # one rule set for the whole ticket
-    prior = recall.find_prior(store, ticket.references, reference_tokens(ticket, rules.acknowledgement.reference_prefix))
+    tokens, memory = reference_tokens(ticket, rules.acknowledgement.reference_prefix), triage.memory
+    prior = memory.find_prior(ticket.references, tokens) if memory else recall.find_prior(store, ticket.references, tokens)
     asked = needs_model(ticket, rules, now=now, calendar=triage.calendar, prior=prior)
     text = ticket_text(ticket.subject, ticket.text)
     prediction = metrics.predict(triage, text) if asked else None
-    recipient = recall.recipient(store, reply_address(ticket))
+    address = reply_address(ticket)
+    recipient = memory.recipient(address) if memory else recall.recipient(store, address)
 
     def decide_with(given: Prediction | None) -> Decision:
         return decide(ticket, given, rules, now=now, calendar=triage.calendar, prior=prior,

@@ -6,13 +6,13 @@ those three modules has to import another one just for its types.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from bot.ack.templates import AckRenderer
 from bot.log.store import Store
-from bot.models import Decision, Prediction, Ticket
+from bot.models import Decision, Prediction, PriorTicket, Recipient, Ticket
 from bot.rules import RuleSet
 from bot.sla import BusinessHours
 
@@ -36,6 +36,18 @@ class Shadow(Protocol):
         ...
 
 
+class Memory(Protocol):
+    """What the decision log answers for judging, asked ahead for a whole fetched batch (bot/batch.py)."""
+
+    def find_prior(self, message_ids: Sequence[str], references: Sequence[str]) -> PriorTicket | None:
+        """The ticket a mail continues (bot/log/recall.py find_prior)."""
+        ...
+
+    def recipient(self, address: str) -> Recipient:
+        """Acknowledgements to `address` lately, and its suppression (bot/log/recall.py recipient)."""
+        ...
+
+
 @dataclass
 class Triage:
     """Everything a cycle needs, passed in (no globals)."""
@@ -53,6 +65,7 @@ class Triage:
     seeded: set[str] = field(default_factory=set)  # sources whose references were checked since this start
     shadow: Shadow | None = None  # bot/learning/shadow.py
     metrics: Metrics | None = None  # bot/ops/metrics.py: counted when set
+    memory: Memory | None = None  # the log's answers for a fetched batch, asked at once; None: asked per mail
 
 
 @dataclass(frozen=True)

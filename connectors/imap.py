@@ -19,7 +19,7 @@ from types import TracebackType
 import imapclient
 
 from bot.config.file import MailboxConfig
-from bot.errors import BadInputError, DeskbotError, SendLater, ServiceUnavailable, TransientError
+from bot.errors import BadInputError, DeskbotError, TransientError
 from bot.models import Decision, Ticket
 from bot.rules import RuleSet
 from connectors.base import (
@@ -36,7 +36,7 @@ from connectors.base import (
     Observation,
     RawItem,
 )
-from connectors.imap_batch import BATCH_KINDS
+from connectors.imap_batch import ack_error, batch_kinds
 from connectors.imap_batch import perform_batch as _perform_batch
 from connectors.imap_folders import flag_where_filed, highest_reference, unmakeable_folders
 from connectors.imap_observation import scan_folders
@@ -223,7 +223,10 @@ class ImapSource:
             return f"not done: the message is no longer in {self.config.folder} (moved or deleted by someone)"
         return handler(uid, action)
 
-    batch_kinds = BATCH_KINDS  # the action kinds `perform_batch` causes for many messages at once
+    @property
+    def batch_kinds(self) -> tuple[str, ...]:
+        """The action kinds `perform_batch` causes for many messages at once."""
+        return batch_kinds(self)
 
     def perform_batch(self, kind: str, actions: list[Action]) -> list[str | DeskbotError]:
         """Cause `kind` for many messages with one command per keyword set or target folder; a result each."""
@@ -256,12 +259,11 @@ class ImapSource:
         assert self.mailer is not None and action.ack is not None and action.ack.message is not None
         try:
             self.mailer.send(action.ack.message)
-        except ServiceUnavailable as exc:
-            if exc.maybe_done:  # the connection broke after the message may have gone: checked before a resend
+        except TransientError as exc:
+            error = ack_error(exc)
+            if error is exc:
                 raise
-            raise SendLater(str(exc), outage=True) from exc
-        except TransientError as exc:  # this recipient's server said "later" (greylisting, mailbox busy)
-            raise SendLater(str(exc), outage=False) from exc
+            raise error from exc
         done = f"sent {action.ack.message_id} to {action.ack.to}"
         if self.config.sent_folder:
             with translated(f"append a copy to {self.config.sent_folder}"):

@@ -5,22 +5,26 @@ one per message and action), then sets the same keywords on every UID that gets 
 and moves every UID bound for the same folder with one UID MOVE (RFC 6851). Each message still gets its
 own result: done, "no longer in the folder", or the error of a group the server refused, which the
 caller then retries message by message (so one refused message never fails its neighbours).
+
+Acknowledgements of a batch go out through the mailer's `send_many` (a few SMTP connections at once), each
+copied into the Sent folder as soon as it is accepted.
 """
 
 from __future__ import annotations
 
+import imaplib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from bot.errors import SYSTEMIC, DeskbotError, PermanentError
-from connectors.base import FILE, WRITE_BACK, Action
+from bot.errors import SYSTEMIC, DeskbotError, PermanentError, SendLater, ServiceUnavailable, TransientError
+from connectors.base import ACKNOWLEDGE, FILE, WRITE_BACK, Action
 from connectors.imap_session import PROCESSED, keyword, translated
 
 if TYPE_CHECKING:
     from connectors.imap import ImapSource
 
 BATCH_KINDS = (WRITE_BACK, FILE)
-Result = str | DeskbotError
+Result = str | BaseException
 
 
 def uid_set(uids: Sequence[int]) -> str:
@@ -54,8 +58,16 @@ def present(source: ImapSource, requests: Sequence[Action]) -> dict[int, int | N
     return found
 
 
+def batch_kinds(source: ImapSource) -> tuple[str, ...]:
+    """The action kinds `perform_batch` causes for many messages at once (acknowledgements: when the mailer
+    sends batches)."""
+    return BATCH_KINDS + ((ACKNOWLEDGE,) if hasattr(source.mailer, "send_many") else ())
+
+
 def perform_batch(source: ImapSource, kind: str, requests: Sequence[Action]) -> list[Result]:
     """Cause `kind` for every request with as few commands as the server allows; one result per request."""
+    if kind == ACKNOWLEDGE:
+        return _acknowledge(source, requests)
     where = present(source, requests)
     results: list[Result | None] = [None] * len(requests)
     gone = f"not done: the message is no longer in {source.config.folder} (moved or deleted by someone)"
@@ -108,12 +120,34 @@ def _write_back(source: ImapSource, requests: Sequence[Action], uids: dict[int, 
     groups: dict[tuple[str, ...], list[int]] = {}
     for index in uids:
         groups.setdefault(tuple(_words(requests[index])), []).append(index)
-    for words, indexes in groups.items():
-        flags = [w.encode() for w in words]
-        if _grouped(source, requests, indexes, results, lambda u, f=flags: source.client.add_flags(u, f, silent=True),
-                    "store keywords", uids):
-            for index in indexes:
-                results[index] = "keywords " + " ".join(words)
+    stores = [([uids[i] for i in indexes], list(words)) for words, indexes in groups.items()]
+    for (words, indexes), taken in zip(groups.items(), store_pipelined(source, stores, "store keywords")):
+        for index in indexes:  # a group the server refused: message by message, so one never fails the others
+            results[index] = "keywords " + " ".join(words) if taken else _one(source, requests[index])
+
+
+def store_pipelined(source: ImapSource, stores: Sequence[tuple[list[int], list[str]]], what: str) -> list[bool]:
+    """UID STORE +FLAGS.SILENT of each (UIDs, keywords), all sent before the first answer is read (RFC 3501
+    5.5 lets a client do so): the customer references make nearly every message's keyword set its own, and
+    waiting for each answer cost a round trip per message. True where the server said OK.
+
+    imapclient sends one command at a time, so this speaks through its imaplib connection (`_command`,
+    `_command_complete`: imaplib keeps each tag's answer apart, whatever order they are read in)."""
+    imap = source.client._imap
+    taken: list[bool] = []
+    with translated(what):
+        tags = [imap._command("UID", "STORE", uid_set(uids), "+FLAGS.SILENT", f"({' '.join(words)})")
+                for uids, words in stores]
+        for tag in tags:  # every answer is read, even after a refusal, so none is left on the connection
+            try:
+                taken.append(imap._command_complete("UID", tag)[0] == "OK")
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error:  # BAD: this command's arguments, not the connection
+                taken.append(False)
+    for name in ("FLAGS", "OK"):  # Dovecot announces the mailbox's whole keyword list after each new keyword:
+        imap.untagged_responses.pop(name, None)  # nobody reads them, and imaplib would keep them all
+    return taken
 
 
 def _words(request: Action) -> list[str]:
@@ -154,3 +188,43 @@ def _file(source: ImapSource, requests: Sequence[Action], uids: dict[int, int], 
         if _grouped(source, requests, members, results, move, f"move to {folder}", uids):
             for index in members:
                 results[index] = done
+
+
+def ack_error(exc: BaseException) -> BaseException:
+    """What an SMTP error means for an acknowledgement: when the server cannot take it now (down, or "later"
+    for this recipient) it waits in the outbox (SendLater) and the mail is still filed; a connection that broke
+    after the message may have gone stays as it is (checked before a resend)."""
+    if isinstance(exc, ServiceUnavailable):
+        return exc if exc.maybe_done else SendLater(str(exc), outage=True)
+    if isinstance(exc, TransientError):  # this recipient's server said "later" (greylisting, mailbox busy)
+        return SendLater(str(exc), outage=False)
+    return exc
+
+
+def _acknowledge(source: ImapSource, requests: Sequence[Action]) -> list[Result]:
+    """Send the batch's acknowledgements at once, each copied into the Sent folder as soon as it is accepted (as
+    the per-message path does: a crash between the two makes the restart send it again, so that window stays one
+    message wide; a MULTIAPPEND after the whole group widened it to the group)."""
+    assert source.mailer is not None
+    messages = [r.ack.message for r in requests if r.ack is not None and r.ack.message is not None]
+    if len(messages) != len(requests):
+        raise ValueError("an acknowledgement request without its message")
+    folder = source.config.sent_folder
+
+    trouble: list[DeskbotError] = []
+
+    def copy(index: int) -> None:
+        try:
+            with translated(f"append a copy to {folder}"):
+                source.ensure_folder(folder)
+                source.client.append(folder, messages[index].as_bytes(), flags=[b"\\Seen"])
+        except SYSTEMIC as exc:
+            trouble.append(exc)
+            raise
+
+    errors = source.mailer.send_many(messages, then=copy if folder else None)  # type: ignore[attr-defined]
+    if trouble:  # the IMAP server's trouble while copying stops the step, as in the per-message path
+        raise trouble[0]
+    done = f"; copy in {folder}" if folder else ""
+    return [ack_error(e) if e is not None else f"sent {r.ack.message_id} to {r.ack.to}{done}"  # type: ignore[union-attr]
+            for r, e in zip(requests, errors)]

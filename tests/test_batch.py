@@ -3,6 +3,9 @@ and a crash or a server failure in the middle of a batched step loses nothing an
 
 from __future__ import annotations
 
+import imaplib
+import logging
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -14,21 +17,24 @@ from bot.daemon import build_triage, sources_of
 from bot.ops.loopback import SmtpSink
 from bot.pipeline import handle_item, run_source, seed_references
 from bot.triage import Triage
-from connectors.imap_batch import uid_set
+from connectors.imap_batch import store_pipelined, uid_set
 from tests.conftest import Clock, Mailbox, new_mailbox
-from tests.scenario import copies, customer_mail, folder_state, make_config, rows
+from tests.scenario import copies, customer_mail, cycle, folder_state, make_config, rows
+from tests.test_intake_e2e import dsn
 
 CORPUS = Path(__file__).parent / "fixtures" / "mail" / "corpus"
 
 
 def backlog() -> list[bytes]:
-    """Ordinary requests, the same customer twice, a reply in the thread of the first, an auto-reply, a bounce."""
+    """Ordinary requests, the same customer twice, a reply in the thread of the first, an auto-reply and then a
+    request from its sender (no acknowledgement went to him: the two may share a chunk), a bounce."""
     first = customer_mail(0, message_id="<first@example.org>")
     reply = customer_mail(11, sender="Customer 0 <customer0@example.org>",
                           extra="In-Reply-To: <first@example.org>\r\nReferences: <first@example.org>\r\n")
     odd = [(CORPUS / name).read_bytes() for name in ("ooo-zimbra.eml", "dsn-exchange.eml")]
     return [first, *(customer_mail(n) for n in range(1, 9)), odd[0],
-            customer_mail(9, sender="Customer 3 <customer3@example.org>"), reply, odd[1], customer_mail(10)]
+            customer_mail(9, sender="Customer 3 <customer3@example.org>"), reply, odd[1], customer_mail(10),
+            customer_mail(12, sender="Pierre Roux <p.roux@mairie.example>")]
 
 
 def acknowledgements(sink: SmtpSink) -> list[tuple[str, str, str]]:
@@ -52,7 +58,7 @@ def one_by_one(config: Config, triage: Triage) -> None:
 
 
 def test_a_batch_gets_the_same_decisions_keywords_folders_and_acknowledgements_as_one_by_one(
-        imap_server, tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+        imap_server, tmp_path: Path, model_cache: Path, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
     results, mails = [], backlog()
     for way in ("batch", "one-by-one"):
         mailbox = new_mailbox(imap_server)
@@ -74,6 +80,7 @@ def test_a_batch_gets_the_same_decisions_keywords_folders_and_acknowledgements_a
     assert batch[1] == single[1], "the same keywords, in the same folders"
     assert batch[2] == single[2] and len(batch[2]) >= 9, "the same acknowledgements"
     assert any(d[8] for d in batch[0]), "the reply was recognised as a follow-up of a ticket in the same batch"
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR], "no batch fell back"
 
 
 class Killed(BaseException):
@@ -152,17 +159,19 @@ def test_a_server_error_mid_batch_leaves_the_rest_pending_and_the_next_cycle_res
         sent_config: Config, mailbox: Mailbox, smtp_sink: SmtpSink, clock: Clock,
         monkeypatch: pytest.MonkeyPatch) -> None:
     triage = build_triage(sent_config, clock=clock)
-    real_add = imapclient.IMAPClient.add_flags
+    real_command = imaplib.IMAP4._command
 
-    def refuse(client: imapclient.IMAPClient, *args: object, **kwargs: object) -> object:
-        raise OSError("connection reset by peer")  # the keywords' STORE of the whole batch never gets through
+    def refuse(imap: imaplib.IMAP4, name: str, *args: object) -> object:
+        if "STORE" in args:  # the keywords' STOREs of the whole batch never get through
+            raise OSError("connection reset by peer")
+        return real_command(imap, name, *args)
 
-    monkeypatch.setattr(imapclient.IMAPClient, "add_flags", refuse)
+    monkeypatch.setattr(imaplib.IMAP4, "_command", refuse)
     [scheduled] = sources_of(sent_config, triage)
     report = run_source(scheduled.source, triage)
     assert report.error and len(rows(sent_config)) == 10, "the batch was recorded before acting on it"
     assert all(r.pending and r.status == "decided" for r in rows(sent_config)) and not smtp_sink.messages
-    monkeypatch.setattr(imapclient.IMAPClient, "add_flags", real_add)
+    monkeypatch.setattr(imaplib.IMAP4, "_command", real_command)
 
     [scheduled] = sources_of(sent_config, triage)
     report = run_source(scheduled.source, triage)
@@ -192,6 +201,66 @@ def test_an_unreadable_mail_inside_a_batch_is_set_aside_and_the_others_go_on(
     assert not any(r.pending for r in rows(config))
     [scheduled] = sources_of(config, triage)
     assert run_source(scheduled.source, triage).read == 0, "the cursor went past all ten"
+
+
+def test_a_batch_of_acknowledgements_gives_each_recipient_its_own_outcome_and_one_copy_in_sent(
+        sent_config: Config, mailbox: Mailbox, smtp_sink: SmtpSink, clock: Clock) -> None:
+    """Sent together over a few connections: a refused recipient fails (flagged), a greylisted one waits in the
+    outbox, the others are done, each copied once to Sent."""
+    smtp_sink.handler.refuse_rcpt = {"customer3@example.org": "550 5.1.1 no such user",
+                                     "customer5@example.org": "450 4.2.0 greylisted"}
+    triage = build_triage(sent_config, clock=clock)
+    [scheduled] = sources_of(sent_config, triage)
+
+    report = run_source(scheduled.source, triage)
+
+    status = {r.sender: r.status for r in rows(sent_config)}
+    assert status.pop("customer3@example.org") == "failed" and status.pop("customer5@example.org") == "outbox"
+    assert set(status.values()) == {"done"} and len(smtp_sink.messages) == 8 and not report.error
+    sent = folder_state(mailbox)["Sent"]
+    assert len(sent) == 8 and all(b"\\Seen" in flags for flags in sent.values())
+    assert sorted(str(m["Message-ID"]) for m in smtp_sink.messages) == sorted(
+        m.decode().partition(":")[2].strip() for m in sent), "one copy of each acknowledgement sent, none of the others"
+
+
+def test_a_bounce_inside_a_batch_silences_its_address_for_the_mails_after_it(
+        mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+    """A delivery report goes with its batch, and a later mail of the same batch from the address it names is
+    judged after the suppression, as one by one: no acknowledgement goes there again."""
+    config = make_config([mailbox.config], smtp_sink, tmp_path, model_cache)
+    triage = build_triage(config, clock=clock)
+    mailbox.append(customer_mail(0, sender="Gone <gone@customer.example>"))
+    cycle(config, triage)
+    [ack] = smtp_sink.messages
+    clock.now += timedelta(hours=2)
+    mailbox.append(customer_mail(1), dsn(ack, "gone@customer.example"), customer_mail(2),
+                   customer_mail(5, sender="Gone <gone@customer.example>"), customer_mail(3))
+
+    [report] = cycle(config, triage)
+
+    assert not report.error and sorted(o.status for o in report.outcomes) == ["done"] * 5
+    later = next(r for r in rows(config) if r.sender == "gone@customer.example" and r.id != rows(config)[0].id)
+    assert "bounced for good" in (later.ack_skip_reason or "")
+    assert sorted(str(m["To"]) for m in smtp_sink.messages[1:]) == [f"Customer {n} <customer{n}@example.org>"
+                                                                   for n in (1, 2, 3)]
+
+
+def test_pipelined_stores_set_each_messages_keywords_and_keep_no_announcements(
+        mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+    """All STOREs sent before the first answer is read; a refused one (a keyword the server calls BAD) fails
+    alone; Dovecot's announcements of the keyword list after each new keyword are not kept on the connection."""
+    mailbox.append(*(customer_mail(n) for n in range(3)))
+    config = make_config([mailbox.config], smtp_sink, tmp_path, model_cache)
+    [scheduled] = sources_of(config, build_triage(config, clock=clock))
+    with scheduled.source as source:
+        uids = sorted(source.client.search(["ALL"]))
+        taken = store_pipelined(source, [([uids[0], uids[1]], ["deskbot-dept-billing", "SUP-000001"]),
+                                         ([uids[2]], ["bad(keyword"]), ([uids[2]], ["SUP-000002"])], "store")
+        assert taken == [True, False, True]
+        assert not {"FLAGS", "OK"} & set(source.client._imap.untagged_responses)
+    keywords = sorted(sorted(f for f in flags if not f.startswith(b"\\"))
+                      for flags in folder_state(mailbox)["INBOX"].values())
+    assert keywords == [[b"SUP-000001", b"deskbot-dept-billing"]] * 2 + [[b"SUP-000002"]]
 
 
 @pytest.mark.parametrize(("uids", "expected"), [([5], "5"), ([1, 2, 3], "1:3"), ([9, 1, 2, 4, 3, 7], "1:4,7,9"),

@@ -56,6 +56,57 @@ def test_sends_each_message_once_over_one_connection(smtp_sink: SmtpSink) -> Non
     assert [m["Message-ID"] for m in smtp_sink.messages] == ["<ack.42@deskbot.test>", "<ack.43@deskbot.test>"]
 
 
+def numbered_acks(count: int) -> list[EmailMessage]:
+    """Acknowledgements to customer0 … customerN-1, each with its own Message-ID."""
+    acks = []
+    for n in range(count):
+        ack = make_ack()
+        ack.replace_header("To", f"customer{n}@example.org")
+        ack.replace_header("Message-ID", f"<ack.{n}@deskbot.test>")
+        acks.append(ack)
+    return acks
+
+
+def test_a_batch_goes_over_a_few_connections_at_once_each_message_with_its_own_answer(smtp_sink: SmtpSink) -> None:
+    smtp_sink.handler.refuse_rcpt = {"customer3@example.org": "550 5.1.1 no such user",
+                                     "customer5@example.org": "450 4.2.0 greylisted"}
+    smtp_sink.handler.delay = 0.02  # a server that takes its time: the connections overlap
+    with SmtpMailer(make_config(smtp_sink.host, smtp_sink.port)) as mailer:
+        results = mailer.send_many(numbered_acks(12), connections=4)
+        again = mailer.send_many(numbered_acks(2), connections=4)
+    assert isinstance(results[3], PermanentError) and isinstance(results[5], TransientError)
+    assert [r for n, r in enumerate(results) if n not in (3, 5)] == [None] * 10 and again == [None, None]
+    assert sorted(str(m["Message-ID"]) for m in smtp_sink.messages) == sorted(
+        [f"<ack.{n}@deskbot.test>" for n in range(12) if n not in (3, 5)] + ["<ack.0@deskbot.test>", "<ack.1@deskbot.test>"])
+    assert 1 < len(smtp_sink.handler.sessions) <= 4 + 2, "a few connections kept for the cycle (and one more after " \
+                                                         "each refusal: a connection that failed is not reused)"
+
+
+def test_a_follow_up_runs_after_each_accepted_message_and_trouble_in_it_stops_the_batch(smtp_sink: SmtpSink) -> None:
+    """`then` (the copy into Sent) runs once a message is accepted; a refused one gets none; when `then` meets
+    its server's trouble, no further message goes out (the restart checks the rest)."""
+    smtp_sink.handler.refuse_rcpt = {"customer1@example.org": "550 5.1.1 no such user"}
+    followed: list[int] = []
+
+    def then(index: int) -> None:
+        followed.append(index)
+        if index == 3:
+            raise ServiceUnavailable("the IMAP server went away")
+
+    with SmtpMailer(make_config(smtp_sink.host, smtp_sink.port)) as mailer:
+        results = mailer.send_many(numbered_acks(8), connections=1, then=then)
+    assert followed == [0, 2, 3] and isinstance(results[1], PermanentError) and isinstance(results[3], ServiceUnavailable)
+    assert all(isinstance(r, ServiceUnavailable) and not r.maybe_done for r in results[4:])
+    assert len(smtp_sink.messages) == 3
+
+
+def test_a_batch_to_an_unreachable_server_tries_once_and_fails_every_message_as_not_sent() -> None:
+    with SmtpMailer(make_config("127.0.0.1", free_port())) as mailer:
+        results = mailer.send_many(numbered_acks(6), connections=3)
+    assert all(isinstance(r, ServiceUnavailable) and not r.maybe_done for r in results)
+    assert sum("not tried again" in str(r) for r in results) >= 3
+
+
 @pytest.mark.parametrize(("reply", "error"), [
     ("451 4.3.0 busy", ServiceUnavailable),  # the server's trouble: the cycle stops, no ticket is blamed
     ("421 4.7.0 try again later", ServiceUnavailable),

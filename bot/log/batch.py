@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -64,9 +64,10 @@ def record_decisions(store: Store, decided: Sequence[Decided], *, cursor: str | 
                 session.add(row)
                 rows.append(row)
             session.flush()
-            for row, entry in zip(rows, decided):
-                for kind in entry.kinds:
-                    session.add(ActionLog(ticket_id=row.id, kind=kind, state="pending", updated_at=now, detail=""))
+            actions = [{"ticket_id": row.id, "kind": kind, "state": "pending", "updated_at": now, "detail": "",
+                        "marker": "", "attempts": 0} for row, entry in zip(rows, decided) for kind in entry.kinds]
+            if actions:  # one INSERT for all (executemany), without an ORM object each
+                session.exec(insert(ActionLog.__table__), params=actions)  # type: ignore[call-overload]
             if cursor is not None and rows:
                 _put_cursor(session, rows[0].source, cursor, now)
             session.commit()
@@ -100,28 +101,31 @@ def actions_of(store: Store, ticket_ids: Sequence[int]) -> dict[int, list[Action
 
 
 def commit_steps(store: Store, steps: Sequence[Step]) -> None:
-    """Finish many actions, mark the next ones in flight and update their tickets, in a single commit."""
+    """Finish many actions, mark the next ones in flight and update their tickets, in a single commit.
+
+    One UPDATE for all finished actions (executemany), one for those now in flight, one per set of ticket
+    values: the rows are written without being read first."""
     if not steps:
         return
-    now = store.now()
-    ids = {s.action_id for s in steps if s.action_id is not None} | {s.then for s in steps if s.then is not None}
+    now, action, ticket = store.now(), ActionLog.__table__, TicketLog.__table__
+    finished = [{"a_id": s.action_id, "a_state": s.state, "a_detail": s.detail[:2000], "a_tried": int(s.tried)}
+                for s in steps if s.action_id is not None]
+    marked = [s.then for s in steps if s.then is not None]
+    tickets: dict[tuple[tuple[str, object], ...], list[object]] = {}
+    for step in steps:
+        if step.ticket_update:
+            values = tuple(sorted((k, v) for k, v in step.ticket_update.items() if k != "id"))
+            tickets.setdefault(values, []).append(step.ticket_update["id"])
     with store.session() as session:
-        actions = {a.id: a for a in session.exec(select(ActionLog).where(col(ActionLog.id).in_(list(ids))))}
-        tickets = [s.ticket_update["id"] for s in steps if s.ticket_update]
-        if tickets:  # read in one query: `_update_ticket`'s session.get then finds each in the session
-            session.exec(select(TicketLog).where(col(TicketLog.id).in_(tickets))).all()
+        if finished:
+            session.exec(update(action).where(action.c.id == bindparam("a_id")).values(
+                state=bindparam("a_state"), detail=bindparam("a_detail"), updated_at=now,
+                attempts=action.c.attempts + bindparam("a_tried")), params=finished)
         for step in steps:
-            if step.action_id is not None:
-                action = actions[step.action_id]
-                action.state, action.detail, action.updated_at = step.state, step.detail[:2000], now
-                action.attempts += step.tried
-                for name, value in step.action_update.items():
-                    setattr(action, name, value)
-                session.add(action)
-            if step.then is not None:
-                following = actions[step.then]
-                following.state, following.updated_at = "inflight", now
-                session.add(following)
-            if step.ticket_update:
-                store._update_ticket(session, step.ticket_update)
+            if step.action_id is not None and step.action_update:
+                session.exec(update(action).where(action.c.id == step.action_id).values(**step.action_update))
+        if marked:
+            session.exec(update(action).where(action.c.id.in_(marked)).values(state="inflight", updated_at=now))
+        for values, ids in tickets.items():
+            session.exec(update(ticket).where(ticket.c.id.in_(ids)).values(**dict(values), updated_at=now))
         session.commit()
