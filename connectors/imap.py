@@ -61,6 +61,9 @@ _BATCH = 200  # UIDs per FETCH, and the batch the pipeline records and acts on a
 __all__ = ["ImapSource", "PROCESSED", "UNPARSEABLE", "keyword"]
 
 
+MANY_KEYWORDS = 1000  # a folder knowing this many keywords makes the server's answer to each new one slow
+
+
 class ImapSource:
     """One folder of one IMAP account; a context manager per cycle (connects, logs in, selects)."""
 
@@ -73,6 +76,7 @@ class ImapSource:
         self._client: imapclient.IMAPClient | None = None
         self._keywords_allowed = False
         self._validity = 0
+        self._defined = 0
         self._folders: set[str] = set()
         self._warned = False
         self.observe: Callable[[Observation], None] | None = None  # learning from agents (bot/learning)
@@ -111,6 +115,7 @@ class ImapSource:
         with translated(f"select folder {self.config.folder!r}"):
             selected = self.client.select_folder(self.config.folder)
         self._validity = int(selected[b"UIDVALIDITY"])
+        self._defined = len(selected.get(b"FLAGS", ()))  # flags and keywords the folder knows (RFC 3501 7.2.6)
         self._keywords_allowed = b"\\*" in selected.get(b"PERMANENTFLAGS", ())
         if not self._keywords_allowed and not self._warned:
             self._warned = True
@@ -125,6 +130,9 @@ class ImapSource:
             moves = "MOVE" if self.client.has_capability("MOVE") else "no MOVE (COPY + delete)"
             keywords = "keywords" if self._keywords_allowed else "NO custom keywords"
             found = f"logged in; {self.config.folder} has {count} messages; {moves}; {keywords}; {self._watching()}"
+            if self.config.reference_keyword and self._keywords_allowed and self._defined > MANY_KEYWORDS:
+                found += (f"; {self._defined} keywords defined in {self.config.folder}, and each ticket's reference "
+                          "adds one: reference_keyword = false keeps a busy folder fast (see the README)")
             sent = self.config.sent_folder
             if sent and not self.client.folder_exists(sent):
                 return f"{found}; sent_folder {sent!r} does not exist yet (it will be created)"
@@ -279,7 +287,7 @@ class ImapSource:
         assert decision is not None
         words = [keyword("dept", decision.department)] + ([keyword("prio", decision.priority)] if decision.priority else [])
         words += [keyword("tag", t) for t in decision.tags]
-        words += [action.reference] if action.reference else []
+        words += [action.reference] if action.reference and self.config.reference_keyword else []
         self._store(uid, words, "store keywords")
         return "keywords " + " ".join(words)
 

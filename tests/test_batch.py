@@ -267,3 +267,24 @@ def test_pipelined_stores_set_each_messages_keywords_and_keep_no_announcements(
                                                 ([2, 2, 3], "2:3")])
 def test_uid_sets_are_compact(uids: list[int], expected: str) -> None:
     assert uid_set(uids) == expected
+
+
+@pytest.mark.parametrize("way", ["batch", "one-by-one"])
+def test_reference_keyword_false_files_mail_with_every_keyword_but_the_reference(
+        way: str, mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path, clock: Clock) -> None:
+    mailbox.append(*(customer_mail(n) for n in range(4)))
+    config = make_config([mailbox.config.model_copy(update={"reference_keyword": False})], smtp_sink, tmp_path,
+                         model_cache)
+    triage = build_triage(config, clock=clock)
+    if way == "batch":
+        [scheduled] = sources_of(config, triage)
+        assert run_source(scheduled.source, triage).read == 4
+    else:
+        one_by_one(config, triage)
+
+    references = {r.reference for r in rows(config)}
+    flags = [set(f) for msgs in folder_state(mailbox).values() for f in msgs.values()]
+    assert len(flags) == 4 and len(references) == 4 and len(smtp_sink.messages) == 4
+    assert all(b"deskbot-processed" in f and any(k.startswith(b"deskbot-dept-") for k in f) for f in flags)
+    assert not any(ref.encode() in f for f in flags for ref in references)  # no reference became a keyword
+    assert all(any(ref in str(m["Subject"]) for ref in references) for m in smtp_sink.messages)  # still told

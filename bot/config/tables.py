@@ -135,6 +135,9 @@ class MailboxConfig(_Server):
     quarantine_folder: str = ""  # where mail that keeps failing is moved ("" : flagged in place)
     subscribe_folders: bool = True  # subscribe to folders deskbot creates, so mail clients show them
     idle: bool = True  # `deskbot run` watches the folder with IMAP IDLE where the server offers it (bot/watch.py)
+    # Each ticket's reference as a keyword too (agents search by it). Every reference is a keyword new to the folder,
+    # which the server keeps for good and announces in full after each new one: false for a busy folder (README).
+    reference_keyword: bool = True
 
 
 class HelpdeskConfig(_Section):
