@@ -151,13 +151,15 @@ def inbox_left(server: DovecotServer, user: str, password: str) -> int:
 
 
 def measure_run(server: DovecotServer, count: int, cache: Path, work: Path, *, quiet: bool = False,
-                profile: Path | None = None) -> None:
-    """One `deskbot run --once` over `count` mails, after the same command on an empty folder."""
+                profile: Path | None = None, mailbox_extra: str = "") -> None:
+    """One `deskbot run --once` over `count` mails, after the same command on an empty folder; `mailbox_extra`:
+    more keys of the [[mailbox]] table."""
+    mailbox = MAILBOX + mailbox_extra
     with SmtpSink() as sink:
-        folder = work / f"run-{count}"
+        folder = work / f"run-{count}{'-' if mailbox_extra else ''}"
         folder.mkdir()
         empty_user, empty_password = new_mailbox(server, [])
-        empty = write_config(folder, sink, cache, mailbox=MAILBOX.format(host=server.host, port=server.port,
+        empty = write_config(folder, sink, cache, mailbox=mailbox.format(host=server.host, port=server.port,
                                                                          user=empty_user))
         command = [sys.executable, "-m", "bot", "run", "--once", "--config", str(empty)]
         base = run_child(command, {**os.environ, "BENCH_IMAP_PASSWORD": empty_password}, folder / "log", server)
@@ -165,7 +167,7 @@ def measure_run(server: DovecotServer, count: int, cache: Path, work: Path, *, q
             raise SystemExit(f"deskbot run --once on an empty folder failed (exit {base.code}); see {folder / 'log'}")
         (folder / "deskbot.sqlite3").unlink(missing_ok=True)
         user, password = new_mailbox(server, varied_mails(count))
-        write_config(folder, sink, cache, mailbox=MAILBOX.format(host=server.host, port=server.port, user=user))
+        write_config(folder, sink, cache, mailbox=mailbox.format(host=server.host, port=server.port, user=user))
         if profile is not None:
             command[1:1] = ["-m", "cProfile", "-o", str(profile / f"run-{count}.prof")]
         run = run_child(command, {**os.environ, "BENCH_IMAP_PASSWORD": password}, folder / "log", server)
@@ -174,6 +176,8 @@ def measure_run(server: DovecotServer, count: int, cache: Path, work: Path, *, q
     if quiet:
         return
     per = 1000 / count
+    if mailbox_extra:
+        print(f"{'':>6}        with {mailbox_extra.strip()}:")
     print(f"{count:>6} mails: {run.wall:6.1f} s wall, start-up {base.wall:4.1f} s, {rate:6.0f} mails/s "
           f"(target >= {TARGET_RATE}: {verdict(rate >= TARGET_RATE)}); peak RSS {run.rss:4.0f} MiB "
           f"(target <= {TARGET_RSS_MIB}: {verdict(run.rss <= TARGET_RSS_MIB)}); {len(sink.messages)} acknowledged, "
@@ -294,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the model cache (built once, reused)")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="run the daemon under cProfile; DIR/run-N.prof per size (slower: rates are not comparable)")
+    parser.add_argument("--reference-keyword", action=argparse.BooleanOptionalAction, default=True,
+                        help="the mailbox's reference_keyword (default: true, as shipped); --no-reference-keyword "
+                             "measures a busy centre's setting")
     parser.add_argument("--latency", action="store_true", help="run bench/latency.py with the remaining arguments")
     args, rest = parser.parse_known_args(argv)
     if args.latency:
@@ -312,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         measure_run(server, 1, args.cache, work, quiet=True)  # builds the model into the cache once: no figure
         (work / "run-1").rename(work / "warm-up")
         for count in sizes:
-            measure_run(server, count, args.cache, work, profile=args.profile)
+            measure_run(server, count, args.cache, work, profile=args.profile,
+                        mailbox_extra="" if args.reference_keyword else "reference_keyword = false\n")
         if args.start:
             measure_start(server, args.cache, work)
         if args.serve:
