@@ -6,6 +6,8 @@ repeatable. The routes and their OpenAPI document cannot drift apart without thi
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections import Counter
 from pathlib import Path
 
@@ -13,6 +15,23 @@ import pytest
 import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events, from_schema
+
+
+def _import_all(package: object) -> None:
+    """Import every module of `package` now, while the tests are collected. schemathesis is a pytest plugin, so
+    pytest rewrites its modules as they are imported, and it imports most of them lazily; CPython 3.11's
+    compiler can then fail (SystemError: AST constructor recursion depth mismatch) when another thread changes
+    the recursion limit meanwhile, as Hypothesis does. Imported here, nothing is compiled during the test."""
+    for found in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):  # type: ignore[attr-defined]
+        try:
+            importlib.import_module(found.name)
+        except ImportError:  # an optional extra that is not installed (allure)
+            continue
+
+
+_import_all(schemathesis)
+_import_all(importlib.import_module("hypothesis.internal"))  # its engine's and strategies' lazy imports, likewise
+_import_all(importlib.import_module("hypothesis.strategies._internal"))
 
 from tests.api_world import bearer
 from tests.test_api_webhooks import World
