@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 import imapclient  # noqa: E402
 
+from bench.pipeline import wait_until_up  # noqa: E402
 from bench.triage import corpus_mails  # noqa: E402
 from bot.ops.loopback import SmtpSink, free_port  # noqa: E402
 from tests.servers import DovecotServer, PymapPool, dovecot_usable  # noqa: E402
@@ -185,7 +186,7 @@ def serve(cache: Path, folder: Path, texts: list[str], requests: int) -> list[st
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
                               headers={"Authorization": f"Bearer {TOKEN}"}) as http:
-                _wait_up(http, child)
+                wait_until_up(http, child, timeout=180)  # a new cache: the model is built first
                 up = time.perf_counter() - began
                 time.sleep(1)
                 idle = _rss(child.pid)
@@ -209,17 +210,6 @@ def _load(http: httpx.Client, texts: list[str], requests: int) -> None:
     for i in range(requests // 10):
         http.post("/v1/tickets", json={"subject": "Help", "body": texts[i % len(texts)],
                                        "sender": f"c{i}@example.com", "external_id": f"fp-{i}"}).raise_for_status()
-
-
-def _wait_up(http: httpx.Client, child: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and child.poll() is None:
-        try:
-            http.get("/healthz")
-            return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise SystemExit("deskbot serve did not come up")
 
 
 def _rss(pid: int) -> tuple[float, float]:

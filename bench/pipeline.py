@@ -216,9 +216,9 @@ def measure_serve(cache: Path, work: Path, requests: int) -> None:
           f"(target <= {TARGET_RSS_MIB}: {verdict(peak <= TARGET_RSS_MIB)})", flush=True)
 
 
-def wait_until_up(client: httpx.Client, server: subprocess.Popen[bytes]) -> None:
+def wait_until_up(client: httpx.Client, server: subprocess.Popen[bytes], timeout: float = 120) -> None:
     """Until /healthz answers."""
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and server.poll() is None:
         try:
             client.get("/healthz")

@@ -94,7 +94,7 @@ def build_triage(config: Config, *, dry_run: bool = False, clock: Callable[[], d
         rules = load_rules(config.resolve(config.paths.rules), context=rules_context(config, renderer.directory))
         log_warnings(rules)
     check_templates(renderer, rules)
-    keep_language_tables_in(config.resolve(config.paths.cache) or default_cache_dir())  # unpacked once, then mapped
+    keep_language_tables_in(config.resolve(config.paths.cache) or default_cache_dir())  # unpacked once
     classifier = live_classifier(config)
     classifier.warm(then=functools.partial(warn_about_model, rules=rules))  # loads while the sources log in
     prefix = rules.acknowledgement.reference_prefix

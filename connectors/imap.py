@@ -36,7 +36,7 @@ from connectors.base import (
     Observation,
     RawItem,
 )
-from connectors.imap_batch import ack_error, batch_kinds
+from connectors.imap_batch import ack_error, batch_kinds, decision_keywords
 from connectors.imap_batch import perform_batch as _perform_batch
 from connectors.imap_folders import flag_where_filed, highest_reference, unmakeable_folders
 from connectors.imap_observation import scan_folders
@@ -283,11 +283,7 @@ class ImapSource:
     def _write_back(self, uid: int, action: Action) -> str:
         if not self._keywords_allowed:
             return "skipped: the server keeps no custom keywords"
-        decision = action.decision
-        assert decision is not None
-        words = [keyword("dept", decision.department)] + ([keyword("prio", decision.priority)] if decision.priority else [])
-        words += [keyword("tag", t) for t in decision.tags]
-        words += [action.reference] if action.reference and self.config.reference_keyword else []
+        words = decision_keywords(action, self.config.reference_keyword)
         self._store(uid, words, "store keywords")
         return "keywords " + " ".join(words)
 

@@ -119,7 +119,7 @@ def _write_back(source: ImapSource, requests: Sequence[Action], uids: dict[int, 
         return
     groups: dict[tuple[str, ...], list[int]] = {}
     for index in uids:
-        groups.setdefault(tuple(_words(requests[index], source.config.reference_keyword)), []).append(index)
+        groups.setdefault(tuple(decision_keywords(requests[index], source.config.reference_keyword)), []).append(index)
     stores = [([uids[i] for i in indexes], list(words)) for words, indexes in groups.items()]
     for (words, indexes), taken in zip(groups.items(), store_pipelined(source, stores, "store keywords")):
         for index in indexes:  # a group the server refused: message by message, so one never fails the others
@@ -150,8 +150,9 @@ def store_pipelined(source: ImapSource, stores: Sequence[tuple[list[int], list[s
     return taken
 
 
-def _words(request: Action, reference: bool = True) -> list[str]:
-    """The keywords of a decision, as the per-message write-back sets them (the reference too, if `reference`)."""
+def decision_keywords(request: Action, reference: bool = True) -> list[str]:
+    """The keywords of a decision, for the batched and the per-message write-back (the reference too, if
+    `reference`)."""
     decision = request.decision
     assert decision is not None
     words = [keyword("dept", decision.department)] + ([keyword("prio", decision.priority)] if decision.priority else [])
