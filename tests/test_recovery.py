@@ -67,7 +67,7 @@ def test_acknowledgement_in_flight_but_not_sent_goes_out_once_with_its_message_i
     client.delete_messages(client.search(["HEADER", "Message-ID", first.ack_message_id]))
     client.expunge()
     client.logout()
-    smtp_sink.handler.messages.clear()
+    smtp_sink.clear()
     _set_inflight(setup, first.id, "acknowledge")
 
     cycle(setup, triage)
