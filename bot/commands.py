@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import logging
 import sys
@@ -27,6 +28,14 @@ def demo(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """`deskbot run`: the daemon, or one cycle with --once; one instance per SQLite log."""
+    gc.disable()  # start-up makes long-lived objects: start_sources freezes them, then turns the collector on
+    try:
+        return _run(args)
+    finally:
+        gc.enable()  # also when the start failed before that (in-process callers go on)
+
+
+def _run(args: argparse.Namespace) -> int:
     from bot.ops.loglines import use_format
     from bot.config.file import load_config
     from bot.config.where import find_config

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot.cli import main
 from bot.daemon import build_triage, run_once, sources_of
 from bot.errors import ModelError
 from bot.ops.loopback import SmtpSink
@@ -131,8 +132,10 @@ def test_the_model_is_warm_before_the_first_poll_and_a_broken_one_stops_the_star
         saved: tuple[TicketClassifier, Path]) -> None:
     config = api_config(tmp_path, model_cache, sink=smtp_sink, mailbox=[mailbox.config])
     triage = build_triage(config, clock=clock)
+    gc.disable()  # as `deskbot run` starts
     run_once(sources_of(config, triage), triage, stop=NEVER)  # no mail: only the start
     assert triage.classifier._model is not None  # type: ignore[attr-defined]  # loaded though no ticket came
+    assert gc.isenabled() and gc.get_freeze_count() > 0, "start-up's objects frozen, the collector on for the rest"
 
     broken = Path(shutil.copytree(saved[1], tmp_path / "broken"))
     (broken / sidecar.MODEL_FILE).write_bytes(b"not a model")
@@ -193,3 +196,9 @@ def test_the_language_tables_are_unpacked_once_into_the_kept_folder_and_mapped_f
     third = identifier.language_identifier(blocked / "cache")  # cannot be made: unpacked for this process only
     assert os.fstat(third.nb_ptc.file.fd).st_ino != kept[0].stat().st_ino
     assert [third.classify(t) for t in texts] == [first.classify(t) for t in texts]
+
+
+def test_run_turns_the_cyclic_collector_back_on_when_its_start_fails(tmp_path: Path) -> None:
+    (tmp_path / "deskbot.toml").write_text("[database]\nurl = 42\n")
+    assert main(["run", "--once", "--config", str(tmp_path / "deskbot.toml")]) == 2
+    assert gc.isenabled()
