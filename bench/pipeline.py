@@ -12,6 +12,9 @@ model load, login: shown as "start-up", measured apart below as start to first m
 child's own `ru_maxrss` (os.wait4). CPU seconds per 1,000 mails, less the empty run's, tell which side is
 the bottleneck on a shared machine: the daemon's (its os.wait4 rusage), Dovecot's (its master process's own
 and reaped children's times, /proc/PID/stat) and the aiosmtpd sink's (this process's own time during the run).
+The sink stores each message as it comes and parses them after the run (parsing while the sender waited took
+two thirds of its time per message). `--smtp-delay MS` makes it take that long over each message, as a remote
+or busy server does: deskbot fetches and parses the next batch and builds acknowledgements meanwhile.
 `--profile DIR` runs the daemon under cProfile and leaves DIR/run-N.prof for each size. Also: peak RSS of `deskbot serve` after N predict and ticket
 requests, and start to first mail (spawn `deskbot run`, one mail waiting, cached model, until the
 acknowledgement reaches aiosmtpd). Needs Dovecot run as root (see shared/notes/real-mail-servers.md).
@@ -151,11 +154,12 @@ def inbox_left(server: DovecotServer, user: str, password: str) -> int:
 
 
 def measure_run(server: DovecotServer, count: int, cache: Path, work: Path, *, quiet: bool = False,
-                profile: Path | None = None, mailbox_extra: str = "") -> None:
+                profile: Path | None = None, mailbox_extra: str = "", smtp_delay: float = 0.0) -> None:
     """One `deskbot run --once` over `count` mails, after the same command on an empty folder; `mailbox_extra`:
-    more keys of the [[mailbox]] table."""
+    more keys of the [[mailbox]] table; `smtp_delay`: seconds the SMTP sink takes over each message."""
     mailbox = MAILBOX + mailbox_extra
     with SmtpSink() as sink:
+        sink.handler.delay = smtp_delay
         folder = work / f"run-{count}{'-' if mailbox_extra else ''}"
         folder.mkdir()
         empty_user, empty_password = new_mailbox(server, [])
@@ -178,6 +182,8 @@ def measure_run(server: DovecotServer, count: int, cache: Path, work: Path, *, q
     per = 1000 / count
     if mailbox_extra:
         print(f"{'':>6}        with {mailbox_extra.strip()}:")
+    if smtp_delay:
+        print(f"{'':>6}        with an SMTP server taking {smtp_delay * 1000:g} ms over each message:")
     print(f"{count:>6} mails: {run.wall:6.1f} s wall, start-up {base.wall:4.1f} s, {rate:6.0f} mails/s "
           f"(target >= {TARGET_RATE}: {verdict(rate >= TARGET_RATE)}); peak RSS {run.rss:4.0f} MiB "
           f"(target <= {TARGET_RSS_MIB}: {verdict(run.rss <= TARGET_RSS_MIB)}); {len(sink.messages)} acknowledged, "
@@ -301,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-keyword", action=argparse.BooleanOptionalAction, default=True,
                         help="the mailbox's reference_keyword (default: true, as shipped); --no-reference-keyword "
                              "measures a busy centre's setting")
+    parser.add_argument("--smtp-delay", type=float, default=0.0, metavar="MS",
+                        help="milliseconds the SMTP sink waits before answering each message (a remote or busy "
+                             "server; default: 0)")
     parser.add_argument("--latency", action="store_true", help="run bench/latency.py with the remaining arguments")
     args, rest = parser.parse_known_args(argv)
     if args.latency:
@@ -320,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         (work / "run-1").rename(work / "warm-up")
         for count in sizes:
             measure_run(server, count, args.cache, work, profile=args.profile,
-                        mailbox_extra="" if args.reference_keyword else "reference_keyword = false\n")
+                        mailbox_extra="" if args.reference_keyword else "reference_keyword = false\n",
+                        smtp_delay=args.smtp_delay / 1000)
         if args.start:
             measure_start(server, args.cache, work)
         if args.serve:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 
 from bot.acting import Subject, attempt, build_action, conclude, subject_of
 from bot.errors import SYSTEMIC
@@ -25,6 +26,7 @@ from bot.ops.metrics import count_action
 from bot.outbox import Waiting
 from bot.triage import Outcome, Triage
 from connectors.base import ACKNOWLEDGE, Action, Source
+from connectors.meanwhile import Job, Meanwhile
 
 log = logging.getLogger(__name__)
 Result = Outcome | Exception | None  # None: act on it per ticket; STOPPED: left for the next start
@@ -77,19 +79,19 @@ def _run_kind(kind: str, step: int, tracks: list[Track], source: Source, triage:
               stop: threading.Event) -> None:
     """Cause one action kind for every ticket in the batch, then record all outcomes in one commit."""
     batched = kind in getattr(source, "batch_kinds", ()) and bool(tracks)
-    requests = [build_action(t.actions[step], t.row, t.subject, triage) if batched and _acts(kind, t) else None
-                for t in tracks]
-    shares, started, systemic = _shares(kind, requests, source, stop)
+    meanwhile = getattr(source, "meanwhile", None) if kind == ACKNOWLEDGE else None
+    jobs = [_build(t.actions[step], t, triage, meanwhile) if batched and _acts(kind, t) else None for t in tracks]
+    shares, started, systemic = _shares(kind, jobs, source, stop)
     steps: list[Step] = []
     try:
-        for track, request, share, began in zip(tracks, requests, shares, started):
+        for track, job, share, began in zip(tracks, jobs, shares, started):
             if not began or (not batched and stop.is_set()):  # per ticket: stop between two of them
                 track.stopped = True  # never started: pending again, nothing for the next start to check
                 why = "deskbot was stopped" if stop.is_set() else f"the server failed before its turn: {systemic}"
                 steps.append(Step(track.actions[step].id, "pending", f"not started: {why}", tried=False))
                 continue
             try:
-                outcome = _attempt(track, step, kind, request, share, source, triage)
+                outcome = _attempt(track, step, kind, _built(job), share, source, triage)
             except SYSTEMIC as exc:
                 if share is None:
                     raise  # nothing more is tried on a server in trouble
@@ -109,20 +111,41 @@ def _acts(kind: str, track: Track) -> bool:
     return kind != ACKNOWLEDGE or track.row.ack_template is not None
 
 
-def _shares(kind: str, requests: list[Action | None], source: Source, stop: threading.Event
+def _build(action: ActionLog, track: Track, triage: Triage, meanwhile: Meanwhile | None) -> Job[Action]:
+    """The request for one ticket's action: built now (an error stops the batch, which goes per ticket), or,
+    with `meanwhile`, while the mailer waits on earlier acknowledgements of the batch (connectors/meanwhile.py)."""
+    call = partial(build_action, action, track.row, track.subject, triage)
+    if meanwhile is not None:
+        return meanwhile.later(call)
+    job = Job(call)
+    job.result()
+    return job
+
+
+def _built(job: Job[Action] | None) -> Action | None:
+    """A built request; None where building it failed (the ticket's own attempt builds it again, and fails
+    with that error as its own, as in the per-ticket path)."""
+    try:
+        return job.result() if job is not None else None
+    except Exception:  # noqa: BLE001 - raised again by the ticket's own attempt
+        return None
+
+
+def _shares(kind: str, jobs: list[Job[Action] | None], source: Source, stop: threading.Event
             ) -> tuple[list[str | Exception | None], list[bool], Exception | None]:
     """Each ticket's share of the batched effect (None: none, the ticket acts on its own), whether its turn
     came, and a systemic error that ended the step. Acknowledgements go out `SENT_AT_ONCE` at a time, with a
     look at the stop flag between two groups, as the per-ticket path stops between two tickets."""
-    shares: list[str | Exception | None] = [None] * len(requests)
-    started = [True] * len(requests)
-    wanted = [i for i, r in enumerate(requests) if r is not None]
+    shares: list[str | Exception | None] = [None] * len(jobs)
+    started = [True] * len(jobs)
+    wanted = [i for i, r in enumerate(jobs) if r is not None]
     size = SENT_AT_ONCE if kind == ACKNOWLEDGE else max(len(wanted), 1)
     for start in range(0, len(wanted), size):
         group, systemic = wanted[start:start + size], None
         if not start or not stop.is_set():
             try:
-                for i, share in zip(group, source.perform_batch(kind, [requests[i] for i in group])):
+                requests = {i: request for i in group if (request := _built(jobs[i])) is not None}
+                for i, share in zip(requests, source.perform_batch(kind, list(requests.values()))):
                     shares[i] = share
                 continue
             except SYSTEMIC as exc:

@@ -15,8 +15,9 @@ could have changed (its key, addresses or thread) is asked again, so each answer
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from bot.decide import reply_address
 from bot.errors import SYSTEMIC
@@ -29,6 +30,7 @@ from bot.models import Prediction, PriorTicket, Recipient, Ticket
 from bot.triage import Classifier, Triage
 from classifier.text import ticket_text
 from connectors.base import RawItem, Source
+from connectors.meanwhile import Job, Meanwhile
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +153,28 @@ def parsed(item: RawItem, source: Source) -> Ticket | None:
         return source.parse(item)
     except Exception:  # noqa: BLE001 - handle_item reads it again and sets it aside with the reason
         return None
+
+
+def read_ahead(source: Source, batches: Iterator[list[RawItem]], meanwhile: Meanwhile | None
+               ) -> Iterator[tuple[list[RawItem], list[Ticket | None]]]:
+    """Each fetched batch with its items parsed (None: unreadable). With a `meanwhile` queue, the next batch is
+    fetched and parsed in the time the mailer waits while this one is acted on (connectors/meanwhile.py): the
+    same commands, the same tickets and errors, only earlier. The caller clears the queue when it stops."""
+    if meanwhile is None:
+        for items in batches:
+            yield items, [parsed(item, source) for item in items]
+        return
+
+    def fetch() -> tuple[list[RawItem], list[Job[Ticket | None]]] | None:
+        items = next(batches, None)
+        return None if items is None else (items, [meanwhile.later(partial(parsed, i, source)) for i in items])
+
+    upcoming = meanwhile.later(fetch)
+    while (batch := upcoming.result()) is not None:
+        items, jobs = batch
+        tickets = [job.result() for job in jobs]
+        upcoming = meanwhile.later(fetch)
+        yield items, tickets
 
 
 def judge_fresh(ticket: Ticket, source: Source, triage: Triage) -> Decided | None:

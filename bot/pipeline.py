@@ -21,7 +21,7 @@ from time import monotonic
 
 from bot.acting import act, describe, quarantine
 from bot.acting_batch import STOPPED, act_batch
-from bot.batch import Chunk, foreseeing, judge_fresh, parsed
+from bot.batch import Chunk, foreseeing, judge_fresh, read_ahead
 from bot.errors import (
     SYSTEMIC,
     AuthError,
@@ -42,6 +42,7 @@ from bot.ops import login, metrics, status
 from bot.triage import Outcome, SourceReport, Triage
 from connectors.base import DUPLICATE, SET_ASIDE, RawItem, Source
 from connectors.mail import raw_key
+from connectors.meanwhile import Meanwhile
 
 log = logging.getLogger(__name__)
 # A ticket that failed on its own (a helpdesk's 5xx on its update, a bug) waits before its next try, so the
@@ -191,10 +192,24 @@ def _read_batches(source: Source, triage: Triage, report: SourceReport, stop: th
 
     An item the batch cannot take (unreadable, a known key, a model that fails on it) is handled on its own
     at once, without its cursor: the chunk's commit saves the cursor past everything before it."""
+    meanwhile: Meanwhile | None = getattr(source, "meanwhile", None)
+    try:
+        seen = _judge_batches(source, triage, report, stop, meanwhile)
+    finally:
+        if meanwhile is not None:
+            meanwhile.clear()  # a batch fetched ahead is read again by the next cycle
+    if seen is not None:
+        triage.store.save_cursor(source.name, seen)
+
+
+def _judge_batches(source: Source, triage: Triage, report: SourceReport, stop: threading.Event,
+                   meanwhile: Meanwhile | None) -> str | None:
+    """`_read_batches`' loop; the cursor of items read past the last chunk recorded (None: nothing to save)."""
     renewed, seen = monotonic(), None
-    for items in source.fetch_batches(triage.store.get_cursor(source.name)):  # type: ignore[attr-defined]
+    batches = source.fetch_batches(triage.store.get_cursor(source.name))  # type: ignore[attr-defined]
+    for items, tickets in read_ahead(source, batches, meanwhile):
         renewed = _renew_lease(source, triage, renewed)
-        chunk, tickets = Chunk(), [parsed(item, source) for item in items]
+        chunk = Chunk()
         ahead = foreseeing(triage, tickets)
         for item, ticket in zip(items, tickets):
             if stop.is_set():
@@ -215,8 +230,7 @@ def _read_batches(source: Source, triage: Triage, report: SourceReport, stop: th
             seen = None
         if report.stopped:
             break
-    if seen is not None:
-        triage.store.save_cursor(source.name, seen)
+    return seen
 
 
 def _flush(chunk: Chunk, source: Source, triage: Triage, report: SourceReport, stop: threading.Event) -> Chunk:

@@ -53,6 +53,7 @@ from connectors.imap_session import (
     translated,
 )
 from connectors.mail import parse_mail
+from connectors.meanwhile import Meanwhile
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class ImapSource:
         self._folders: set[str] = set()
         self._warned = False
         self.observe: Callable[[Observation], None] | None = None  # learning from agents (bot/learning)
+        self.meanwhile = Meanwhile()  # work the pipeline queues for the time the mailer waits on its server
 
     def __enter__(self) -> ImapSource:
         self._client = connect(self.config)
@@ -92,6 +94,7 @@ class ImapSource:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.meanwhile.clear()  # nothing queued for this connection runs on the next one
         if self.mailer is not None:
             self.mailer.close()
         if self._client is not None:

@@ -223,7 +223,8 @@ def _acknowledge(source: ImapSource, requests: Sequence[Action]) -> list[Result]
             trouble.append(exc)
             raise
 
-    errors = source.mailer.send_many(messages, then=copy if folder else None)  # type: ignore[attr-defined]
+    errors = source.mailer.send_many(messages, then=copy if folder else None,  # type: ignore[attr-defined]
+                                     meanwhile=source.meanwhile)
     if trouble:  # the IMAP server's trouble while copying stops the step, as in the per-message path
         raise trouble[0]
     done = f"; copy in {folder}" if folder else ""

@@ -29,6 +29,7 @@ from bot.errors import (
     TransientError,
     not_done,
 )
+from connectors.meanwhile import Meanwhile
 from connectors.oauth import AccessTokens, server_refused, tokens_for
 from connectors.tls import tls_context
 
@@ -68,11 +69,13 @@ class SmtpMailer:
             raise error
 
     def send_many(self, messages: Sequence[EmailMessage], *, connections: int = CONNECTIONS,
-                  then: Callable[[int], None] | None = None) -> list[BaseException | None]:
+                  then: Callable[[int], None] | None = None,
+                  meanwhile: Meanwhile | None = None) -> list[BaseException | None]:
         """Send messages over up to `connections` connections at once; for each, None (sent) or the error `send`
         would raise for it. A connection that failed is dropped, never reused. `then(index)` runs as soon as a
         message is accepted (before the next is taken); what it raises becomes that message's result, and after
-        a systemic error (the server `then` talks to is in trouble) no further message is sent."""
+        a systemic error (the server `then` talks to is in trouble) no further message is sent. While the
+        server has not answered, the jobs queued in `meanwhile` run, one between two looks at the connections."""
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
         results: list[BaseException | None] = [None] * len(messages)
@@ -94,7 +97,13 @@ class SmtpMailer:
                             halted.append(exc)
 
         async def workers() -> None:
-            await asyncio.gather(*(worker() for _ in range(max(1, min(connections, len(messages))))))
+            spare = asyncio.ensure_future(_spare_time(meanwhile)) if meanwhile is not None else None
+            try:
+                await asyncio.gather(*(worker() for _ in range(max(1, min(connections, len(messages))))))
+            finally:
+                if spare is not None:
+                    spare.cancel()
+                    await asyncio.gather(spare, return_exceptions=True)
 
         self._loop.run_until_complete(workers())
         return results
@@ -195,6 +204,13 @@ class SmtpMailer:
         if self._loop is not None:
             self._loop.close()
             self._loop = None
+
+
+async def _spare_time(meanwhile: Meanwhile) -> None:
+    """Run queued jobs while the connections wait: each job holds the loop until it ends, then the answers that
+    came meanwhile are read (`sleep(0)` lets every ready callback run first)."""
+    while meanwhile.step():
+        await asyncio.sleep(0)
 
 
 def _translated(exc: BaseException, cfg: SmtpConfig) -> BaseException:

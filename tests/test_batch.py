@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import imaplib
 import logging
+import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -17,6 +19,7 @@ from bot.daemon import build_triage, sources_of
 from bot.ops.loopback import SmtpSink
 from bot.pipeline import handle_item, run_source, seed_references
 from bot.triage import Triage
+from connectors import imap as imap_module
 from connectors.imap_batch import store_pipelined, uid_set
 from tests.conftest import Clock, Mailbox, new_mailbox
 from tests.scenario import copies, customer_mail, cycle, folder_state, make_config, rows
@@ -57,8 +60,11 @@ def one_by_one(config: Config, triage: Triage) -> None:
             handle_item(item, source, triage)
 
 
+@pytest.mark.parametrize("batch_size", [200, 5], ids=["one-batch", "batches-read-ahead"])
 def test_a_batch_gets_the_same_decisions_keywords_folders_and_acknowledgements_as_one_by_one(
-        imap_server, tmp_path: Path, model_cache: Path, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+        imap_server, tmp_path: Path, model_cache: Path, clock: Clock, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch, batch_size: int) -> None:
+    monkeypatch.setattr(imap_module, "_BATCH", batch_size)  # small: the next batch is read while acknowledging
     results, mails = [], backlog()
     for way in ("batch", "one-by-one"):
         mailbox = new_mailbox(imap_server)
@@ -288,3 +294,39 @@ def test_reference_keyword_false_files_mail_with_every_keyword_but_the_reference
     assert all(b"deskbot-processed" in f and any(k.startswith(b"deskbot-dept-") for k in f) for f in flags)
     assert not any(ref.encode() in f for f in flags for ref in references)  # no reference became a keyword
     assert all(any(ref in str(m["Subject"]) for ref in references) for m in smtp_sink.messages)  # still told
+
+
+def test_the_next_batch_is_read_while_acknowledgements_go_out_and_a_stop_then_leaves_it_for_the_next_cycle(
+        sent_config: Config, mailbox: Mailbox, smtp_sink: SmtpSink, clock: Clock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(imap_module, "_BATCH", 4)
+    smtp_sink.handler.delay = 0.05  # a server that takes its time over each message: time to read ahead
+    triage, stop = build_triage(sent_config, clock=clock), threading.Event()
+    [scheduled] = sources_of(sent_config, triage)
+    source = scheduled.source
+    read_when: list[int] = []  # acknowledgements received when each batch had been fetched
+    fetch_batches = source.fetch_batches
+
+    def watched(cursor: str | None) -> Iterator[list[object]]:
+        for batch in fetch_batches(cursor):
+            read_when.append(len(smtp_sink.handler.received))
+            if len(read_when) == 2:
+                stop.set()  # Ctrl-C while the first batch is acknowledged, its successor read ahead
+            yield batch
+
+    monkeypatch.setattr(source, "fetch_batches", watched)
+    report = run_source(source, triage, stop=stop)
+
+    assert report.stopped and not report.error
+    assert read_when[0] == 0 and read_when[1] < 4, \
+        "the second batch was fetched while the first one's four acknowledgements went out"
+    assert [o.status for o in report.outcomes] == ["done"] * 4, "the batch in hand was finished"
+    assert len(rows(sent_config)) == 4, "what was read ahead is not recorded: the next cycle reads it again"
+    assert len(source.meanwhile) == 0, "nothing queued is left to run on another cycle's connection"
+
+    [scheduled] = sources_of(sent_config, triage)
+    report = run_source(scheduled.source, triage)
+    assert not report.error and [o.status for o in report.outcomes] == ["done"] * 6
+    assert sorted(str(m["To"]) for m in smtp_sink.messages) == sorted(f"Customer {n} <customer{n}@example.org>"
+                                                                      for n in range(10)), "each exactly once"
+    assert not any(r.pending for r in rows(sent_config))
