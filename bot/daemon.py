@@ -161,7 +161,7 @@ def start_sources(scheduled: list[Scheduled], triage: Triage) -> None:
     wait_ready = getattr(triage.classifier, "wait_ready", None)
     if wait_ready is not None:  # the model warmed while the sources logged in; one that cannot load stops here
         wait_ready()
-    # What start-up built (libraries, the model and its word tables: ~400k objects) lives as long as the process:
+    # What start-up built (libraries, the model and its word tables: ~260k objects) lives as long as the process:
     # frozen, the cyclic collector stops walking it at each full collection (5-7% of a busy cycle's CPU). `run`
     # keeps the collector off until here (0.1-0.2 s of a start); the few thousand objects of cyclic garbage left
     # from start-up are kept too, as a collection now would cost ~70 ms of the first mail's wait.
