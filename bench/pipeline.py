@@ -154,14 +154,41 @@ def inbox_left(server: DovecotServer, user: str, password: str) -> int:
 
 
 def measure_run(server: DovecotServer, count: int, cache: Path, work: Path, *, quiet: bool = False,
-                profile: Path | None = None, mailbox_extra: str = "", smtp_delay: float = 0.0) -> None:
-    """One `deskbot run --once` over `count` mails, after the same command on an empty folder; `mailbox_extra`:
-    more keys of the [[mailbox]] table; `smtp_delay`: seconds the SMTP sink takes over each message."""
+                profile: Path | None = None, mailbox_extra: str = "", smtp_delay: float = 0.0,
+                repeat: int = 1) -> None:
+    """`deskbot run --once` over `count` mails, each time after the same command on an empty folder, `repeat`
+    times (the best pair is shown: a run of one or two seconds is easily halved by a neighbour's second);
+    `mailbox_extra`: more keys of the [[mailbox]] table; `smtp_delay`: seconds the sink takes over each message."""
+    pairs = [_run_pair(server, count, cache, work / f"run-{count}{'-' if mailbox_extra else ''}-{n}",
+                       profile=profile, mailbox_extra=mailbox_extra, smtp_delay=smtp_delay) for n in range(repeat)]
+    rates = [count / max(run.wall - base.wall, 1e-3) for base, run, _, _ in pairs]
+    best = max(range(repeat), key=rates.__getitem__)
+    (base, run, acknowledged, left), rate = pairs[best], rates[best]
+    if quiet:
+        return
+    per = 1000 / count
+    if mailbox_extra:
+        print(f"{'':>6}        with {mailbox_extra.strip()}:")
+    if smtp_delay:
+        print(f"{'':>6}        with an SMTP server taking {smtp_delay * 1000:g} ms over each message:")
+    if repeat > 1:
+        print(f"{'':>6}        best of {repeat} runs ({', '.join(f'{r:.0f}' for r in rates)} mails/s):")
+    print(f"{count:>6} mails: {run.wall:6.1f} s wall, start-up {base.wall:4.1f} s, {rate:6.0f} mails/s "
+          f"(target >= {TARGET_RATE}: {verdict(rate >= TARGET_RATE)}); peak RSS {run.rss:4.0f} MiB "
+          f"(target <= {TARGET_RSS_MIB}: {verdict(run.rss <= TARGET_RSS_MIB)}); {acknowledged} acknowledged, "
+          f"{left} left in INBOX, exit {run.code}", flush=True)
+    print(f"{'':>6}        CPU s per 1,000 mails: daemon {(run.cpu - base.cpu) * per:5.2f}, "
+          f"Dovecot {(run.dovecot - base.dovecot) * per:5.2f}, SMTP sink {(run.sink - base.sink) * per:5.2f} "
+          f"(start-up alone: daemon {base.cpu:4.2f} s)", flush=True)
+
+
+def _run_pair(server: DovecotServer, count: int, cache: Path, folder: Path, *, profile: Path | None,
+              mailbox_extra: str, smtp_delay: float) -> tuple[Run, Run, int, int]:
+    """The empty run and the run over `count` mails: both runs, the acknowledgements sent, the mails left."""
     mailbox = MAILBOX + mailbox_extra
     with SmtpSink() as sink:
         sink.handler.delay = smtp_delay
-        folder = work / f"run-{count}{'-' if mailbox_extra else ''}"
-        folder.mkdir()
+        folder.mkdir(parents=True)
         empty_user, empty_password = new_mailbox(server, [])
         empty = write_config(folder, sink, cache, mailbox=mailbox.format(host=server.host, port=server.port,
                                                                          user=empty_user))
@@ -175,22 +202,7 @@ def measure_run(server: DovecotServer, count: int, cache: Path, work: Path, *, q
         if profile is not None:
             command[1:1] = ["-m", "cProfile", "-o", str(profile / f"run-{count}.prof")]
         run = run_child(command, {**os.environ, "BENCH_IMAP_PASSWORD": password}, folder / "log", server)
-        left = inbox_left(server, user, password)
-    rate = count / max(run.wall - base.wall, 1e-3)
-    if quiet:
-        return
-    per = 1000 / count
-    if mailbox_extra:
-        print(f"{'':>6}        with {mailbox_extra.strip()}:")
-    if smtp_delay:
-        print(f"{'':>6}        with an SMTP server taking {smtp_delay * 1000:g} ms over each message:")
-    print(f"{count:>6} mails: {run.wall:6.1f} s wall, start-up {base.wall:4.1f} s, {rate:6.0f} mails/s "
-          f"(target >= {TARGET_RATE}: {verdict(rate >= TARGET_RATE)}); peak RSS {run.rss:4.0f} MiB "
-          f"(target <= {TARGET_RSS_MIB}: {verdict(run.rss <= TARGET_RSS_MIB)}); {len(sink.messages)} acknowledged, "
-          f"{left} left in INBOX, exit {run.code}", flush=True)
-    print(f"{'':>6}        CPU s per 1,000 mails: daemon {(run.cpu - base.cpu) * per:5.2f}, "
-          f"Dovecot {(run.dovecot - base.dovecot) * per:5.2f}, SMTP sink {(run.sink - base.sink) * per:5.2f} "
-          f"(start-up alone: daemon {base.cpu:4.2f} s)", flush=True)
+        return base, run, len(sink.messages), inbox_left(server, user, password)
 
 
 def measure_serve(cache: Path, work: Path, requests: int) -> None:
@@ -307,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-keyword", action=argparse.BooleanOptionalAction, default=True,
                         help="the mailbox's reference_keyword (default: true, as shipped); --no-reference-keyword "
                              "measures a busy centre's setting")
+    parser.add_argument("--repeat", type=int, default=0, metavar="N",
+                        help="runs per size, the best shown (default: 3 below 1,000 mails, else 1)")
     parser.add_argument("--smtp-delay", type=float, default=0.0, metavar="MS",
                         help="milliseconds the SMTP sink waits before answering each message (a remote or busy "
                              "server; default: 0)")
@@ -325,12 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {os.cpu_count()} cores, shared; Dovecot + aiosmtpd on loopback; model cache {args.cache}")
     with DovecotServer() as server, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        measure_run(server, 1, args.cache, work, quiet=True)  # builds the model into the cache once: no figure
-        (work / "run-1").rename(work / "warm-up")
+        measure_run(server, 1, args.cache, work / "warm-up", quiet=True)  # builds the model into the cache: no figure
         for count in sizes:
             measure_run(server, count, args.cache, work, profile=args.profile,
                         mailbox_extra="" if args.reference_keyword else "reference_keyword = false\n",
-                        smtp_delay=args.smtp_delay / 1000)
+                        smtp_delay=args.smtp_delay / 1000,
+                        repeat=args.repeat if args.repeat else (3 if count < 1000 else 1))
         if args.start:
             measure_start(server, args.cache, work)
         if args.serve:

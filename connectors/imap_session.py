@@ -7,6 +7,7 @@ letting a second error (EBADF from a socket the TLS layer already closed) hide t
 
 from __future__ import annotations
 
+import imaplib
 import re
 import socket
 import ssl
@@ -22,6 +23,12 @@ from connectors.oauth import AccessTokens, server_refused, tokens_for
 from connectors.tls import tls_context
 
 _NOT_ATOM = re.compile(r"[^a-z0-9_.-]+")
+
+# imaplib refuses any response line over `_MAXLINE` (1,000,000 bytes). A folder's FLAGS and PERMANENTFLAGS lines
+# list every keyword it ever held, and a reference keyword (`reference_keyword`) adds one per ticket: past about
+# 90,000 tickets every SELECT of the INBOX would fail, and the mailbox with it. A line stays as long as the server
+# makes it; 64 MiB holds millions of keywords.
+imaplib._MAXLINE = max(imaplib._MAXLINE, 64 << 20)  # type: ignore[attr-defined]
 
 # deskbot's own IMAP keywords (RFC 3501 flag keywords), set on the mail it handled
 PROCESSED = "deskbot-processed"
