@@ -163,16 +163,24 @@ def test_serve_holds_one_model_for_the_api_and_the_daemon(tmp_path: Path, model_
     assert len(loaded) == 1
 
 
-def test_the_mapped_language_identifier_scores_as_py3langids_own() -> None:
+@pytest.mark.parametrize("kept_bytes", [None, 512], ids=["kept-entries", "kept-entries-cleared-when-full"])
+def test_the_mapped_language_identifier_scores_as_py3langids_own(monkeypatch: pytest.MonkeyPatch,
+                                                                kept_bytes: int | None) -> None:
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
+    from classifier import identifier
     from classifier.identifier import Table, language_identifier
 
+    if kept_bytes is not None:
+        monkeypatch.setattr(identifier, "KEPT_BYTES", kept_bytes)
     texts = [*TEXTS, "Привет, как дела у вас сегодня", "日本語のテキストです", "Goedemorgen, mijn factuur klopt niet",
              "Buongiorno, il mio ordine non è arrivato", read_dataset(FIXTURE).texts[0]]
     mapped, own = language_identifier(), LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     assert isinstance(mapped.nb_ptc, Table) and isinstance(mapped.tk_nextmove, Table)  # read where used, not copied
-    assert [mapped.classify(t) for t in texts] == [own.classify(t) for t in texts]
+    expected = [own.classify(t) for t in texts]
+    assert [mapped.classify(t) for t in texts] == expected
+    assert [mapped.classify(t) for t in reversed(texts)] == expected[::-1], "the same from the entries kept"
+    assert 0 < len(mapped.tk_nextmove._entries) <= mapped.tk_nextmove._keep
 
 
 def test_the_language_tables_are_unpacked_once_into_the_kept_folder_and_mapped_from_there(tmp_path: Path) -> None:
