@@ -7,9 +7,10 @@ rows, so the tables are unpacked and each entry or row is read from the unpacked
 page cache keeps them fast). Mapping the file instead was tried: the kernel faults a mapped file in by whole
 large folios, so one sample made 33 MiB resident and a few dozen the whole 65. Same arrays, same scores; texts
 share most of their entries and rows, so the ones read lately are kept (up to `KEPT_BYTES` a table): 0.4 ms a
-sample over 2,181 distinct tickets (0.7 with a pread for each), against 0.1 with the tables held whole. Unpacking takes half a second, so the daemon keeps the unpacked file in its cache
-folder (classifier.text.keep_language_tables_in) and later starts read it at once; without one (or when the
-folder cannot be written) each process unpacks into an unlinked temporary file, as py3langid itself does.
+sample over 2,181 distinct tickets (0.7 with a pread for each), against 0.1 with the tables held whole.
+Unpacking takes half a second, so the daemon keeps the unpacked file in its cache folder
+(classifier.text.keep_language_tables_in) and later starts read it at once; without one (or when the folder
+cannot be written) each process unpacks into an unlinked temporary file, as py3langid itself does.
 """
 
 from __future__ import annotations
@@ -53,8 +54,7 @@ class Table:
         self._row = dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
         self._order: Any = "little" if dtype.byteorder in "<|" or (dtype.byteorder == "=" and _LITTLE) else "big"
         self._signed = dtype.kind == "i"
-        self._entries: dict[int, int] = {}  # the entries and rows read lately: texts share most of theirs
-        self._rows: dict[int, bytes] = {}
+        self._kept: dict[int, Any] = {}  # the entries (ints) or rows (bytes) read lately: texts share most of theirs
         self._keep = max(1, KEPT_BYTES // max(self._row, 64))  # an entry costs ~64 bytes of dict and int objects
 
     def __len__(self) -> int:
@@ -64,16 +64,16 @@ class Table:
         if isinstance(index, (int, np.integer)):
             index = int(index)
             if len(self.shape) == 1 and self.dtype.kind in "iu":
-                found = self._entries.get(index)
+                found = self._kept.get(index)
                 if found is None:
                     found = int.from_bytes(self._read(index), self._order, signed=self._signed)
-                    if len(self._entries) >= self._keep:
-                        self._entries.clear()
-                    self._entries[index] = found
+                    if len(self._kept) >= self._keep:
+                        self._kept.clear()
+                    self._kept[index] = found
                 return found
             return np.frombuffer(self._read(index), self.dtype).reshape(self.shape[1:])[()]
         rows = np.asarray(index, dtype=np.intp).ravel().tolist()
-        kept = self._rows
+        kept = self._kept
         if len(kept) + len(rows) > self._keep:
             kept.clear()
         data = b"".join([kept.get(row) or kept.setdefault(row, self._read(row)) for row in rows])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from datetime import date
+from email.message import EmailMessage
 from types import TracebackType
 
 import imapclient
@@ -94,7 +95,6 @@ class ImapSource:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.meanwhile.clear()  # nothing queued for this connection runs on the next one
         if self.mailer is not None:
             self.mailer.close()
         if self._client is not None:
@@ -277,11 +277,17 @@ class ImapSource:
             raise error from exc
         done = f"sent {action.ack.message_id} to {action.ack.to}"
         if self.config.sent_folder:
-            with translated(f"append a copy to {self.config.sent_folder}"):
-                self._ensure_folder(self.config.sent_folder)
-                self.client.append(self.config.sent_folder, action.ack.message.as_bytes(), flags=[b"\\Seen"])
+            self.keep_sent_copy(action.ack.message)
             done += f"; copy in {self.config.sent_folder}"
         return done
+
+    def keep_sent_copy(self, message: EmailMessage) -> None:
+        """Append an acknowledgement the SMTP server accepted to `sent_folder`, read: agents see what went out,
+        and a restart looks for it there before sending again (`verify`)."""
+        folder = self.config.sent_folder
+        with translated(f"append a copy to {folder}"):
+            self._ensure_folder(folder)
+            self.client.append(folder, message.as_bytes(), flags=[b"\\Seen"])
 
     def _write_back(self, uid: int, action: Action) -> str:
         if not self._keywords_allowed:

@@ -6,7 +6,7 @@ and moves every UID bound for the same folder with one UID MOVE (RFC 6851). Each
 own result: done, "no longer in the folder", or the error of a group the server refused, which the
 caller then retries message by message (so one refused message never fails its neighbours).
 
-Acknowledgements of a batch go out through the mailer's `send_many` (a few SMTP connections at once), each
+Acknowledgements of a batch go out through the mailer's `send_many` (over one kept SMTP connection), each
 copied into the Sent folder as soon as it is accepted.
 """
 
@@ -216,9 +216,7 @@ def _acknowledge(source: ImapSource, requests: Sequence[Action]) -> list[Result]
 
     def copy(index: int) -> None:
         try:
-            with translated(f"append a copy to {folder}"):
-                source.ensure_folder(folder)
-                source.client.append(folder, messages[index].as_bytes(), flags=[b"\\Seen"])
+            source.keep_sent_copy(messages[index])
         except SYSTEMIC as exc:
             trouble.append(exc)
             raise

@@ -180,7 +180,7 @@ def test_the_mapped_language_identifier_scores_as_py3langids_own(monkeypatch: py
     expected = [own.classify(t) for t in texts]
     assert [mapped.classify(t) for t in texts] == expected
     assert [mapped.classify(t) for t in reversed(texts)] == expected[::-1], "the same from the entries kept"
-    assert 0 < len(mapped.tk_nextmove._entries) <= mapped.tk_nextmove._keep
+    assert 0 < len(mapped.tk_nextmove._kept) <= mapped.tk_nextmove._keep
 
 
 def test_the_language_tables_are_unpacked_once_into_the_kept_folder_and_mapped_from_there(tmp_path: Path) -> None:

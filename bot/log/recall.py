@@ -52,6 +52,7 @@ def recipient(store: Store, address: str) -> Recipient:
         return Recipient(acks_last_hour=acks_since(timedelta(hours=1)), acks_last_day=acks_since(timedelta(days=1)),
                          suppressed=suppressed)
 
+
 def priors(store: Store, lookups: Sequence[tuple[Sequence[str], Sequence[str]]]) -> list[PriorTicket | None]:
     """`find_prior` for many mails at once, each given as (thread Message-IDs, quoted customer references), in
     three queries: the newest ticket whose Message-ID or acknowledgement's Message-ID the thread names, else the
