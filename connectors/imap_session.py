@@ -8,6 +8,7 @@ letting a second error (EBADF from a socket the TLS layer already closed) hide t
 from __future__ import annotations
 
 import imaplib
+import logging
 import re
 import socket
 import ssl
@@ -73,6 +74,7 @@ def connect(config: MailboxConfig, *, tokens: AccessTokens | None = None) -> ima
     with translated(f"connect to {config.host}:{config.port}"):
         client = imapclient.IMAPClient(config.host, port=config.port, ssl=config.security == "ssl",
                                        ssl_context=tls_context(config.ca_file), timeout=config.timeout)
+    quiet_protocol_log(client)
     try:
         with translated(f"log in to {config.host}:{config.port} as {config.username}"):
             client.normalise_times = False  # keep INTERNALDATE's zone: the SLA clock needs it
@@ -86,6 +88,18 @@ def connect(config: MailboxConfig, *, tokens: AccessTokens | None = None) -> ima
         close_quietly(client)
         raise
     return client
+
+
+def quiet_protocol_log(client: imapclient.IMAPClient) -> None:
+    """Leave imaplib's protocol trace off unless its logger would keep it.
+
+    imapclient sets imaplib's debug level to 5 and hands the trace to its `imapclient.imaplib` logger, so
+    imaplib formats (repr) each response two or three times before the logger drops it: a mail's whole body,
+    and every keyword of a folder each time a STORE makes the server announce its FLAGS again (a busy folder's
+    list runs to hundreds of kilobytes). With debug logging on, the trace stays as it was.
+    """
+    if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+        client._imap.debug = 0  # noqa: SLF001 - imapclient has no setting for it
 
 
 def _xoauth2_login(client: imapclient.IMAPClient, config: MailboxConfig, tokens: AccessTokens, token: str) -> None:

@@ -4,6 +4,7 @@ keyword makes the server repeat the folder's whole keyword list."""
 
 from __future__ import annotations
 
+import logging
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from bot.ops.loopback import SmtpSink
 from bot.pipeline import run_source
 from connectors import imap as imap_module
 from connectors.imap import ImapSource
+from connectors.imap_session import close_quietly, connect
 from tests.conftest import Clock, Mailbox
 from tests.scenario import customer_mail, make_config
 
@@ -76,3 +78,23 @@ def test_a_cycle_over_a_backlog_keeps_one_commands_responses_not_all(
     assert max(kept.get("FLAGS", 0) for kept in watching.seen) <= 1, watching.seen
     assert max(kept.get("EXPUNGE", 0) for kept in watching.seen) <= 1, watching.seen
 
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.DEBUG])
+def test_the_protocol_trace_is_only_made_for_a_log_that_keeps_it(
+        mailbox: Mailbox, caplog: pytest.LogCaptureFixture, level: int) -> None:
+    """imaplib formats every response line (a mail's whole body, a folder's whole keyword list) for its trace:
+    work thrown away unless debug logging is on, and then the trace must still be there."""
+    mailbox.append(customer_mail(1))
+    caplog.set_level(level, logger="imapclient.imaplib")
+    client = connect(mailbox.config)
+    try:
+        client.select_folder("INBOX")
+        client.fetch(client.search(["ALL"]), ["RFC822"])
+    finally:
+        close_quietly(client)
+    traced = [r for r in caplog.records if r.name == "imapclient.imaplib"]
+    if level == logging.DEBUG:
+        assert any("FETCH" in r.getMessage() for r in traced)
+    else:
+        assert client._imap.debug == 0 and not traced  # noqa: SLF001
