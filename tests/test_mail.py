@@ -187,3 +187,24 @@ def test_broken_message_id_is_no_message_id() -> None:
 
 def test_raw_key_names_unparseable_bytes() -> None:
     assert raw_key(b"\x89PNG") == "sha256:" + hashlib.sha256(b"\x89PNG").hexdigest()
+
+
+def test_the_reply_reader_splits_as_the_library_does() -> None:
+    """Its regexes are built once instead of for every mail: the replies, headers, signatures and disclaimers
+    must be the library's own, mail by mail."""
+    from mailparser_reply import EmailReplyParser
+
+    from connectors.mail import _REPLY_LANGUAGES, _reply_parser, read_mail
+
+    library = EmailReplyParser(languages=list(_REPLY_LANGUAGES))
+    bodies = []
+    for path in sorted(MAIL.glob("*.eml")):
+        try:
+            bodies.append(read_mail(path.read_bytes()).body)
+        except BadInputError:
+            continue  # the unreadable fixtures
+    assert len(bodies) >= 8
+    split = [[(r.content, r.headers, r.signatures, r.disclaimers) for r in reader.read(body).replies]
+             for reader in (library, _reply_parser) for body in bodies]
+    assert split[:len(bodies)] == split[len(bodies):]
+    assert any(len(replies) > 1 for replies in split)  # the fixtures hold replies with quoted mail
