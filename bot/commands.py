@@ -230,8 +230,8 @@ def ack_preview(args: argparse.Namespace) -> int:
     preview = preview_ack(data, setup)
     for line in describe(preview, setup):
         print(line, file=sys.stderr)
-    if preview.ack is None or preview.ack.message is None:
+    if preview.ack is None or preview.ack.wire is None:
         print(f"no acknowledgement would be sent: {preview.reason}")
     else:
-        print(wire_text(preview.ack.message), end="")
+        print(wire_text(preview.ack.wire), end="")
     return 0

@@ -82,9 +82,9 @@ class ApiSource:
         """Send the acknowledgement; flagging has no server to flag on (the decision log shows it)."""
         if action.kind != ACKNOWLEDGE:
             return "recorded in the decision log (an API ticket has no server to flag it on)"
-        if self.mailer is None or action.ack is None or action.ack.message is None:
+        if self.mailer is None or action.ack is None or action.ack.wire is None:
             raise PermanentError("no acknowledgement could be sent: no [smtp] server, or nothing rendered")
-        self.mailer.send(action.ack.message)
+        self.mailer.send(action.ack.wire)
         return f"sent {action.ack.message_id} to {action.ack.to}"
 
     def verify(self, action: Action) -> bool | None:

@@ -18,7 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesParser
+from functools import cached_property
 from types import TracebackType
 from typing import Protocol
 
@@ -53,15 +56,40 @@ class RawItem:
 
 
 @dataclass(frozen=True)
+class Wire:
+    """A mail as the SMTP server gets it: the envelope's sender and recipients, and the bytes (CRLF line ends,
+    raw UTF-8 in the headers only where an address needs SMTPUTF8)."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes
+
+    @property
+    def utf8(self) -> bool:
+        """Does an address of the envelope need SMTPUTF8 (RFC 6531)?"""
+        return not all(a.isascii() for a in (self.sender, *self.recipients))
+
+
+@dataclass(frozen=True)
 class Ack:
-    """A rendered acknowledgement, ready to deliver by mail or as a public helpdesk reply."""
+    """A rendered acknowledgement, ready to deliver by mail (`wire`) or as a public helpdesk reply."""
 
     message_id: str  # stable across retries: the marker looked for after a crash
     to: str  # the recipient, as a mail address header value
     subject: str
     text: str
     html: str | None = None
-    message: EmailMessage | None = None  # the whole RFC 5322 message, for mail
+    wire: Wire | None = None  # the whole RFC 5322 message as it is sent, for mail
+
+    @cached_property
+    def message(self) -> EmailMessage | None:
+        """The mail as an EmailMessage, read from `wire` when first asked for (to look at, not to send)."""
+        if self.wire is None:
+            return None
+        return _READER.parsebytes(self.wire.data.replace(b"\r\n", b"\n"))  # type: ignore[return-value]
+
+
+_READER = BytesParser(policy=policy.default)
 
 
 @dataclass(frozen=True)
@@ -154,8 +182,8 @@ class BatchSource(Source, Protocol):
 class Mailer(Protocol):
     """Sends mail; nothing else."""
 
-    def send(self, message: EmailMessage) -> None:
-        """Send one message or raise TransientError / PermanentError."""
+    def send(self, message: EmailMessage | Wire) -> None:
+        """Send one message (an EmailMessage, or one in its wire form) or raise TransientError / PermanentError."""
         ...
 
     def close(self) -> None:

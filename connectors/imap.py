@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from datetime import date
-from email.message import EmailMessage
 from types import TracebackType
 
 import imapclient
@@ -36,6 +35,7 @@ from connectors.base import (
     Mailer,
     Observation,
     RawItem,
+    Wire,
 )
 from connectors.imap_batch import ack_error, batch_kinds, decision_keywords
 from connectors.imap_batch import perform_batch as _perform_batch
@@ -267,9 +267,9 @@ class ImapSource:
     def _acknowledge(self, action: Action) -> str:
         """Send through the mailer; when it cannot take the message now, the acknowledgement waits (SendLater)
         and the mail is still filed: an SMTP outage or greylisting never holds up triage."""
-        assert self.mailer is not None and action.ack is not None and action.ack.message is not None
+        assert self.mailer is not None and action.ack is not None and action.ack.wire is not None
         try:
-            self.mailer.send(action.ack.message)
+            self.mailer.send(action.ack.wire)
         except TransientError as exc:
             error = ack_error(exc)
             if error is exc:
@@ -277,17 +277,17 @@ class ImapSource:
             raise error from exc
         done = f"sent {action.ack.message_id} to {action.ack.to}"
         if self.config.sent_folder:
-            self.keep_sent_copy(action.ack.message)
+            self.keep_sent_copy(action.ack.wire)
             done += f"; copy in {self.config.sent_folder}"
         return done
 
-    def keep_sent_copy(self, message: EmailMessage) -> None:
+    def keep_sent_copy(self, message: Wire) -> None:
         """Append an acknowledgement the SMTP server accepted to `sent_folder`, read: agents see what went out,
         and a restart looks for it there before sending again (`verify`)."""
         folder = self.config.sent_folder
         with translated(f"append a copy to {folder}"):
             self._ensure_folder(folder)
-            self.client.append(folder, message.as_bytes(), flags=[b"\\Seen"])
+            self.client.append(folder, message.data, flags=[b"\\Seen"])
 
     def _write_back(self, uid: int, action: Action) -> str:
         if not self._keywords_allowed:

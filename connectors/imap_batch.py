@@ -207,7 +207,7 @@ def _acknowledge(source: ImapSource, requests: Sequence[Action]) -> list[Result]
     the per-message path does: a crash between the two makes the restart send it again, so that window stays one
     message wide; a MULTIAPPEND after the whole group widened it to the group)."""
     assert source.mailer is not None
-    messages = [r.ack.message for r in requests if r.ack is not None and r.ack.message is not None]
+    messages = [r.ack.wire for r in requests if r.ack is not None and r.ack.wire is not None]
     if len(messages) != len(requests):
         raise ValueError("an acknowledgement request without its message")
     folder = source.config.sent_folder

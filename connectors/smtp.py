@@ -29,6 +29,7 @@ from bot.errors import (
     TransientError,
     not_done,
 )
+from connectors.base import Wire
 from connectors.meanwhile import Meanwhile
 from connectors.oauth import AccessTokens, server_refused, tokens_for
 from connectors.tls import tls_context
@@ -58,7 +59,7 @@ class SmtpMailer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage | Wire) -> None:
         """Send one message; raise ServiceUnavailable, TransientError, PermanentError or AuthError.
 
         Once the server could not be reached, the other messages of this cycle fail at once (until `close()`),
@@ -68,7 +69,7 @@ class SmtpMailer:
         if error is not None:
             raise error
 
-    def send_many(self, messages: Sequence[EmailMessage], *, connections: int = CONNECTIONS,
+    def send_many(self, messages: Sequence[EmailMessage | Wire], *, connections: int = CONNECTIONS,
                   then: Callable[[int], None] | None = None,
                   meanwhile: Meanwhile | None = None) -> list[BaseException | None]:
         """Send messages over up to `connections` connections at once; for each, None (sent) or the error `send`
@@ -108,7 +109,7 @@ class SmtpMailer:
         self._loop.run_until_complete(workers())
         return results
 
-    async def _send_one(self, message: EmailMessage) -> BaseException | None:
+    async def _send_one(self, message: EmailMessage | Wire) -> BaseException | None:
         """One message on an idle (or new) connection; its error instead of raising it."""
         if self._down:
             return not_done(ServiceUnavailable(f"{self._down} (not tried again in this cycle)"))
@@ -118,7 +119,10 @@ class SmtpMailer:
             if not client.is_connected:
                 client = await self._connect()
             try:
-                await client.send_message(message)
+                if isinstance(message, Wire):
+                    await _send_wire(client, message)
+                else:
+                    await client.send_message(message)
             except Exception as exc:
                 raise _translated(exc, self.config) from exc
         except Exception as exc:  # noqa: BLE001 - this message's error, handed back as send() raises it
@@ -204,6 +208,28 @@ class SmtpMailer:
         if self._loop is not None:
             self._loop.close()
             self._loop = None
+
+
+async def _send_wire(client: aiosmtplib.SMTP, wire: Wire) -> None:
+    """A message already in its wire form, with the options aiosmtplib's `send_message` would give it: SMTPUTF8
+    when an address needs it (refused as `send_message` refuses it where the server lacks it), 8BITMIME where
+    offered (raw UTF-8 headers are 8-bit)."""
+    if not wire.sender or not wire.recipients:  # as send_message refuses a message without From or To
+        raise ValueError("an acknowledgement without a sender or recipient address cannot be mailed")
+    if client.is_ehlo_or_helo_needed:  # the extensions are known after EHLO (HELO for an old server)
+        try:
+            await client.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            await client.helo()
+    options = []
+    if wire.utf8:
+        if not client.supports_extension("smtputf8"):
+            raise aiosmtplib.SMTPNotSupported("An address containing non-ASCII characters was provided, but "
+                                              "SMTPUTF8 is not supported by this server")
+        options.append("SMTPUTF8")
+    if client.supports_extension("8BITMIME"):
+        options.append("BODY=8BITMIME")
+    await client.sendmail(wire.sender, list(wire.recipients), wire.data, mail_options=options)
 
 
 async def _spare_time(meanwhile: Meanwhile) -> None:

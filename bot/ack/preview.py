@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
-from email.message import EmailMessage
 
 from bot.ack.message import build_ack
 from bot.ack.templates import AckRenderer
@@ -24,7 +22,7 @@ from bot.models import Decision, Prediction
 from bot.rules import load_rules
 from bot.sla import BusinessHours
 from bot.triage import Triage
-from connectors.base import Ack, Source
+from connectors.base import Ack, Source, Wire
 from connectors.imap import ImapSource
 from connectors.mail import parse_mail
 from connectors.smtp import SmtpMailer
@@ -112,13 +110,10 @@ def preview_ack(data: bytes, setup: PreviewSetup) -> Preview:
     return Preview(prediction, decision, ack, "", names)
 
 
-def wire_text(message: EmailMessage) -> str:
-    """The message as the mailer hands it to the SMTP server (aiosmtplib's flattening), with \\n line ends:
-    SMTPUTF8 (raw UTF-8 headers) when an address needs it, else encoded words."""
-    addresses = [a.addr_spec for name in ("From", "To") if message[name] for a in message[name].addresses]
-    utf8 = not all(a.isascii() for a in addresses)
-    wire = (policy.SMTPUTF8 if utf8 else policy.SMTP).clone(linesep="\n")
-    return message.as_bytes(policy=wire).decode("utf-8", "replace")
+def wire_text(wire: Wire) -> str:
+    """The message as the mailer hands it to the SMTP server, with \\n line ends: SMTPUTF8 (raw UTF-8 headers)
+    when an address needs it, else encoded words."""
+    return wire.data.replace(b"\r\n", b"\n").decode("utf-8", "replace")
 
 
 def next_reference(store: Store) -> str:
