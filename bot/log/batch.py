@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.log.records import fill_decision, ticket_row
+from bot.log.records import ROW_DEFAULTS, decision_values, ticket_values
 from bot.log.schema import ActionLog, Counter, TicketLog
 from bot.log.store import KeyTaken, Store, _put_cursor, format_reference, gets_reference
 from bot.models import Decision, Prediction, Ticket
@@ -51,29 +51,34 @@ def record_decisions(store: Store, decided: Sequence[Decided], *, cursor: str | 
     All or nothing: a key another job recorded meanwhile raises KeyTaken and nothing of the batch is kept
     (the caller records its tickets one by one then, each with its own answer to the race).
     """
-    now = store.now()
-    rows = []
+    if not decided:
+        return []
+    now, table = store.now(), TicketLog.__table__
     try:
         with store.session() as session:
             numbers = iter(_next_references(session, sum(gets_reference(e.decision) for e in decided)))
+            values = []
             for entry in decided:
-                row = ticket_row(entry.ticket, now, status="decided", dry_run=False)
-                fill_decision(row, entry.prediction, entry.decision, entry.ack_message_id)
+                row = {**ROW_DEFAULTS, **ticket_values(entry.ticket, now, status="decided"),
+                       **decision_values(entry.prediction, entry.decision, entry.ack_message_id)}
                 if gets_reference(entry.decision):
-                    row.reference = format_reference(store.reference_prefix, next(numbers))
-                session.add(row)
-                rows.append(row)
-            session.flush()
-            actions = [{"ticket_id": row.id, "kind": kind, "state": "pending", "updated_at": now, "detail": "",
-                        "marker": "", "attempts": 0} for row, entry in zip(rows, decided) for kind in entry.kinds]
-            if actions:  # one INSERT for all (executemany), without an ORM object each
+                    row["reference"] = format_reference(store.reference_prefix, next(numbers))
+                values.append(row)
+            # One INSERT for all (executemany), their ids in order, and the rows read back once: building an
+            # ORM object per ticket cost more than the whole write.
+            ids = [found for (found,) in session.execute(insert(table).returning(table.c.id,
+                                                                                 sort_by_parameter_order=True), values)]
+            actions = [{"ticket_id": ticket_id, "kind": kind, "state": "pending", "updated_at": now, "detail": "",
+                        "marker": "", "attempts": 0} for ticket_id, entry in zip(ids, decided) for kind in entry.kinds]
+            if actions:
                 session.exec(insert(ActionLog.__table__), params=actions)  # type: ignore[call-overload]
-            if cursor is not None and rows:
-                _put_cursor(session, rows[0].source, cursor, now)
+            if cursor is not None:
+                _put_cursor(session, decided[0].ticket.source, cursor, now)
+            by_id = {row.id: row for row in session.exec(select(TicketLog).where(col(TicketLog.id).in_(ids)))}
             session.commit()
     except IntegrityError as exc:
         raise KeyTaken(f"a key of this batch is already recorded: {exc.orig}") from exc
-    return rows
+    return [by_id[ticket_id] for ticket_id in ids]
 
 
 def _next_references(session: Session, count: int) -> range:

@@ -14,9 +14,9 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
-def ticket_row(ticket: Ticket, now: datetime, *, status: str, dry_run: bool = False) -> TicketLog:
-    """A new row holding everything the ticket is, so it can be rebuilt without its source."""
-    return TicketLog(
+def ticket_values(ticket: Ticket, now: datetime, *, status: str, dry_run: bool = False) -> dict[str, object]:
+    """The columns of a new row holding everything the ticket is, so it can be rebuilt without its source."""
+    return dict(
         source=ticket.source, key=ticket.key, ref=ticket.ref, created_at=now, updated_at=now, dry_run=dry_run,
         status=status, pending=not dry_run, message_id=ticket.message_id, sender=ticket.sender,
         sender_name=ticket.sender_name, reply_to=ticket.reply_to, subject=ticket.subject, language=ticket.language,
@@ -26,21 +26,38 @@ def ticket_row(ticket: Ticket, now: datetime, *, status: str, dry_run: bool = Fa
     )
 
 
+def decision_values(prediction: Prediction, decision: Decision, ack_message_id: str) -> dict[str, object]:
+    """The columns that hold a prediction and the decision taken on it."""
+    return dict(
+        model_version=prediction.model_version, predicted_department=prediction.department,
+        predicted_priority=prediction.priority or "", confidence=prediction.confidence,
+        department_scores=json.dumps(prediction.department_scores),
+        priority_scores=json.dumps(prediction.priority_scores),
+        top_terms=json.dumps([[t.term, round(t.weight, 4)] for t in prediction.top_terms]),
+        department=decision.department, priority=decision.priority, tags=json.dumps(list(decision.tags)),
+        group=decision.group, folder=decision.folder, needs_review=decision.needs_review,
+        sla_hours=decision.sla_hours, sla_due=as_utc(decision.sla_due) if decision.sla_due else None,
+        ack_language=decision.language, ack_template=decision.ack_template, ack_skip_reason=decision.ack_skip_reason,
+        ack_message_id=ack_message_id if decision.ack_template else "", reasons=json.dumps(list(decision.reasons)),
+        kind=decision.kind, follow_up_of=decision.follow_up_of, ack_to=decision.ack_to,
+    )
+
+
+# Every column a new row gets when nothing else is said, for rows written without an ORM object (bot/log/batch.py).
+ROW_DEFAULTS: dict[str, object] = {name: field.get_default(call_default_factory=True)
+                                   for name, field in TicketLog.model_fields.items()
+                                   if not field.is_required() and name != "id"}
+
+
+def ticket_row(ticket: Ticket, now: datetime, *, status: str, dry_run: bool = False) -> TicketLog:
+    """A new row holding everything the ticket is, so it can be rebuilt without its source."""
+    return TicketLog(**ticket_values(ticket, now, status=status, dry_run=dry_run))
+
+
 def fill_decision(row: TicketLog, prediction: Prediction, decision: Decision, ack_message_id: str) -> None:
     """Copy a prediction and the decision taken on it into a row."""
-    row.model_version, row.predicted_department = prediction.model_version, prediction.department
-    row.predicted_priority, row.confidence = prediction.priority or "", prediction.confidence
-    row.department_scores = json.dumps(prediction.department_scores)
-    row.priority_scores = json.dumps(prediction.priority_scores)
-    row.top_terms = json.dumps([[t.term, round(t.weight, 4)] for t in prediction.top_terms])
-    row.department, row.priority, row.tags = decision.department, decision.priority, json.dumps(list(decision.tags))
-    row.group, row.folder, row.needs_review = decision.group, decision.folder, decision.needs_review
-    row.sla_hours = decision.sla_hours
-    row.sla_due = as_utc(decision.sla_due) if decision.sla_due else None
-    row.ack_language, row.ack_template, row.ack_skip_reason = decision.language, decision.ack_template, decision.ack_skip_reason
-    row.ack_message_id = ack_message_id if decision.ack_template else ""
-    row.reasons = json.dumps(list(decision.reasons))
-    row.kind, row.follow_up_of, row.ack_to = decision.kind, decision.follow_up_of, decision.ack_to
+    for name, value in decision_values(prediction, decision, ack_message_id).items():
+        setattr(row, name, value)
 
 
 def row_ticket(row: TicketLog) -> Ticket:
