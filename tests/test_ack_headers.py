@@ -1,5 +1,6 @@
 """The acknowledgement's wire form (bot/ack/wire.py) is what the email package and aiosmtplib made of the same
-message: the header block byte for byte, the same envelope and SMTPUTF8 choice, the same parts decoded."""
+message: the same headers in the same order (byte for byte but where a long plain value is folded at other
+spaces), the same envelope and SMTPUTF8 choice, the same parts decoded."""
 
 from __future__ import annotations
 
@@ -56,8 +57,16 @@ def reference(ack_ticket, ack) -> EmailMessage:  # noqa: ANN001
     return m
 
 
-def head(data: bytes) -> bytes:
-    return BOUNDARY.sub(b"BOUNDARY", data.split(b"\r\n\r\n", 1)[0])
+def head(data: bytes) -> list[tuple[str, str]]:
+    """The header block's fields as written (encoded words too), each value unfolded."""
+    block = BOUNDARY.sub(b"BOUNDARY", data.split(b"\r\n\r\n", 1)[0]).decode("utf-8")
+    fields: list[list[str]] = []
+    for line in block.split("\r\n"):
+        if line[:1] in (" ", "\t"):
+            fields[-1][1] += line
+        else:
+            fields.append(line.split(":", 1))
+    return [(name, " ".join(value.split())) for name, value in fields]
 
 
 def leaves(data: bytes) -> list[tuple[str, str]]:
@@ -83,6 +92,8 @@ def test_the_wire_form_is_the_email_packages_own(case: str, html: bool, tmp_path
     flat = flatten_message(old, utf8=utf8)
 
     assert head(ack.wire.data) == head(flat)
+    block = ack.wire.data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert all(len(line) <= 78 or b" " not in line.strip() for line in block)  # folded where it can be
     assert (ack.wire.sender, list(ack.wire.recipients), ack.wire.utf8) == (extract_sender(old),
                                                                           extract_recipients(old), utf8)
     assert leaves(ack.wire.data) == leaves(flat)

@@ -31,10 +31,33 @@ def header(name: str, value: str, *, utf8: bool) -> str:
     email package refuses it: customer text must never add a header."""
     if "\r" in value or "\n" in value:
         raise ValueError(f"the {name} header value would break the line: {value!r}")
-    if len(name) + 2 + len(value) <= _FOLD_AT and value.isascii() and value.isprintable() and "=?" not in value:
+    plain = value.isascii() and value.isprintable() and "=?" not in value
+    if plain and len(name) + 2 + len(value) <= _FOLD_AT:
         return f"{name}: {value}{CRLF}"  # what the email package writes for such a value, without parsing it
+    if plain and name.lower() in _UNSTRUCTURED and "  " not in value and value.strip() == value:
+        folded = _fold_words(name, value)
+        if folded is not None:
+            return folded
     wire = _SMTPUTF8 if utf8 else _SMTP
     return wire.header_factory(name, value).fold(policy=wire)
+
+
+_UNSTRUCTURED = frozenset({"subject", "in-reply-to", "references"})  # free text, folded at any space
+
+
+def _fold_words(name: str, value: str) -> str | None:
+    """A long plain ASCII free-text value folded at single spaces, each line within 78 characters (RFC 5322 2.2.3:
+    unfolding removes only the CRLF); None when a word alone is longer than a line (the email package decides)."""
+    words = value.split(" ")
+    if any(len(word) > _FOLD_AT - 1 for word in words):
+        return None
+    lines, line = [], f"{name}:"
+    for word in words:
+        if len(line) + 1 + len(word) > _FOLD_AT and line != f"{name}:":
+            lines.append(line)
+            line = ""
+        line += f" {word}"
+    return CRLF.join([*lines, line]) + CRLF
 
 
 def shared_header(name: str, value: str, *, utf8: bool) -> str:
