@@ -2,10 +2,11 @@
 
 An acknowledgement has one fixed shape (a few headers, a text part and perhaps an HTML part, both
 quoted-printable UTF-8), and building it as an EmailMessage and flattening it cost ~2 ms, half of deskbot's time
-per acknowledgement. Here the email package still does every part that needs care: a header that is not short
-plain ASCII is parsed and folded by its registry and policy (RFC 2047 encoded words, or raw UTF-8 under SMTPUTF8,
-RFC 6532), the bodies are encoded by its `quoprimime`; only the lines of short ASCII headers and the MIME frame
-are written here. The EmailMessage, for whoever wants to look at it, is parsed from these bytes (`Ack.message`).
+per acknowledgement. Here the email package still does every part that needs care: a header that is not plain
+ASCII is parsed and folded by its registry and policy (RFC 2047 encoded words, or raw UTF-8 under SMTPUTF8,
+RFC 6532), the bodies are encoded by its `quoprimime`; only plain ASCII header lines (a long free-text one folded
+at its spaces) and the MIME frame are written here. The EmailMessage, for whoever wants to look at it, is parsed
+from these bytes (`Ack.message`).
 """
 
 from __future__ import annotations
