@@ -66,8 +66,13 @@ class Wire:
 
     @property
     def utf8(self) -> bool:
-        """Does an address of the envelope need SMTPUTF8 (RFC 6531)?"""
-        return not all(a.isascii() for a in (self.sender, *self.recipients))
+        """Does an address of the envelope need SMTPUTF8?"""
+        return needs_smtputf8(self.sender, *self.recipients)
+
+
+def needs_smtputf8(*addresses: str) -> bool:
+    """Does one of these envelope addresses need SMTPUTF8 (RFC 6531), as aiosmtplib decides it: a non-ASCII one."""
+    return not all(a.isascii() for a in addresses)
 
 
 @dataclass(frozen=True)

@@ -14,17 +14,17 @@ from __future__ import annotations
 import random
 import sys
 from email import policy
+from functools import lru_cache
 from email.headerregistry import Address
 from email.quoprimime import body_encode
 
-from connectors.base import Wire
+from connectors.base import Wire, needs_smtputf8
 
 CRLF = "\r\n"
 # The email package's own wire policies, as aiosmtplib flattens with them (SMTPUTF8 when an address needs it).
 _SMTP, _SMTPUTF8 = policy.SMTP, policy.SMTPUTF8
 _QP_LINE = 76  # RFC 2045 6.7 (5): encoded lines are at most 76 characters
 _FOLD_AT = 78  # RFC 5322 2.1.1: header lines should not be longer
-_shared: dict[tuple[str, str, bool], str] = {}  # folded headers every acknowledgement repeats (From)
 
 
 def header(name: str, value: str, *, utf8: bool) -> str:
@@ -61,14 +61,10 @@ def _fold_words(name: str, value: str) -> str | None:
     return CRLF.join([*lines, line]) + CRLF
 
 
+@lru_cache(maxsize=64)
 def shared_header(name: str, value: str, *, utf8: bool) -> str:
-    """`header()` of a value every acknowledgement repeats, folded once."""
-    key = (name, value, utf8)
-    if key not in _shared:
-        if len(_shared) > 64:
-            _shared.clear()
-        _shared[key] = header(name, value, utf8=utf8)
-    return _shared[key]
+    """`header()` of a value every acknowledgement repeats (our From), folded once."""
+    return header(name, value, utf8=utf8)
 
 
 def addr_spec(mailbox: str) -> str:
@@ -78,17 +74,18 @@ def addr_spec(mailbox: str) -> str:
     return str(addresses[0].addr_spec) if addresses else ""
 
 
-_senders: dict[str, str] = {}
+_sender_spec = lru_cache(maxsize=16)(addr_spec)  # our From, the same for every acknowledgement
 
 
 def ack_wire(*, sender: str, to: Address, headers: list[tuple[str, str]], text: str, html: str | None) -> Wire:
     """The whole message: `sender` (our From) and `to` head it, `headers` follow in order, then the MIME frame;
     the text part first and the HTML part, if any, last (RFC 2046 5.1.4: the preferred one last)."""
-    envelope_from = _senders.get(sender) or _senders.setdefault(sender, addr_spec(sender))
+    envelope_from = _sender_spec(sender)
     recipient = to.addr_spec
     if not recipient.isascii() or any(c in recipient for c in '"()\\=<>'):  # read back from the header, as
         recipient = addr_spec(str(to))  # aiosmtplib reads it: a quoted or encoded local part comes out changed
-    utf8 = not (envelope_from.isascii() and recipient.isascii())  # as aiosmtplib decides it: then SMTPUTF8
+    recipients = (recipient,) if recipient else ()
+    utf8 = needs_smtputf8(envelope_from, *recipients)
     lines = [shared_header("From", sender, utf8=utf8), header("To", str(to), utf8=utf8)]
     lines += [header(name, value, utf8=utf8) for name, value in headers]
     if html is None:  # the email package's order: the part's own headers, then MIME-Version
@@ -100,7 +97,7 @@ def ack_wire(*, sender: str, to: Address, headers: list[tuple[str, str]], text: 
         for subtype, body in (("plain", text), ("html", html)):  # the CRLF before a delimiter is the delimiter's
             lines.append(f"--{boundary}{CRLF}{_part_head(subtype)}{CRLF}{_qp(body)}{CRLF}")
         lines.append(f"--{boundary}--{CRLF}")
-    return Wire(sender=envelope_from, recipients=(recipient,) if recipient else (), data="".join(lines).encode("utf-8"))
+    return Wire(sender=envelope_from, recipients=recipients, data="".join(lines).encode("utf-8"))
 
 
 def _part_head(subtype: str) -> str:
