@@ -41,6 +41,7 @@ from connectors.imap_batch import ack_error, batch_kinds, decision_keywords
 from connectors.imap_batch import perform_batch as _perform_batch
 from connectors.imap_folders import flag_where_filed, highest_reference, unmakeable_folders
 from connectors.imap_observation import scan_folders
+from connectors.imap_reference import copied_uids, placed_after_move, reference_where_filed, set_references
 from connectors.imap_session import (
     DUPLICATE_KEYWORD,
     FAILED,
@@ -133,13 +134,19 @@ class ImapSource:
             moves = "MOVE" if self.client.has_capability("MOVE") else "no MOVE (COPY + delete)"
             keywords = "keywords" if self._keywords_allowed else "NO custom keywords"
             found = f"logged in; {self.config.folder} has {count} messages; {moves}; {keywords}; {self._watching()}"
-            if self.config.reference_keyword and self._keywords_allowed and self._defined > MANY_KEYWORDS:
+            if self._defined > MANY_KEYWORDS and self._references_here():
                 found += (f"; {self._defined} keywords defined in {self.config.folder}, and each ticket's reference "
                           "adds one: reference_keyword = false keeps a busy folder fast (see the README)")
             sent = self.config.sent_folder
             if sent and not self.client.folder_exists(sent):
                 return f"{found}; sent_folder {sent!r} does not exist yet (it will be created)"
             return found
+
+    def _references_here(self) -> bool:
+        """Are ticket references set as keywords in the folder deskbot reads (a server without MOVE and UIDPLUS,
+        where they cannot follow the mail to its department's folder)?"""
+        return self.config.reference_keyword and self._keywords_allowed and not (
+            self.client.has_capability("MOVE") and self.client.has_capability("UIDPLUS"))
 
     def _watching(self) -> str:
         """How `deskbot run` will notice new mail here: IMAP IDLE, or the poll."""
@@ -261,7 +268,10 @@ class ImapSource:
                 return None
             return bool(self._search_folder(self.config.sent_folder, action.marker))
         if action.kind in (FILE, DUPLICATE, QUARANTINE):
-            return self._locate(action) is None
+            done = self._locate(action) is None
+            if done and action.kind == FILE and placed_after_move(self, action):
+                reference_where_filed(self, action)  # the crash may have come between the MOVE and the reference
+            return done
         return False
 
     def _acknowledge(self, action: Action) -> str:
@@ -292,21 +302,32 @@ class ImapSource:
     def _write_back(self, uid: int, action: Action) -> str:
         if not self._keywords_allowed:
             return "skipped: the server keeps no custom keywords"
-        words = decision_keywords(action, self.config.reference_keyword)
+        words = decision_keywords(action, self.config.reference_keyword and not placed_after_move(self, action))
         self._store(uid, words, "store keywords")
         return "keywords " + " ".join(words)
 
     def _file(self, uid: int, action: Action) -> str:
-        """The processed keyword, then MOVE to the decision's folder (last: it changes the UID)."""
+        """The processed keyword, then MOVE to the decision's folder (last: it changes the UID), then the
+        reference there (connectors/imap_reference.py)."""
         done = []
         if self._keywords_allowed:
             self._store(uid, [PROCESSED], "store processed keyword")
             done.append(PROCESSED)
         folder = action.decision.folder if action.decision else None
         if folder and folder != self.config.folder:
+            after = placed_after_move(self, action)
             self._move(uid, folder, action)
             done.append(f"moved to {folder}")
+            if after:
+                assert self._client is not None  # not `self.client`: a look at it forgets the MOVE's COPYUID
+                return ", ".join(done) + self._reference_after_move(copied_uids(self._client).get(uid), folder, action)
         return ", ".join(done) or "nothing to do on the server"
+
+    def _reference_after_move(self, new_uid: int | None, folder: str, action: Action) -> str:
+        try:
+            return set_references(self, folder, [(new_uid, action)])[0]
+        finally:
+            self._select()
 
     def _set_aside(self, uid: int, action: Action) -> str:
         """\\Flagged plus the unparseable keyword, left in place for a person."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from bot.errors import SYSTEMIC, DeskbotError, PermanentError, SendLater, ServiceUnavailable, TransientError
 from connectors.base import ACKNOWLEDGE, FILE, WRITE_BACK, Action
+from connectors.imap_reference import copied_uids, placed_after_move, set_references
 from connectors.imap_session import PROCESSED, keyword, translated
 
 if TYPE_CHECKING:
@@ -119,7 +120,9 @@ def _write_back(source: ImapSource, requests: Sequence[Action], uids: dict[int, 
         return
     groups: dict[tuple[str, ...], list[int]] = {}
     for index in uids:
-        groups.setdefault(tuple(decision_keywords(requests[index], source.config.reference_keyword)), []).append(index)
+        request = requests[index]
+        reference = source.config.reference_keyword and not placed_after_move(source, request)
+        groups.setdefault(tuple(decision_keywords(request, reference)), []).append(index)
     stores = [([uids[i] for i in indexes], list(words)) for words, indexes in groups.items()]
     for (words, indexes), taken in zip(groups.items(), store_pipelined(source, stores, "store keywords")):
         for index in indexes:  # a group the server refused: message by message, so one never fails the others
@@ -161,7 +164,8 @@ def decision_keywords(request: Action, reference: bool = True) -> list[str]:
 
 
 def _file(source: ImapSource, requests: Sequence[Action], uids: dict[int, int], results: list[Result | None]) -> None:
-    """The processed keyword on all, then one MOVE per target folder (last: it changes the UIDs)."""
+    """The processed keyword on all, then one MOVE per target folder (last: it changes the UIDs), then the
+    references in the folders the mail went to (connectors/imap_reference.py)."""
     indexes = list(uids)
     if source.keywords_allowed and not _grouped(
             source, requests, indexes, results,
@@ -175,6 +179,7 @@ def _file(source: ImapSource, requests: Sequence[Action], uids: dict[int, int], 
             folders.setdefault(folder, []).append(index)
         else:
             results[index] = PROCESSED if source.keywords_allowed else "nothing to do on the server"
+    moved: dict[str, dict[int, int]] = {}
     for folder, members in folders.items():
         if not source.client.has_capability("MOVE"):  # COPY + delete checks for an earlier copy, message by message
             for index in members:
@@ -184,11 +189,31 @@ def _file(source: ImapSource, requests: Sequence[Action], uids: dict[int, int], 
 
         def move(batch: list[int], folder: str = folder) -> None:
             source.ensure_folder(folder)
-            source.client.move(batch, folder)
+            client = source.client  # each look at `source.client` drops what earlier commands left: COPYUID too
+            client.move(batch, folder)
+            moved[folder] = copied_uids(client)
 
         if _grouped(source, requests, members, results, move, f"move to {folder}", uids):
             for index in members:
                 results[index] = done
+    _references(source, requests, uids, results, {f: (folders[f], m) for f, m in moved.items()})
+
+
+def _references(source: ImapSource, requests: Sequence[Action], uids: dict[int, int], results: list[Result | None],
+                moved: dict[str, tuple[list[int], dict[int, int]]]) -> None:
+    """Each moved ticket's reference set in its new folder (one pipelined round per folder), then back to the
+    folder deskbot reads. The move is the action's effect: a reference the folder refuses is noted, not failed."""
+    away = False
+    try:
+        for folder, (members, new_uids) in moved.items():
+            placed = [(i, new_uids.get(uids[i])) for i in members if placed_after_move(source, requests[i])]
+            away = away or bool(placed)
+            notes = set_references(source, folder, [(uid, requests[i]) for i, uid in placed])
+            for (index, _), note in zip(placed, notes):
+                results[index] = f"{results[index]}{note}"
+    finally:
+        if away:
+            source.reselect()
 
 
 def ack_error(exc: BaseException) -> BaseException:

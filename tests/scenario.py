@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session, select, update
 
 from bot.config.file import Config, DatabaseConfig, MailboxConfig, PathsConfig, SmtpConfig
 from bot.daemon import run_once, sources_of
@@ -93,6 +93,15 @@ def actions(config: Config, ticket_id: int) -> dict[str, ActionLog]:
     """A ticket's actions by kind."""
     with Session(open_engine(config.database_url())) as session:
         return {a.kind: a for a in session.exec(select(ActionLog).where(ActionLog.ticket_id == ticket_id))}
+
+
+def set_inflight(config: Config, ticket_id: int, *kinds: str) -> None:
+    """Put the decision log back where a crash would have left it: these actions in flight, the ticket pending."""
+    with Session(open_engine(config.database_url())) as session:
+        session.exec(update(ActionLog).where(ActionLog.ticket_id == ticket_id, ActionLog.kind.in_(kinds))  # type: ignore[attr-defined]
+                     .values(state="inflight", detail=""))
+        session.exec(update(TicketLog).where(TicketLog.id == ticket_id).values(status="decided", pending=True))
+        session.commit()
 
 
 def folder_state(mailbox: Mailbox) -> dict[str, dict[bytes, tuple[bytes, ...]]]:

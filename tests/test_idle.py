@@ -291,22 +291,3 @@ def test_idle_over_tls_sees_each_arrival_and_its_renewals(security: str) -> None
         finally:
             stop.set()
             assert watcher.join(5)
-
-
-@needs_dovecot
-def test_check_warns_of_a_folder_that_reference_keywords_made_slow(mailbox: Mailbox, monkeypatch) -> None:
-    from bot.rules import load_rules
-    from connectors import imap
-    from connectors.imap import ImapSource
-
-    monkeypatch.setattr(imap, "MANY_KEYWORDS", 5)  # a real folder needs a thousand; six make the point here
-    mailbox.append(customer_mail(1))
-    client = mailbox.client()
-    client.select_folder("INBOX")
-    client.add_flags(client.search(["ALL"]), [f"SUP-{n:06d}".encode() for n in range(6)])
-    client.logout()
-    rules = load_rules()
-    assert "keywords defined in INBOX, and each ticket's reference adds one: reference_keyword = false" in \
-        ImapSource(mailbox.config, rules=rules).check()
-    quiet = mailbox.config.model_copy(update={"reference_keyword": False})
-    assert "keywords defined" not in ImapSource(quiet, rules=rules).check()

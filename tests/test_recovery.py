@@ -9,18 +9,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
-from sqlmodel import Session
 
 from bot.ack.message import shipped_templates_dir
 from bot.config.file import Config
 from bot.daemon import build_triage
-from bot.log.database import open_engine
-from bot.log.schema import ActionLog, TicketLog
 from bot.ops.loopback import SmtpSink
 from bot.rules import shipped_rules_path
 from tests.conftest import Clock, Mailbox, new_mailbox
-from tests.scenario import actions, copies, customer_mail, cycle, folder_state, make_config, rows
+from tests.scenario import actions, copies, customer_mail, cycle, folder_state, make_config, rows, set_inflight
 
 
 @pytest.fixture
@@ -31,22 +27,13 @@ def setup(mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Pa
     return config
 
 
-def _set_inflight(config: Config, ticket_id: int, *kinds: str) -> None:
-    """Put the decision log back where a crash would have left it: these actions in flight, the ticket pending."""
-    with Session(open_engine(config.database_url())) as session:
-        session.exec(update(ActionLog).where(ActionLog.ticket_id == ticket_id, ActionLog.kind.in_(kinds))  # type: ignore[attr-defined]
-                     .values(state="inflight", detail=""))
-        session.exec(update(TicketLog).where(TicketLog.id == ticket_id).values(status="decided", pending=True))
-        session.commit()
-
-
 def test_actions_found_done_after_a_crash_are_not_repeated(setup: Config, mailbox: Mailbox, smtp_sink: SmtpSink,
                                                            clock: Clock) -> None:
     triage = build_triage(setup, clock=clock)
     cycle(setup, triage)
     first = rows(setup)[0]
     before, sent = copies(mailbox), len(smtp_sink.messages)
-    _set_inflight(setup, first.id, "acknowledge", "file")  # killed after both effects, before recording them
+    set_inflight(setup, first.id, "acknowledge", "file")  # killed after both effects, before recording them
 
     [report] = cycle(setup, triage)
 
@@ -68,7 +55,7 @@ def test_acknowledgement_in_flight_but_not_sent_goes_out_once_with_its_message_i
     client.expunge()
     client.logout()
     smtp_sink.clear()
-    _set_inflight(setup, first.id, "acknowledge")
+    set_inflight(setup, first.id, "acknowledge")
 
     cycle(setup, triage)
 
@@ -83,7 +70,7 @@ def test_without_a_sent_folder_an_unknown_acknowledgement_is_resent_with_the_sam
     triage = build_triage(config, clock=clock)
     cycle(config, triage)
     [row] = rows(config)
-    _set_inflight(config, row.id, "acknowledge")
+    set_inflight(config, row.id, "acknowledge")
 
     cycle(config, triage)
 
