@@ -82,15 +82,18 @@ def mail_figures(server: DovecotServer, user: str, password: str, sink: SmtpSink
     client = imapclient.IMAPClient(server.host, port=server.port, ssl=False)
     client.login(user, password)
     where: Counter[bytes] = Counter()
+    keywords: dict[str, set[bytes]] = {}  # Message-ID -> the keywords of its filed copy
     in_inbox = 0
     for _, _, folder in client.list_folders():
         if folder == "Sent":
             continue
         client.select_folder(folder, readonly=True)
         uids = client.search(["NOT", "DELETED"])
-        for data in (client.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]) if uids else {}).values():
-            where[data[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].strip()] += 1
+        for data in (client.fetch(uids, ["FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]) if uids else {}).values():
+            header = data[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].strip()
+            where[header] += 1
             in_inbox += folder == "INBOX"
+            keywords[header.decode().partition(":")[2].strip()] = set(data[b"FLAGS"])
     client.logout()
     answered = Counter(str(m["In-Reply-To"]) for m in sink.messages)
     ids_per_answer: dict[str, set[str]] = {}
@@ -109,6 +112,9 @@ def mail_figures(server: DovecotServer, user: str, password: str, sink: SmtpSink
         "  of which with a new Message-ID": sum(len(ids) - 1 for ids in ids_per_answer.values() if len(ids) > 1),
         "missing acknowledgements": count - len(answered),
         "tickets not finished": sum(t.pending for t in tickets),
+        "filed mail without its reference keyword": sum(
+            1 for t in tickets if t.reference and t.kind == "ticket" and t.duplicate_of is None
+            and t.reference.encode() not in keywords.get(t.message_id, {t.reference.encode()})),
         "actions left in flight": inflight,
     }
 
