@@ -15,7 +15,7 @@ could have changed (its key, addresses or thread) is asked again, so each answer
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 
@@ -139,12 +139,19 @@ class Recall:
             self.changed |= {decided.decision.ack_to or "", decided.ack_message_id}
 
 
-def foreseeing(triage: Triage, tickets: list[Ticket | None]) -> Triage:
-    """`triage` with the batch's predictions made at once and the log's answers asked at once."""
+def predictions(triage: Triage, tickets: list[Ticket | None]) -> Foreseen:
+    """The batch's predictions, made at once: they depend on the texts and the model only, so they may be made
+    early (`read_ahead`), while the server works on the batch before."""
+    texts = dict.fromkeys(ticket_text(t.subject, t.text) for t in tickets if t is not None)
+    return Foreseen(triage.classifier, list(texts))
+
+
+def foreseeing(triage: Triage, tickets: list[Ticket | None], foreseen: Foreseen | None = None) -> Triage:
+    """`triage` with the batch's predictions made at once (or `foreseen` earlier) and the log's answers asked at
+    once (now: what the batches before recorded counts)."""
     known = [t for t in tickets if t is not None]
-    texts = list(dict.fromkeys(ticket_text(t.subject, t.text) for t in known))
     memory = Recall(triage.store, known, triage.rules.acknowledgement.reference_prefix) if known else None
-    return replace(triage, classifier=Foreseen(triage.classifier, texts), memory=memory)
+    return replace(triage, classifier=foreseen or predictions(triage, tickets), memory=memory)
 
 
 def parsed(item: RawItem, source: Source) -> Ticket | None:
@@ -155,26 +162,33 @@ def parsed(item: RawItem, source: Source) -> Ticket | None:
         return None
 
 
-def read_ahead(source: Source, batches: Iterator[list[RawItem]], meanwhile: Meanwhile | None
-               ) -> Iterator[tuple[list[RawItem], list[Ticket | None]]]:
-    """Each fetched batch with its items parsed (None: unreadable). With a `meanwhile` queue, the next batch is
-    fetched and parsed in the time the mailer waits while this one is acted on (connectors/meanwhile.py): the
-    same commands, the same tickets and errors, only earlier. The caller clears the queue when it stops."""
+def read_ahead(source: Source, batches: Iterator[list[RawItem]], meanwhile: Meanwhile | None,
+               foresee: Callable[[list[Ticket | None]], Foreseen] | None = None
+               ) -> Iterator[tuple[list[RawItem], list[Ticket | None], Foreseen | None]]:
+    """Each fetched batch with its items parsed (None: unreadable), and `foresee` of its tickets. With a
+    `meanwhile` queue, the next batch is fetched and parsed in the time the mailer waits while this one is
+    acted on, and foreseen (a long job) while the IMAP server moves this one (connectors/meanwhile.py): the same
+    commands, the same tickets and errors, only earlier. The caller clears the queue when it stops."""
     if meanwhile is None:
         for items in batches:
-            yield items, [parsed(item, source) for item in items]
+            tickets = [parsed(item, source) for item in items]
+            yield items, tickets, foresee(tickets) if foresee else None
         return
 
-    def fetch() -> tuple[list[RawItem], list[Job[Ticket | None]]] | None:
+    def fetch() -> tuple[list[RawItem], list[Job[Ticket | None]], Job[Foreseen] | None] | None:
         items = next(batches, None)
-        return None if items is None else (items, [meanwhile.later(partial(parsed, i, source)) for i in items])
+        if items is None:
+            return None
+        jobs = [meanwhile.later(partial(parsed, i, source)) for i in items]
+        ahead = meanwhile.later(lambda: foresee([job.result() for job in jobs]), long=True) if foresee else None
+        return items, jobs, ahead
 
     upcoming = meanwhile.later(fetch)
     while (batch := upcoming.result()) is not None:
-        items, jobs = batch
+        items, jobs, ahead = batch
         tickets = [job.result() for job in jobs]
         upcoming = meanwhile.later(fetch)
-        yield items, tickets
+        yield items, tickets, ahead.result() if ahead else None
 
 
 def judge_fresh(ticket: Ticket, source: Source, triage: Triage) -> Decided | None:

@@ -17,11 +17,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 from time import monotonic
 
 from bot.acting import act, describe, quarantine
 from bot.acting_batch import STOPPED, act_batch
-from bot.batch import Chunk, foreseeing, judge_fresh, read_ahead
+from bot.batch import Chunk, foreseeing, judge_fresh, predictions, read_ahead
 from bot.errors import (
     SYSTEMIC,
     AuthError,
@@ -207,10 +208,10 @@ def _judge_batches(source: Source, triage: Triage, report: SourceReport, stop: t
     """`_read_batches`' loop; the cursor of items read past the last chunk recorded (None: nothing to save)."""
     renewed, seen = monotonic(), None
     batches = source.fetch_batches(triage.store.get_cursor(source.name))  # type: ignore[attr-defined]
-    for items, tickets in read_ahead(source, batches, meanwhile):
+    for items, tickets, foreseen in read_ahead(source, batches, meanwhile, partial(predictions, triage)):
         renewed = _renew_lease(source, triage, renewed)
         chunk = Chunk()
-        ahead = foreseeing(triage, tickets)
+        ahead = foreseeing(triage, tickets, foreseen)
         for item, ticket in zip(items, tickets):
             if stop.is_set():
                 report.stopped = True

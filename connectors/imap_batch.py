@@ -137,17 +137,10 @@ def store_pipelined(source: ImapSource, stores: Sequence[tuple[list[int], list[s
     imapclient sends one command at a time, so this speaks through its imaplib connection (`_command`,
     `_command_complete`: imaplib keeps each tag's answer apart, whatever order they are read in)."""
     imap = source.client._imap
-    taken: list[bool] = []
     with translated(what):
         tags = [imap._command("UID", "STORE", uid_set(uids), "+FLAGS.SILENT", f"({' '.join(words)})")
                 for uids, words in stores]
-        for tag in tags:  # every answer is read, even after a refusal, so none is left on the connection
-            try:
-                taken.append(imap._command_complete("UID", tag)[0] == "OK")
-            except imaplib.IMAP4.abort:
-                raise
-            except imaplib.IMAP4.error:  # BAD: this command's arguments, not the connection
-                taken.append(False)
+        taken = answers(imap, tags)
     for name in ("FLAGS", "OK"):  # Dovecot announces the mailbox's whole keyword list after each new keyword:
         imap.untagged_responses.pop(name, None)  # nobody reads them, and imaplib would keep them all
     return taken
@@ -179,24 +172,67 @@ def _file(source: ImapSource, requests: Sequence[Action], uids: dict[int, int], 
             folders.setdefault(folder, []).append(index)
         else:
             results[index] = PROCESSED if source.keywords_allowed else "nothing to do on the server"
-    moved: dict[str, dict[int, int]] = {}
-    for folder, members in folders.items():
-        if not source.client.has_capability("MOVE"):  # COPY + delete checks for an earlier copy, message by message
+    if folders and not source.client.has_capability("MOVE"):  # COPY + delete checks for an earlier copy, one by one
+        for members in folders.values():
             for index in members:
                 results[index] = _one(source, requests[index])
+        return
+    ready = {folder: members for folder, members in folders.items() if _made(source, folder)}
+    taken, new_uids = move_pipelined(source, [(folder, [uids[i] for i in members]) for folder, members in ready.items()])
+    refused = [folder for folder in folders if folder not in ready] + [f for f, ok in zip(ready, taken) if not ok]
+    for folder in refused:  # message by message, so one refused message never fails the others
+        for index in folders[folder]:
+            results[index] = _one(source, requests[index])
+    moved: dict[str, tuple[list[int], dict[int, int]]] = {}
+    for (folder, members), ok in zip(ready.items(), taken):
+        if not ok:
             continue
         done = (f"{PROCESSED}, " if source.keywords_allowed else "") + f"moved to {folder}"
+        for index in members:
+            results[index] = done
+        moved[folder] = (members, new_uids)
+    _references(source, requests, uids, results, moved)
 
-        def move(batch: list[int], folder: str = folder) -> None:
+
+def _made(source: ImapSource, folder: str) -> bool:
+    """Does `folder` exist now (created if need be)? False when the server refuses it (each message then fails
+    on its own, with the server's words)."""
+    try:
+        with translated(f"create folder {folder}"):
             source.ensure_folder(folder)
-            client = source.client  # each look at `source.client` drops what earlier commands left: COPYUID too
-            client.move(batch, folder)
-            moved[folder] = copied_uids(client)
+        return True
+    except PermanentError:
+        return False
 
-        if _grouped(source, requests, members, results, move, f"move to {folder}", uids):
-            for index in members:
-                results[index] = done
-    _references(source, requests, uids, results, {f: (folders[f], m) for f, m in moved.items()})
+
+def move_pipelined(source: ImapSource, moves: Sequence[tuple[str, list[int]]]) -> tuple[list[bool], dict[int, int]]:
+    """UID MOVE of each (folder, UIDs), all sent before the first answer is read (RFC 3501 5.5), and long queued
+    work done while the server moves them (connectors/meanwhile.py); True where the server said OK, and each
+    moved UID's new one (COPYUID)."""
+    if not moves:
+        return [], {}
+    client = source.client  # once: each look at `source.client` drops what earlier commands left, COPYUID too
+    imap = client._imap
+    with translated("move to " + ", ".join(folder for folder, _ in moves)):
+        tags = [imap._command("UID", "MOVE", uid_set(batch), client._normalise_folder(folder)) for folder, batch in moves]
+        while source.meanwhile.step(long=True):
+            pass
+        taken = answers(imap, tags)
+    return taken, copied_uids(client)
+
+
+def answers(imap: imaplib.IMAP4, tags: Sequence[bytes]) -> list[bool]:
+    """Read the answer to each pipelined command, True where the server said OK; every one is read, even after a
+    refusal, so none is left on the connection (a lost connection goes on up)."""
+    taken: list[bool] = []
+    for tag in tags:
+        try:
+            taken.append(imap._command_complete("UID", tag)[0] == "OK")
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error:  # BAD: this command's arguments, not the connection
+            taken.append(False)
+    return taken
 
 
 def _references(source: ImapSource, requests: Sequence[Action], uids: dict[int, int], results: list[Result | None],

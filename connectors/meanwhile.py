@@ -7,6 +7,11 @@ waits for an answer (`SmtpMailer.send_many`). A job not yet run when its result 
 work and its errors are exactly those of doing it in order: only the moment changes. Everything runs in the
 thread that queued it (no locks, no second connection on a server): a job runs between two awaits of the
 mailer, never in the middle of a command.
+
+A *long* job (predicting a whole batch: tens of milliseconds) would hold the mailer's next command back that
+long, so it waits for a different kind of pause: an IMAP connection with commands sent and their answers not
+yet read (the batch's MOVEs), where the server works through them meanwhile (`step(long=True)` runs long
+jobs only; they touch no server connection themselves).
 """
 
 from __future__ import annotations
@@ -57,21 +62,24 @@ def _ran() -> None:
 
 
 class Meanwhile:
-    """The queue of jobs a connector may run while it waits (oldest first)."""
+    """The queues of jobs a connector may run while it waits (oldest first): short ones, and long ones."""
 
     def __init__(self) -> None:
         self._jobs: deque[Job[object]] = deque()
+        self._long: deque[Job[object]] = deque()
 
-    def later(self, call: Callable[[], T]) -> Job[T]:
-        """Queue `call`; its `Job` runs when a connector has time, or when its result is asked for."""
+    def later(self, call: Callable[[], T], *, long: bool = False) -> Job[T]:
+        """Queue `call`; its `Job` runs when a connector has time, or when its result is asked for. A `long` one
+        runs only in a pause that fits it (see the module's docstring), and must use no server connection."""
         job: Job[T] = Job(call)
-        self._jobs.append(job)  # type: ignore[arg-type]
+        (self._long if long else self._jobs).append(job)  # type: ignore[arg-type]
         return job
 
-    def step(self) -> bool:
-        """Run the oldest job nobody ran yet; False when there is none."""
-        while self._jobs:
-            job = self._jobs.popleft()
+    def step(self, *, long: bool = False) -> bool:
+        """Run the oldest short job (with `long`: long job) nobody ran yet; False when there is none."""
+        jobs = self._long if long else self._jobs
+        while jobs:
+            job = jobs.popleft()
             if not job.done:
                 job.run()
                 return True
@@ -80,6 +88,7 @@ class Meanwhile:
     def clear(self) -> None:
         """Forget the queued jobs (a job whose result is asked for later still runs then)."""
         self._jobs.clear()
+        self._long.clear()
 
     def __len__(self) -> int:
-        return sum(not job.done for job in self._jobs)
+        return sum(not job.done for job in (*self._jobs, *self._long))

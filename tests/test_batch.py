@@ -6,12 +6,12 @@ from __future__ import annotations
 import imaplib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
-import imapclient
 import pytest
 
 from bot.config.file import Config
@@ -140,17 +140,19 @@ def test_a_connection_lost_in_the_middle_of_a_batched_move_is_resumed_without_mo
         sent_config: Config, mailbox: Mailbox, smtp_sink: SmtpSink, clock: Clock,
         monkeypatch: pytest.MonkeyPatch) -> None:
     triage = build_triage(sent_config, clock=clock)
-    real_move = imapclient.IMAPClient.move
+    events: list[str] = []
 
-    def move_then_drop(client: imapclient.IMAPClient, messages: list[int], folder: str) -> object:
-        real_move(client, messages, folder)  # the server moved them; the answer never arrives
-        raise ConnectionResetError("connection reset by peer")
+    def drop(event: str) -> None:
+        events.append(event)
+        if event == "move answered":  # the server moved them; the answer never arrives
+            raise ConnectionResetError("connection reset by peer")
 
-    monkeypatch.setattr(imapclient.IMAPClient, "move", move_then_drop)
-    [scheduled] = sources_of(sent_config, triage)
-    report = run_source(scheduled.source, triage)
+    with pytest.MonkeyPatch.context() as patch:
+        watch_moves(patch, drop)
+        [scheduled] = sources_of(sent_config, triage)
+        report = run_source(scheduled.source, triage)
+    assert "move sent" in events, "the batch moved its mail"
     assert "connection reset" in report.error and all(r.pending for r in rows(sent_config))
-    monkeypatch.setattr(imapclient.IMAPClient, "move", real_move)
 
     [scheduled] = sources_of(sent_config, triage)
     report = run_source(scheduled.source, triage)
@@ -330,3 +332,60 @@ def test_the_next_batch_is_read_while_acknowledgements_go_out_and_a_stop_then_le
     assert sorted(str(m["To"]) for m in smtp_sink.messages) == sorted(f"Customer {n} <customer{n}@example.org>"
                                                                       for n in range(10)), "each exactly once"
     assert not any(r.pending for r in rows(sent_config))
+
+
+def watch_moves(patch: pytest.MonkeyPatch, note: Callable[[str], None]) -> None:
+    """Tell `note` "move sent" when a UID MOVE goes to the server and "move answered" once its answer is read
+    (whatever `note` raises then comes from the connection, after the server did the move)."""
+    real_command, real_complete = imaplib.IMAP4._command, imaplib.IMAP4._command_complete
+    moves: set[bytes] = set()
+
+    def command(imap: imaplib.IMAP4, name: str, *args: object) -> bytes:
+        tag = real_command(imap, name, *args)
+        if name == "UID" and args[:1] == ("MOVE",):
+            moves.add(tag)
+            note("move sent")
+        return tag
+
+    def complete(imap: imaplib.IMAP4, name: str, tag: bytes, *args: object, **kwargs: object) -> object:
+        answer = real_complete(imap, name, tag, *args, **kwargs)
+        if tag in moves:
+            note("move answered")
+        return answer
+
+    patch.setattr(imaplib.IMAP4, "_command", command)
+    patch.setattr(imaplib.IMAP4, "_command_complete", complete)
+
+
+class Recording:
+    """The live model, noting each batch it predicts in `events`."""
+
+    def __init__(self, model: object, events: list[str]) -> None:
+        self.model, self.events = model, events
+
+    def predict(self, text: str) -> object:
+        return self.model.predict(text)  # type: ignore[attr-defined]
+
+    def predict_many(self, texts: list[str]) -> list[object]:
+        self.events.append(f"predict {len(texts)}")
+        return type(self.model).predict_many(self.model, texts)  # type: ignore[attr-defined]
+
+
+def test_the_next_batch_is_predicted_while_the_server_moves_this_one(
+        sent_config: Config, mailbox: Mailbox, smtp_sink: SmtpSink, clock: Clock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(imap_module, "_BATCH", 5)
+    smtp_sink.handler.delay = 0.02  # time to fetch and parse the next batch while acknowledging this one
+    events: list[str] = []
+    triage = build_triage(sent_config, clock=clock)
+    triage = replace(triage, classifier=Recording(triage.classifier, events))
+    watch_moves(monkeypatch, events.append)
+    [scheduled] = sources_of(sent_config, triage)
+    report = run_source(scheduled.source, triage)
+
+    assert not report.error and [o.status for o in report.outcomes] == ["done"] * 10
+    first_moves = events.index("move sent")
+    assert events[:first_moves].count("predict 5") == 1, "the first batch was predicted before it was acted on"
+    answered = events.index("move answered", first_moves)
+    assert "predict 5" in events[first_moves:answered], "the second batch was predicted while its MOVEs ran"
+    assert events.count("predict 5") == 2

@@ -54,6 +54,19 @@ def test_cleared_jobs_are_not_run_by_the_queue_but_still_run_when_asked_for() ->
     assert Job(lambda: 3).result() == 3
 
 
+def test_long_jobs_wait_for_a_pause_that_fits_them_and_short_ones_never_run_there() -> None:
+    queue, ran = Meanwhile(), []
+    long = queue.later(lambda: ran.append("long"), long=True)
+    short = queue.later(lambda: ran.append("short"))
+    assert len(queue) == 2
+    assert queue.step() and not queue.step(), "between an SMTP server's answers: the short job only"
+    assert ran == ["short"] and not long.done
+    assert queue.step(long=True) and not queue.step(long=True) and ran == ["short", "long"] and short.done
+    queue.later(lambda: "dropped", long=True)
+    queue.clear()
+    assert len(queue) == 0 and not queue.step(long=True)
+
+
 def _message(n: int) -> EmailMessage:
     message = EmailMessage()
     message["From"] = "support@deskbot.test"
