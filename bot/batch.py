@@ -120,7 +120,8 @@ class Recall:
 
     def recipient(self, address: str) -> Recipient:
         """`recall.recipient`, from the batch's answers while they hold."""
-        found = self.recipients.get(address) if address not in self.changed else None
+        # No acknowledgement goes to an empty address and no bounce names one: its answer never changes.
+        found = self.recipients.get(address) if not address or address not in self.changed else None
         return found if found is not None else recall.recipient(self.store, address)
 
     def find_prior(self, message_ids: Sequence[str], references: Sequence[str]) -> PriorTicket | None:

@@ -41,16 +41,7 @@ def find_prior(store: Store, message_ids: Sequence[str], references: Sequence[st
 
 def recipient(store: Store, address: str) -> Recipient:
     """How many acknowledgements went to `address` lately, and whether it is suppressed after a bounce."""
-    now = store.now()
-    with store.session() as session:
-        def acks_since(delta: timedelta) -> int:
-            return session.exec(select(func.count()).select_from(TicketLog).where(
-                TicketLog.ack_to == address, col(TicketLog.ack_template).is_not(None),
-                TicketLog.dry_run == False, col(TicketLog.created_at) >= now - delta)).one()  # noqa: E712
-        hold = session.get(Suppression, address)
-        suppressed = hold.reason if hold is not None and as_utc(hold.until) > now else ""
-        return Recipient(acks_last_hour=acks_since(timedelta(hours=1)), acks_last_day=acks_since(timedelta(days=1)),
-                         suppressed=suppressed)
+    return recipients(store, [address])[address]
 
 
 def priors(store: Store, lookups: Sequence[tuple[Sequence[str], Sequence[str]]]) -> list[PriorTicket | None]:
