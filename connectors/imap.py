@@ -59,7 +59,7 @@ from connectors.meanwhile import Meanwhile
 
 log = logging.getLogger(__name__)
 
-_BATCH = 200  # UIDs per FETCH, and the batch the pipeline records and acts on at once
+_BATCH = 500  # UIDs per FETCH, and the batch the pipeline records and acts on at once
 
 __all__ = ["ImapSource", "PROCESSED", "UNPARSEABLE", "keyword"]
 
