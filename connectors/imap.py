@@ -60,6 +60,23 @@ from connectors.meanwhile import Meanwhile
 log = logging.getLogger(__name__)
 
 _BATCH = 500  # UIDs per FETCH, and the batch the pipeline records and acts on at once
+_BATCH_BYTES = 32 << 20  # and at most this much mail in it (one larger mail goes alone): attachments add up
+
+
+def by_size(uids: list[int], sizes: dict[int, dict[bytes, object]], largest: int) -> Iterator[list[int]]:
+    """`uids` in runs whose mail (what will be read: up to `largest` bytes each) stays within _BATCH_BYTES."""
+    run: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, {}).get(b"RFC822.SIZE", 0)
+        size = size if isinstance(size, int) and size <= largest else 0
+        if run and total + size > _BATCH_BYTES:
+            yield run
+            run, total = [], 0
+        run.append(uid)
+        total += size
+    if run:
+        yield run
 
 __all__ = ["ImapSource", "PROCESSED", "UNPARSEABLE", "keyword"]
 
@@ -187,7 +204,11 @@ class ImapSource:
         uids = sorted(uids)
         self.backlog = len(uids)
         for start in range(0, len(uids), _BATCH):
-            yield list(self._fetch(uids[start : start + _BATCH]))
+            window = uids[start : start + _BATCH]
+            with translated("fetch sizes"):
+                sizes = self.client.fetch(window, ["RFC822.SIZE", "INTERNALDATE"])
+            for part in by_size(window, sizes, self.config.max_message_bytes):
+                yield list(self._fetch(part, sizes))
 
     def _observe_folders(self) -> None:
         """Tell `observe` what agents did with mail deskbot filed (moved, re-keyworded, answered)."""
@@ -198,15 +219,13 @@ class ImapSource:
                 self.observe(seen)
         self._select()
 
-    def _fetch(self, uids: list[int]) -> Iterator[RawItem]:
-        with translated("fetch sizes"):
-            sizes = self.client.fetch(uids, ["RFC822.SIZE", "INTERNALDATE"])
+    def _fetch(self, uids: list[int], sizes: dict[int, dict[bytes, object]]) -> Iterator[RawItem]:
         small = [u for u in uids if sizes.get(u, {}).get(b"RFC822.SIZE", 0) <= self.config.max_message_bytes]
         with translated("fetch"):
             bodies = self.client.fetch(small, ["BODY.PEEK[]"]) if small else {}
         for uid in uids:
-            if uid not in sizes:
-                continue  # expunged between SEARCH and FETCH: nothing to read
+            if uid not in sizes or (uid in small and uid not in bodies):
+                continue  # expunged since the SEARCH (moved or deleted by someone): nothing to read
             problem = ""
             if uid not in small:
                 size = sizes.get(uid, {}).get(b"RFC822.SIZE", 0)

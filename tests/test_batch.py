@@ -389,3 +389,37 @@ def test_the_next_batch_is_predicted_while_the_server_moves_this_one(
     answered = events.index("move answered", first_moves)
     assert "predict 5" in events[first_moves:answered], "the second batch was predicted while its MOVEs ran"
     assert events.count("predict 5") == 2
+
+
+def test_a_batch_holds_at_most_its_share_of_bytes_and_every_mail_is_still_handled_once(
+        mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path, clock: Clock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    long = "Please check my invoice. " + "Details follow. " * 120
+    mailbox.append(*(customer_mail(n, body=long) for n in range(6)))
+    size = len(customer_mail(0, body=long))
+    monkeypatch.setattr(imap_module, "_BATCH_BYTES", int(size * 2.5))  # two of these mails, not three
+    config = make_config([mailbox.config], smtp_sink, tmp_path, model_cache)
+    triage = build_triage(config, clock=clock)
+    [scheduled] = sources_of(config, triage)
+    source, held = scheduled.source, []
+    fetch_batches = source.fetch_batches
+
+    def watched(cursor: str | None) -> Iterator[list[object]]:
+        for batch in fetch_batches(cursor):
+            held.append(sum(len(item.data) for item in batch))
+            yield batch
+
+    monkeypatch.setattr(source, "fetch_batches", watched)
+    report = run_source(source, triage)
+
+    assert not report.error and [o.status for o in report.outcomes] == ["done"] * 6
+    assert len(held) == 3 and all(h <= size * 2.5 for h in held), held
+    assert len(smtp_sink.messages) == 6 and not any(r.pending for r in rows(config))
+
+
+def test_runs_by_size_keep_order_and_let_a_mail_larger_than_the_budget_go_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(imap_module, "_BATCH_BYTES", 100)
+    sizes = {1: {b"RFC822.SIZE": 40}, 2: {b"RFC822.SIZE": 40}, 3: {b"RFC822.SIZE": 40}, 4: {b"RFC822.SIZE": 500},
+             5: {b"RFC822.SIZE": 10}, 6: {b"RFC822.SIZE": 9000}}  # 6 is over max_message_bytes: never read
+    assert list(imap_module.by_size([1, 2, 3, 4, 5, 6, 7], sizes, 1000)) == [[1, 2], [3], [4], [5, 6, 7]]
