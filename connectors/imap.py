@@ -41,7 +41,13 @@ from connectors.imap_batch import ack_error, batch_kinds, decision_keywords
 from connectors.imap_batch import perform_batch as _perform_batch
 from connectors.imap_folders import flag_where_filed, highest_reference, unmakeable_folders
 from connectors.imap_observation import scan_folders
-from connectors.imap_reference import copied_uids, placed_after_move, reference_where_filed, set_references
+from connectors.imap_reference import (
+    copied_uids,
+    keywords_defined,
+    placed_after_move,
+    reference_where_filed,
+    set_references,
+)
 from connectors.imap_session import (
     DUPLICATE_KEYWORD,
     FAILED,
@@ -154,10 +160,25 @@ class ImapSource:
             if self._defined > MANY_KEYWORDS and self._references_here():
                 found += (f"; {self._defined} keywords defined in {self.config.folder}, and each ticket's reference "
                           "adds one: reference_keyword = false keeps a busy folder fast (see the README)")
+            found += self._busy_department_folders()
             sent = self.config.sent_folder
             if sent and not self.client.folder_exists(sent):
                 return f"{found}; sent_folder {sent!r} does not exist yet (it will be created)"
             return found
+
+    def _busy_department_folders(self) -> str:
+        """Where references follow the mail: the department folders whose keyword lists have grown long."""
+        if not (self.config.reference_keyword and self._keywords_allowed) or self._references_here():
+            return ""
+        folders = {route.folder for route in self.rules.departments.values()} | {self.rules.triage.review_folder}
+        filed = sorted(f for f in folders if f and f != self.config.folder)
+        try:
+            busy = {f: n for f, n in keywords_defined(self, filed).items() if n > MANY_KEYWORDS}
+        finally:
+            self._select()
+        advice = "reference_keyword = false keeps a busy folder fast (see the README)"
+        return "".join(f"; {n} keywords defined in {folder}, and each ticket's reference filed there adds one: {advice}"
+                       for folder, n in busy.items())
 
     def _references_here(self) -> bool:
         """Are ticket references set as keywords in the folder deskbot reads (a server without MOVE and UIDPLUS,

@@ -178,7 +178,8 @@ def _file(source: ImapSource, requests: Sequence[Action], uids: dict[int, int], 
                 results[index] = _one(source, requests[index])
         return
     ready = {folder: members for folder, members in folders.items() if _made(source, folder)}
-    taken, new_uids = move_pipelined(source, [(folder, [uids[i] for i in members]) for folder, members in ready.items()])
+    moves = [(folder, [uids[i] for i in members]) for folder, members in ready.items()]
+    taken, new_uids = move_pipelined(source, moves)
     refused = [folder for folder in folders if folder not in ready] + [f for f, ok in zip(ready, taken) if not ok]
     for folder in refused:  # message by message, so one refused message never fails the others
         for index in folders[folder]:
@@ -214,7 +215,8 @@ def move_pipelined(source: ImapSource, moves: Sequence[tuple[str, list[int]]]) -
     client = source.client  # once: each look at `source.client` drops what earlier commands left, COPYUID too
     imap = client._imap
     with translated("move to " + ", ".join(folder for folder, _ in moves)):
-        tags = [imap._command("UID", "MOVE", uid_set(batch), client._normalise_folder(folder)) for folder, batch in moves]
+        tags = [imap._command("UID", "MOVE", uid_set(batch), client._normalise_folder(folder))
+                for folder, batch in moves]
         while source.meanwhile.step(long=True):
             pass
         taken = answers(imap, tags)

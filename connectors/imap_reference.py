@@ -100,6 +100,21 @@ def reference_where_filed(source: ImapSource, action: Action) -> str:
         source.reselect()
 
 
+def keywords_defined(source: ImapSource, folders: Iterable[str]) -> dict[str, int]:
+    """How many keywords each existing folder of `folders` defines (its FLAGS, RFC 3501 7.2.6, counted without
+    parsing), looked at read-only; the caller goes back to its own folder."""
+    imap, counts = source.client._imap, {}  # noqa: SLF001
+    for folder in folders:
+        with translated(f"look at {folder}"):
+            if not source.client.folder_exists(folder):
+                continue
+            typ, _ = imap.select(source.client._normalise_folder(folder), readonly=True)  # noqa: SLF001
+            flags = b" ".join(_lines(imap.untagged_responses.get("FLAGS")))
+        if typ == "OK":
+            counts[folder] = sum(1 for word in flags.strip(b"()").split() if not word.startswith(b"\\"))
+    return counts
+
+
 def _by_message_id(source: ImapSource, action: Action) -> int | None:
     if not action.ticket.message_id:
         return None

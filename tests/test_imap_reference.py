@@ -149,6 +149,27 @@ def test_check_warns_of_an_inbox_that_references_make_slow_only_where_they_are_s
         assert "keywords defined" not in ImapSource(quiet, rules=rules).check()
 
 
+def test_check_warns_of_a_department_folder_whose_references_made_it_slow(
+        mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(imap, "MANY_KEYWORDS", 5)
+    rules = load_rules()
+    billing = rules.departments["billing"].folder
+    mailbox.append(customer_mail(1), folder="INBOX")
+    client = mailbox.client()
+    client.create_folder(billing)
+    client.append(billing, customer_mail(2))
+    client.select_folder(billing)
+    client.add_flags(client.search(["ALL"]), [f"SUP-{n:06d}".encode() for n in range(6)])
+    client.logout()
+
+    said = ImapSource(mailbox.config, rules=rules).check()
+
+    assert f"6 keywords defined in {billing}, and each ticket's reference filed there adds one" in said, said
+    assert "keywords defined in INBOX" not in said and "INBOX has 1 messages" in said
+    quiet = mailbox.config.model_copy(update={"reference_keyword": False})
+    assert "keywords defined" not in ImapSource(quiet, rules=rules).check()
+
+
 @pytest.mark.parametrize(("text", "uids"), [("5", [5]), ("7,3:5", [7, 3, 4, 5]), ("9:7", [9, 8, 7]),
                                             ("1:2,10", [1, 2, 10])])
 def test_a_copyuid_set_keeps_its_order(text: str, uids: list[int]) -> None:
