@@ -2,4 +2,5 @@
 
 from bot.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when imported (multiprocessing's spawn and forkserver import the main module)
+    raise SystemExit(main())
