@@ -172,8 +172,8 @@ def measure_run(server: DovecotServer, count: int, cache: Path, work: Path, *, q
     if smtp_delay:
         print(f"{'':>6}        with an SMTP server taking {smtp_delay * 1000:g} ms over each message:")
     if repeat > 1:
-        print(f"{'':>6}        best of {repeat} runs ({', '.join(f'{r:.0f}' for r in rates)} mails/s):")
-    print(f"{count:>6} mails: {run.wall:6.1f} s wall, start-up {base.wall:4.1f} s, {rate:6.0f} mails/s "
+        print(f"{'':>6}        best of {repeat} runs ({', '.join(f'{int(r)}' for r in rates)} mails/s):")
+    print(f"{count:>6} mails: {run.wall:6.1f} s wall, start-up {base.wall:4.1f} s, {int(rate):6d} mails/s "
           f"(target >= {TARGET_RATE}: {verdict(rate >= TARGET_RATE)}); peak RSS {run.rss:4.0f} MiB "
           f"(target <= {TARGET_RSS_MIB}: {verdict(run.rss <= TARGET_RSS_MIB)}); {acknowledged} acknowledged, "
           f"{left} left in INBOX, exit {run.code}", flush=True)
