@@ -46,6 +46,7 @@ from connectors.imap_reference import (
     keywords_defined,
     placed_after_move,
     reference_where_filed,
+    references_follow_mail,
     set_references,
 )
 from connectors.imap_session import (
@@ -168,7 +169,7 @@ class ImapSource:
 
     def _busy_department_folders(self) -> str:
         """Where references follow the mail: the department folders whose keyword lists have grown long."""
-        if not (self.config.reference_keyword and self._keywords_allowed) or self._references_here():
+        if not references_follow_mail(self):
             return ""
         folders = {route.folder for route in self.rules.departments.values()} | {self.rules.triage.review_folder}
         filed = sorted(f for f in folders if f and f != self.config.folder)
@@ -183,8 +184,7 @@ class ImapSource:
     def _references_here(self) -> bool:
         """Are ticket references set as keywords in the folder deskbot reads (a server without MOVE and UIDPLUS,
         where they cannot follow the mail to its department's folder)?"""
-        return self.config.reference_keyword and self._keywords_allowed and not (
-            self.client.has_capability("MOVE") and self.client.has_capability("UIDPLUS"))
+        return self.config.reference_keyword and self._keywords_allowed and not references_follow_mail(self)
 
     def _watching(self) -> str:
         """How `deskbot run` will notice new mail here: IMAP IDLE, or the poll."""

@@ -184,15 +184,15 @@ def _file(source: ImapSource, requests: Sequence[Action], uids: dict[int, int], 
     for folder in refused:  # message by message, so one refused message never fails the others
         for index in folders[folder]:
             results[index] = _one(source, requests[index])
-    moved: dict[str, tuple[list[int], dict[int, int]]] = {}
+    moved: dict[str, list[int]] = {}
     for (folder, members), ok in zip(ready.items(), taken):
         if not ok:
             continue
         done = (f"{PROCESSED}, " if source.keywords_allowed else "") + f"moved to {folder}"
         for index in members:
             results[index] = done
-        moved[folder] = (members, new_uids)
-    _references(source, requests, uids, results, moved)
+        moved[folder] = members
+    _references(source, requests, uids, results, moved, new_uids)
 
 
 def _made(source: ImapSource, folder: str) -> bool:
@@ -238,12 +238,13 @@ def answers(imap: imaplib.IMAP4, tags: Sequence[bytes]) -> list[bool]:
 
 
 def _references(source: ImapSource, requests: Sequence[Action], uids: dict[int, int], results: list[Result | None],
-                moved: dict[str, tuple[list[int], dict[int, int]]]) -> None:
-    """Each moved ticket's reference set in its new folder (one pipelined round per folder), then back to the
-    folder deskbot reads. The move is the action's effect: a reference the folder refuses is noted, not failed."""
+                moved: dict[str, list[int]], new_uids: dict[int, int]) -> None:
+    """Each moved ticket's reference set in its new folder (`new_uids`: old UID -> new, from the MOVEs' COPYUID;
+    one pipelined round per folder), then back to the folder deskbot reads. The move is the action's effect: a
+    reference the folder refuses is noted, not failed."""
     away = False
     try:
-        for folder, (members, new_uids) in moved.items():
+        for folder, members in moved.items():
             placed = [(i, new_uids.get(uids[i])) for i in members if placed_after_move(source, requests[i])]
             away = away or bool(placed)
             notes = set_references(source, folder, [(uid, requests[i]) for i, uid in placed])

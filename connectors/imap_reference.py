@@ -28,12 +28,17 @@ if TYPE_CHECKING:
 _COPYUID = re.compile(rb"(\d+) ([0-9:,]+) ([0-9:,]+)")  # what imaplib keeps of [COPYUID v src dst]
 
 
+def references_follow_mail(source: ImapSource) -> bool:
+    """Does this mailbox set ticket references in the folders mail is filed to: keywords wanted and kept, and a
+    server whose MOVE says where each message went (MOVE and UIDPLUS)?"""
+    return bool(source.config.reference_keyword and source.keywords_allowed
+                and source.client.has_capability("MOVE") and source.client.has_capability("UIDPLUS"))
+
+
 def placed_after_move(source: ImapSource, request: Action) -> bool:
     """Is this ticket's reference set in the folder its mail is moved to (else with the other keywords)?"""
     folder = request.decision.folder if request.decision else None
-    return bool(source.config.reference_keyword and request.reference and folder and folder != source.config.folder
-                and source.keywords_allowed and source.client.has_capability("MOVE")
-                and source.client.has_capability("UIDPLUS"))
+    return bool(request.reference and folder and folder != source.config.folder and references_follow_mail(source))
 
 
 def expand(uids: str) -> list[int]:
@@ -69,14 +74,9 @@ def set_references(source: ImapSource, folder: str, placed: Sequence[tuple[int |
 
     if not placed:
         return []
-    imap = source.client._imap  # noqa: SLF001
     with translated(f"select {folder} to set references"):
-        try:  # imaplib, not imapclient: nothing here needs the folder's whole keyword list parsed into Python
-            typ, _ = imap.select(source.client._normalise_folder(folder))  # noqa: SLF001
-        except imaplib.IMAP4.readonly:
-            typ = "NO"
-        allowed = typ == "OK" and any(b"\\*" in line for line in _lines(imap.untagged_responses.get("PERMANENTFLAGS")))
-    if not allowed:
+        selected = _select_raw(source, folder, readonly=False)
+    if selected is None or not any(b"\\*" in line for line in selected.get("PERMANENTFLAGS", [])):
         return [f", reference keyword not set: {folder} keeps no keywords for deskbot"] * len(placed)
     found = [uid if uid is not None else _by_message_id(source, action) for uid, action in placed]
     stores = [([uid], [str(action.reference)]) for uid, (_, action) in zip(found, placed) if uid is not None]
@@ -103,16 +103,28 @@ def reference_where_filed(source: ImapSource, action: Action) -> str:
 def keywords_defined(source: ImapSource, folders: Iterable[str]) -> dict[str, int]:
     """How many keywords each existing folder of `folders` defines (its FLAGS, RFC 3501 7.2.6, counted without
     parsing), looked at read-only; the caller goes back to its own folder."""
-    imap, counts = source.client._imap, {}  # noqa: SLF001
+    counts = {}
     for folder in folders:
         with translated(f"look at {folder}"):
-            if not source.client.folder_exists(folder):
-                continue
-            typ, _ = imap.select(source.client._normalise_folder(folder), readonly=True)  # noqa: SLF001
-            flags = b" ".join(_lines(imap.untagged_responses.get("FLAGS")))
-        if typ == "OK":
+            selected = _select_raw(source, folder, readonly=True) if source.client.folder_exists(folder) else None
+        if selected is not None:
+            flags = b" ".join(selected.get("FLAGS", []))
             counts[folder] = sum(1 for word in flags.strip(b"()").split() if not word.startswith(b"\\"))
     return counts
+
+
+def _select_raw(source: ImapSource, folder: str, *, readonly: bool) -> dict[str, list[bytes]] | None:
+    """SELECT (or EXAMINE) `folder` through imaplib, not imapclient: nothing here needs the folder's whole keyword
+    list parsed into Python. Its untagged responses by name (the lines only), or None when the server refuses it
+    (or, for a SELECT, gives it read-only)."""
+    imap = source.client._imap  # noqa: SLF001
+    try:
+        typ, _ = imap.select(source.client._normalise_folder(folder), readonly=readonly)  # noqa: SLF001
+    except imaplib.IMAP4.readonly:
+        return None
+    if typ != "OK":
+        return None
+    return {name: [v for v in values if isinstance(v, bytes)] for name, values in imap.untagged_responses.items()}
 
 
 def _by_message_id(source: ImapSource, action: Action) -> int | None:
@@ -121,7 +133,3 @@ def _by_message_id(source: ImapSource, action: Action) -> int | None:
     with translated("look up the moved message"):
         found = source.client.search(["HEADER", "Message-ID", action.ticket.message_id, "NOT", "DELETED"])
     return max(found) if found else None
-
-
-def _lines(values: Iterable[object] | None) -> list[bytes]:
-    return [v for v in values or () if isinstance(v, bytes)]

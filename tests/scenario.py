@@ -14,7 +14,7 @@ from bot.daemon import run_once, sources_of
 from bot.log.database import open_engine
 from bot.log.schema import ActionLog, TicketLog
 from bot.ops.loopback import SmtpSink
-from bot.pipeline import NEVER, SourceReport
+from bot.pipeline import NEVER, SourceReport, handle_item, seed_references
 from bot.triage import Triage
 from tests.conftest import Mailbox
 
@@ -81,6 +81,15 @@ cache = "{cache}"
 def cycle(config: Config, triage: Triage) -> list[SourceReport]:
     """One `run --once` cycle over every source of the config."""
     return run_once(sources_of(config, triage), triage, stop=NEVER)
+
+
+def one_by_one(config: Config, triage: Triage) -> None:
+    """What the API and webhooks do: handle_item for each new item, the per-ticket path."""
+    [scheduled] = sources_of(config, triage)
+    with scheduled.source as source:
+        seed_references(source, triage)  # as every cycle does once per start
+        for item in source.fetch_new(None):
+            handle_item(item, source, triage)
 
 
 def rows(config: Config) -> list[TicketLog]:

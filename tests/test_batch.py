@@ -17,12 +17,11 @@ import pytest
 from bot.config.file import Config
 from bot.daemon import build_triage, sources_of
 from bot.ops.loopback import SmtpSink
-from bot.pipeline import handle_item, run_source, seed_references
-from bot.triage import Triage
+from bot.pipeline import run_source
 from connectors import imap as imap_module
 from connectors.imap_batch import store_pipelined, uid_set
 from tests.conftest import Clock, Mailbox, new_mailbox
-from tests.scenario import copies, customer_mail, cycle, folder_state, make_config, rows
+from tests.scenario import copies, customer_mail, cycle, folder_state, make_config, one_by_one, rows
 from tests.test_intake_e2e import dsn
 
 CORPUS = Path(__file__).parent / "fixtures" / "mail" / "corpus"
@@ -49,15 +48,6 @@ def decisions(config: Config) -> list[tuple[object, ...]]:
     """What the log says of each mail, by Message-ID (odd items are recorded at once, before their chunk)."""
     return sorted([(r.message_id, r.status, r.reference, r.department, r.priority, r.kind, r.ack_template, r.ack_skip_reason,
              r.follow_up_of is not None, r.reasons, r.pending) for r in rows(config)], key=str)
-
-
-def one_by_one(config: Config, triage: Triage) -> None:
-    """What the API and webhooks do: handle_item for each new item, the per-ticket path."""
-    [scheduled] = sources_of(config, triage)
-    with scheduled.source as source:
-        seed_references(source, triage)  # as every cycle does once per start
-        for item in source.fetch_new(None):
-            handle_item(item, source, triage)
 
 
 @pytest.mark.parametrize("batch_size", [200, 5], ids=["one-batch", "batches-read-ahead"])

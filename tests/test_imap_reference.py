@@ -16,13 +16,13 @@ import pytest
 from bot.config.file import Config
 from bot.daemon import build_triage, sources_of
 from bot.ops.loopback import SmtpSink
-from bot.pipeline import handle_item, run_source, seed_references
+from bot.pipeline import run_source
 from bot.rules import load_rules
 from connectors import imap
 from connectors.imap import ImapSource
 from connectors.imap_reference import expand
 from tests.conftest import Clock, Mailbox, new_mailbox
-from tests.scenario import actions, customer_mail, cycle, folder_state, make_config, rows, set_inflight
+from tests.scenario import actions, customer_mail, cycle, folder_state, make_config, one_by_one, rows, set_inflight
 from tests.servers import DovecotServer, dovecot_usable
 
 needs_dovecot = pytest.mark.skipif(not dovecot_usable(), reason="the capability list is set in Dovecot's config")
@@ -60,14 +60,11 @@ def where(mailbox: Mailbox) -> dict[str, tuple[str, set[bytes]]]:
 def run(way: str, config: Config, clock: Clock) -> None:
     """One cycle, batched as `deskbot run` does, or ticket by ticket as the API and webhooks do."""
     triage = build_triage(config, clock=clock)
-    [scheduled] = sources_of(config, triage)
     if way == "batch":
+        [scheduled] = sources_of(config, triage)
         assert not run_source(scheduled.source, triage).error
-        return
-    with scheduled.source as source:
-        seed_references(source, triage)
-        for item in source.fetch_new(None):
-            handle_item(item, source, triage)
+    else:
+        one_by_one(config, triage)
 
 
 @pytest.mark.parametrize("way", ["batch", "one-by-one"])
