@@ -67,7 +67,22 @@ from connectors.meanwhile import Meanwhile
 log = logging.getLogger(__name__)
 
 _BATCH = 500  # UIDs per FETCH, and the batch the pipeline records and acts on at once
+_SMALLEST = 50  # a batch split in two no smaller than this
 _BATCH_BYTES = 32 << 20  # and at most this much mail in it (one larger mail goes alone): attachments add up
+
+
+def windows(uids: list[int]) -> Iterator[list[int]]:
+    """`uids` in batches of _BATCH, the last ones (under two batches' worth) in two halves: the pipeline reads
+    and predicts a batch while the server files the one before, so only the last batch's filing is waited
+    for, and it is kept small (a half under _SMALLEST is not split off)."""
+    start = 0
+    while len(uids) - start >= 2 * _BATCH:
+        yield uids[start : start + _BATCH]
+        start += _BATCH
+    left = len(uids) - start
+    half = -(-left // 2) if left >= 2 * _SMALLEST else left
+    for first in range(start, len(uids), max(half, 1)):
+        yield uids[first : first + half]
 
 
 def by_size(uids: list[int], sizes: dict[int, dict[bytes, object]], largest: int) -> Iterator[list[int]]:
@@ -224,8 +239,7 @@ class ImapSource:
                 uids = self.client.search(criteria)
         uids = sorted(uids)
         self.backlog = len(uids)
-        for start in range(0, len(uids), _BATCH):
-            window = uids[start : start + _BATCH]
+        for window in windows(uids):
             with translated("fetch sizes"):
                 sizes = self.client.fetch(window, ["RFC822.SIZE", "INTERNALDATE"])
             for part in by_size(window, sizes, self.config.max_message_bytes):

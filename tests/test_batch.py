@@ -413,3 +413,17 @@ def test_runs_by_size_keep_order_and_let_a_mail_larger_than_the_budget_go_alone(
     sizes = {1: {b"RFC822.SIZE": 40}, 2: {b"RFC822.SIZE": 40}, 3: {b"RFC822.SIZE": 40}, 4: {b"RFC822.SIZE": 500},
              5: {b"RFC822.SIZE": 10}, 6: {b"RFC822.SIZE": 9000}}  # 6 is over max_message_bytes: never read
     assert list(imap_module.by_size([1, 2, 3, 4, 5, 6, 7], sizes, 1000)) == [[1, 2], [3], [4], [5, 6, 7]]
+
+
+def test_a_backlog_is_read_in_full_batches_and_its_last_ones_in_two_halves(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(imap_module, "_BATCH", 10)
+    monkeypatch.setattr(imap_module, "_SMALLEST", 3)
+
+    def sizes(n: int) -> list[int]:
+        batches = list(imap_module.windows(list(range(n))))
+        assert [u for b in batches for u in b] == list(range(n)), "every UID once, in order"
+        return [len(b) for b in batches]
+
+    assert sizes(0) == [] and sizes(1) == [1] and sizes(5) == [5], "no half under _SMALLEST"
+    assert sizes(6) == [3, 3] and sizes(7) == [4, 3] and sizes(19) == [10, 9]
+    assert sizes(20) == [10, 5, 5] and sizes(45) == [10, 10, 10, 8, 7]
