@@ -4,6 +4,7 @@ its time, and still delivers every message with its own answer."""
 
 from __future__ import annotations
 
+import time
 from email.message import EmailMessage
 
 import pytest
@@ -98,3 +99,24 @@ def test_without_queued_work_the_mailer_sends_as_before(smtp_sink: SmtpSink) -> 
     with SmtpMailer(config) as mailer:
         assert mailer.send_many([_message(n) for n in range(2)], meanwhile=Meanwhile()) == [None, None]
     assert len(smtp_sink.messages) == 2
+
+
+def test_queued_work_is_spread_over_the_messages_round_trips_not_run_ahead_of_them(smtp_sink: SmtpSink) -> None:
+    """An answer takes several loop turns to become the next command; a job run at each turn held the mailer five
+    jobs per round trip, so the queue emptied on the first message and the others were sent with nothing to do."""
+    config = SmtpConfig(host=smtp_sink.host, port=smtp_sink.port, security="none", **{"from": "support@deskbot.test"})
+    queue = Meanwhile()
+    delivered_when_run: list[int] = []
+
+    def job() -> None:
+        time.sleep(0.002)  # 2 ms of work, in which the server (another thread) answers
+        delivered_when_run.append(len(smtp_sink.handler.received))
+
+    for _ in range(24):
+        queue.later(job)
+    with SmtpMailer(config) as mailer:
+        assert mailer.send_many([_message(n) for n in range(8)], meanwhile=queue) == [None] * 8
+
+    assert len(delivered_when_run) == 24 and len(smtp_sink.messages) == 8
+    # Four round trips a message (MAIL, RCPT, DATA, the data) and about a job each: 24 jobs, five messages or so.
+    assert delivered_when_run[-1] >= 2, delivered_when_run
