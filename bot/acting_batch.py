@@ -4,7 +4,8 @@ For a batch whose tickets share one plan (IMAP: keywords, acknowledgement, file)
 ticket's first action in flight; then for each kind the effect is caused for the whole batch (one IMAP
 command per keyword set or target folder where the source offers `perform_batch`, else each ticket's own
 `perform`, the acknowledgements over the mailer's one connection), and one commit records every outcome
-and marks every next action in flight. After a crash each action is found in flight or done exactly as in
+and marks every next action in flight (for acknowledgements, one commit per group of `SENT_AT_ONCE`, as soon as
+the group is sent: a crash can leave no more than that sent but unrecorded). After a crash each action is found in flight or done exactly as in
 the per-ticket path (bot/acting.py), which resumes it with `verify`. A ticket whose action fails on its own
 leaves the batch (its failure is counted by the caller) and never holds up the others.
 """
@@ -13,8 +14,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
+from typing import NamedTuple
 
 from bot.acting import Subject, attempt, build_action, conclude, subject_of
 from bot.errors import SYSTEMIC
@@ -30,7 +33,7 @@ from connectors.meanwhile import Job, Meanwhile
 
 log = logging.getLogger(__name__)
 Result = Outcome | Exception | None  # None: act on it per ticket; STOPPED: left for the next start
-SENT_AT_ONCE = 16  # acknowledgements handed to the mailer together, between two looks at the stop flag
+SENT_AT_ONCE = 16  # acknowledgements sent together and then recorded in one commit (4.5 ms with synchronous=FULL)
 STOPPED = Outcome("", "stopped")
 
 
@@ -77,32 +80,35 @@ def act_batch(rows: list[TicketLog], source: Source, triage: Triage, *, stop: th
 
 def _run_kind(kind: str, step: int, tracks: list[Track], source: Source, triage: Triage,
               stop: threading.Event) -> None:
-    """Cause one action kind for every ticket in the batch, then record all outcomes in one commit."""
+    """Cause one action kind for every ticket in the batch, a group at a time (`_groups`), each group's outcomes
+    recorded in one commit as soon as its effect happened."""
     batched = kind in getattr(source, "batch_kinds", ()) and bool(tracks)
     meanwhile = getattr(source, "meanwhile", None) if kind == ACKNOWLEDGE else None
     jobs = [_build(t.actions[step], t, triage, meanwhile) if batched and _acts(kind, t) else None for t in tracks]
-    shares, started, systemic = _shares(kind, jobs, source, stop)
-    steps: list[Step] = []
-    try:
-        for track, job, share, began in zip(tracks, jobs, shares, started):
-            if not began or (not batched and stop.is_set()):  # per ticket: stop between two of them
-                track.stopped = True  # never started: pending again, nothing for the next start to check
-                why = "deskbot was stopped" if stop.is_set() else f"the server failed before its turn: {systemic}"
-                steps.append(Step(track.actions[step].id, "pending", f"not started: {why}", tried=False))
-                continue
-            try:
-                outcome = _attempt(track, step, kind, _built(job), share, source, triage)
-            except SYSTEMIC as exc:
-                if share is None:
-                    raise  # nothing more is tried on a server in trouble
-                systemic = systemic or exc  # the others' effects happened already: recorded first, then raised
-                continue
-            if outcome is not None:
-                steps.append(outcome)
-    finally:  # what was done before a systemic failure is recorded; the rest stays in flight, verified later
-        commit_steps(triage.store, steps)
-    if systemic is not None:
-        raise systemic
+    for group in _groups(kind, jobs, source, stop):
+        steps: list[Step] = []
+        systemic = group.error
+        try:
+            for index in group.members:
+                track, share = tracks[index], group.shares.get(index)
+                if group.skipped or (not batched and stop.is_set()):  # per ticket: stop between two of them
+                    track.stopped = True  # never started: pending again, nothing for the next start to check
+                    why = group.skipped or "deskbot was stopped"
+                    steps.append(Step(track.actions[step].id, "pending", f"not started: {why}", tried=False))
+                    continue
+                try:
+                    outcome = _attempt(track, step, kind, _built(jobs[index]), share, source, triage)
+                except SYSTEMIC as exc:
+                    if share is None:
+                        raise  # nothing more is tried on a server in trouble
+                    systemic = systemic or exc  # the others' effects happened already: recorded first, then raised
+                    continue
+                if outcome is not None:
+                    steps.append(outcome)
+        finally:  # what was done before a systemic failure is recorded; the rest stays in flight, verified later
+            commit_steps(triage.store, steps)
+        if systemic is not None:
+            raise systemic
 
 
 def _acts(kind: str, track: Track) -> bool:
@@ -131,31 +137,41 @@ def _built(job: Job[Action] | None) -> Action | None:
         return None
 
 
-def _shares(kind: str, jobs: list[Job[Action] | None], source: Source, stop: threading.Event
-            ) -> tuple[list[str | Exception | None], list[bool], Exception | None]:
-    """Each ticket's share of the batched effect (None: none, the ticket acts on its own), whether its turn
-    came, and a systemic error that ended the step. Acknowledgements go out `SENT_AT_ONCE` at a time, with a
-    look at the stop flag between two groups, as the per-ticket path stops between two tickets."""
-    shares: list[str | Exception | None] = [None] * len(jobs)
-    started = [True] * len(jobs)
-    wanted = [i for i, r in enumerate(jobs) if r is not None]
+class Group(NamedTuple):
+    """Tickets of a batch acted on together, and recorded in one commit."""
+
+    members: list[int]  # indexes into the batch's tracks
+    shares: dict[int, str | Exception]  # each batched member's share of the effect (others act on their own)
+    skipped: str = ""  # why none of the members was started (they stay pending)
+    error: Exception | None = None  # the systemic error that stopped the step: raised once they are recorded
+
+
+def _groups(kind: str, jobs: list[Job[Action] | None], source: Source, stop: threading.Event) -> Iterator[Group]:
+    """The batch's tickets a group at a time, each group's effect caused before it is handed out. Tickets without
+    a batched request (None in `jobs`) act on their own, as one group. Acknowledgements go `SENT_AT_ONCE` to a
+    group and each group is recorded before the next is sent: without a Sent folder to look in after a crash, an
+    acknowledgement sent but not yet recorded is sent again, so no more than one group can be. Between two groups
+    the stop flag is looked at, as the per-ticket path stops between two tickets; a stop or a server failure
+    leaves the rest not started."""
+    wanted = [i for i, job in enumerate(jobs) if job is not None]
+    alone = [i for i, job in enumerate(jobs) if job is None]
+    if alone:
+        yield Group(alone, {})
     size = SENT_AT_ONCE if kind == ACKNOWLEDGE else max(len(wanted), 1)
     for start in range(0, len(wanted), size):
-        group, systemic = wanted[start:start + size], None
-        if not start or not stop.is_set():
-            try:
-                requests = {i: request for i in group if (request := _built(jobs[i])) is not None}
-                for i, share in zip(requests, source.perform_batch(kind, list(requests.values()))):
-                    shares[i] = share
-                continue
-            except SYSTEMIC as exc:
-                if not start:
-                    raise  # nothing of the step happened for sure: all stay in flight, verified later
-                systemic = exc
-        for i in wanted[start:]:  # stopped, or the server failed: the rest was never tried
-            started[i] = False
-        return shares, started, systemic
-    return shares, started, None
+        group = wanted[start:start + size]
+        if start and stop.is_set():
+            yield Group(wanted[start:], {}, skipped="deskbot was stopped")
+            return
+        requests = {i: request for i in group if (request := _built(jobs[i])) is not None}
+        try:
+            shares = dict(zip(requests, source.perform_batch(kind, list(requests.values()))))
+        except SYSTEMIC as exc:
+            if not start:
+                raise  # nothing of the step happened for sure: all stay in flight, verified later
+            yield Group(wanted[start:], {}, skipped=f"the server failed before its turn: {exc}", error=exc)
+            return
+        yield Group(group, shares)
 
 
 def _attempt(track: Track, step: int, kind: str, request: Action | None, share: str | Exception | None,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.config.file import Config
+from bot import acting_batch
 from bot.daemon import build_triage, sources_of
 from bot.ops.loopback import SmtpSink
 from bot.pipeline import run_source
@@ -124,6 +125,55 @@ def test_a_crash_in_the_middle_of_a_batch_of_acknowledgements_loses_none_and_sen
     assert all(len(folders) == 1 and folders != ["INBOX"] for folders in copies(mailbox).values()
                if folders != ["Sent"]), "each mail filed once"
     assert not any(r.pending for r in rows(sent_config))
+
+
+class DyingBatchMailer:
+    """The real mailer, until the process dies right after the server accepted the Nth message of the cycle."""
+
+    def __init__(self, mailer: object, n: int) -> None:
+        self.mailer, self.n, self.sent = mailer, n, 0
+
+    def send_many(self, messages: list[object], **options: object) -> list[BaseException | None]:
+        room = self.n - self.sent
+        results = self.mailer.send_many(messages[:room], **options)  # type: ignore[attr-defined]
+        self.sent += min(room, len(messages))
+        if room <= len(messages):
+            raise Killed("SIGKILL")
+        return results  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.mailer.close()  # type: ignore[attr-defined]
+
+
+def test_without_a_sent_folder_a_crash_mid_batch_resends_only_the_unrecorded_group_with_the_same_ids(
+        mailbox: Mailbox, smtp_sink: SmtpSink, tmp_path: Path, model_cache: Path, clock: Clock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a Sent folder a restart cannot tell whether an acknowledgement in flight went out, and sends it
+    again: each group of acknowledgements is recorded as soon as it is sent, so a crash resends one group at most,
+    not every acknowledgement the batch sent before it."""
+    monkeypatch.setattr(acting_batch, "SENT_AT_ONCE", 4)  # groups of four: twelve mails make three
+    mailbox.append(*(customer_mail(n) for n in range(12)))
+    config = make_config([mailbox.config], smtp_sink, tmp_path, model_cache)
+    triage = build_triage(config, clock=clock)
+    [scheduled] = sources_of(config, triage)
+    first_group = acting_batch.SENT_AT_ONCE
+    scheduled.source.mailer = DyingBatchMailer(scheduled.source.mailer, first_group + 2)
+    with pytest.raises(Killed):
+        run_source(scheduled.source, triage)
+    assert len(smtp_sink.messages) == first_group + 2
+
+    [scheduled] = sources_of(config, triage)
+    report = run_source(scheduled.source, triage)
+
+    assert not report.error and [o.status for o in report.outcomes] == ["done"] * 12
+    received = [str(m["To"]) for m in smtp_sink.messages]
+    assert sorted(set(received)) == sorted(f"Customer {n} <customer{n}@example.org>" for n in range(12))
+    assert len(received) == 12 + 2, "only the two sent after the last recorded group went twice"
+    ids: dict[str, set[str]] = {}
+    for m in smtp_sink.messages:
+        ids.setdefault(str(m["To"]), set()).add(str(m["Message-ID"]))
+    assert all(len(found) == 1 for found in ids.values()), "a resent acknowledgement keeps its Message-ID"
+    assert not any(r.pending for r in rows(config))
 
 
 def test_a_connection_lost_in_the_middle_of_a_batched_move_is_resumed_without_moving_twice(
