@@ -111,6 +111,11 @@ def _identifier() -> LanguageIdentifier:
     return language_identifier(_KEPT_TABLES[0] if _KEPT_TABLES else None)
 
 
+def warm_identifier() -> None:
+    """Load py3langid's model now (from a start-up warm-up), not for the first ticket that needs it."""
+    _identifier()
+
+
 def _vote(words: Sequence[str]) -> str | None:
     """The language whose function words clearly dominate (4+ hits, twice the runner-up), else None."""
     hits: Counter[str] = Counter()

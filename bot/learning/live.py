@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.learning.registry import ModelRegistry
 from bot.models import Prediction
+from classifier.text import warm_identifier
 
 log = logging.getLogger(__name__)
 # Subject and body with words of several kinds, so every feature block builds its tables on it.
@@ -35,6 +36,7 @@ class LiveClassifier:
             try:
                 model = self.current()
                 model.predict_many([WARM_UP_TEXT])  # vocabularies and indexes are built on first use
+                warm_identifier()  # the language identifier for mail whose function words do not settle it
                 if then is not None:
                     then(model)
             except Exception as exc:  # noqa: BLE001 - kept for wait_ready(), which raises it where it is caught
