@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 _BATCH = 500  # UIDs per FETCH, and the batch the pipeline records and acts on at once
 _SMALLEST = 50  # a batch split in two no smaller than this
 _BATCH_BYTES = 32 << 20  # and at most this much mail in it (one larger mail goes alone): attachments add up
+_BUSY_ADVICE = "reference_keyword = false keeps a busy folder fast (see the README)"  # `deskbot check`'s warnings
 
 
 def windows(uids: list[int]) -> Iterator[list[int]]:
@@ -175,7 +176,7 @@ class ImapSource:
             found = f"logged in; {self.config.folder} has {count} messages; {moves}; {keywords}; {self._watching()}"
             if self._defined > MANY_KEYWORDS and self._references_here():
                 found += (f"; {self._defined} keywords defined in {self.config.folder}, and each ticket's reference "
-                          "adds one: reference_keyword = false keeps a busy folder fast (see the README)")
+                          f"adds one: {_BUSY_ADVICE}")
             found += self._busy_department_folders()
             sent = self.config.sent_folder
             if sent and not self.client.folder_exists(sent):
@@ -192,9 +193,8 @@ class ImapSource:
             busy = {f: n for f, n in keywords_defined(self, filed).items() if n > MANY_KEYWORDS}
         finally:
             self._select()
-        advice = "reference_keyword = false keeps a busy folder fast (see the README)"
-        return "".join(f"; {n} keywords defined in {folder}, and each ticket's reference filed there adds one: {advice}"
-                       for folder, n in busy.items())
+        return "".join(f"; {n} keywords defined in {folder}, and each ticket's reference filed there adds one: "
+                       f"{_BUSY_ADVICE}" for folder, n in busy.items())
 
     def _references_here(self) -> bool:
         """Are ticket references set as keywords in the folder deskbot reads (a server without MOVE and UIDPLUS,

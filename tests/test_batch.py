@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config.file import Config
 from bot import acting_batch
+from bot.config.file import Config
 from bot.daemon import build_triage, sources_of
 from bot.ops.loopback import SmtpSink
 from bot.pipeline import run_source

@@ -65,7 +65,8 @@ class Watching:
 
 def test_a_cycle_over_a_backlog_keeps_one_commands_responses_not_all(
         backlog_config: Config, smtp_sink: SmtpSink, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(imap_module, "_BATCH", 5)  # three fetch batches of the twelve mails
+    monkeypatch.setattr(imap_module, "_BATCH", 5)  # three fetch batches of the twelve mails (5, then 4 and 3)
+    monkeypatch.setattr(imap_module, "_SMALLEST", 3)
     triage = build_triage(backlog_config, clock=clock)
     [scheduled] = sources_of(backlog_config, triage)
     watching = Watching(scheduled.source)
